@@ -1,0 +1,366 @@
+"""The `ldap` connector: OpenLDAP, 389-DS and other directories that speak plain LDAP.
+
+Locks accounts (ppolicy `pwdAccountLockedTime`, `nsAccountLock`, a configured attribute, or a scrambled password),
+removes group memberships (`groupOfNames` member, `groupOfUniqueNames` uniqueMember, `posixGroup` memberUid) and
+closes mail groups by deleting their entry, with the full entry kept as the before-state.
+
+`groupOfNames` and `groupOfUniqueNames` require at least one member. When a leaver is the last member, the
+connector swaps them for the placeholder `empty_group_member` (default `cn=nobody`) in one modify, so the group
+stays schema-valid and grants nothing; restore puts the leaver back and takes the placeholder out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, ClassVar, Literal, Sequence
+
+import ldap3
+
+from revoke.actions import LISTS, ActionKind, State
+from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors._ldapconn import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
+                                         VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
+                                         entry_attrs, escape, first, norm_dn, values)
+from revoke.errors import ActionFailed, NotSupported
+
+PPOLICY_LOCKED = "000001010000Z"  # ppolicy's "locked until an administrator unlocks"
+PASSWORD_LOCKED = "{CRYPT}!revoke-locked"  # matches no password; crypt() never yields a leading '!'
+MEMBER_ATTRS = ("member", "uniqueMember", "memberUid")
+CHUNK = 100  # subjects per OR-filter: a few searches in total, not one per person or group
+
+
+class LdapSettings(LdapConnectionSettings):
+    base_dn: str
+    people_base: str | None = None
+    group_base: str | None = None
+    user_filter: str = "(uid={id})"
+    lock_method: Literal["ppolicy", "nsAccountLock", "attribute", "password"] = "ppolicy"
+    lock_attribute: str | None = None  # for lock_method: attribute, e.g. ds-pwp-account-disabled
+    lock_value: str = "TRUE"
+    empty_group_member: str = "cn=nobody"
+
+
+class LockAccount(ActionKind):
+    name = "lock-account"
+    summary = "lock account"
+    done_summary = "already locked"
+    shows_resource = False
+    permissions = ("write on the lock attribute (pwdAccountLockedTime / nsAccountLock) of people entries",
+                   "read on people entries and the lock attribute")
+    desired = {"locked": True}
+
+
+class ScramblePassword(ActionKind):
+    name = "scramble-password"
+    summary = "replace password with a locked marker"
+    done_summary = "password already locked"
+    shows_resource = False
+    permissions = ("write on userPassword of people entries",)
+    desired = {"locked": True}
+    restorable = False
+    restore_note = "the old password hash is not kept (it is a secret); restore needs a password reset"
+
+
+class RemoveMembership(ActionKind):
+    name = "remove-membership"
+    summary = "remove from"
+    done_summary = "not a member of"
+    permissions = ("write on member, uniqueMember and memberUid of group entries", "search on group entries")
+    desired = {"exists": True, "member": False}
+
+
+class DeleteMailGroup(ActionKind):
+    name = "delete-group"
+    item = LISTS
+    summary = "delete mail group"
+    done_summary = "mail group already gone:"
+    permissions = ("delete on mail group entries", "read on all attributes of mail group entries")
+    desired = {"exists": False}
+    restore_note = "restore re-adds the entry from its recorded attributes"
+
+
+class LdapConnector(Connector):
+    name: ClassVar[str] = "ldap"
+    version: ClassVar[str] = "1.0"
+    Settings = LdapSettings
+    kinds = (LockAccount, ScramblePassword, RemoveMembership, DeleteMailGroup)
+    read_permissions = ("bind as a service account", "search under base_dn", "whoami extended operation")
+
+    settings: LdapSettings
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._session: LdapSession | None = None
+
+    # ---- connection
+
+    @property
+    def session(self) -> LdapSession:
+        if self._session is None:
+            self._session = LdapSession(self.system, self.settings, self.secrets.get(self.settings.bind_password))
+        return self._session
+
+    def warnings(self) -> list[str]:
+        return connection_warnings(self.settings)
+
+    def connect(self) -> Identity:
+        self.session.conn()
+        me = self.session.whoami()
+        return Identity(display=self.settings.bind_dn, aliases=tuple(a for a in (me,) if a),
+                        detail={"bind_dn": self.settings.bind_dn, "whoami": me or None, "url": self.settings.url})
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    # ---- discovery
+
+    @property
+    def _lock_attr(self) -> str:
+        s = self.settings
+        return {"ppolicy": "pwdAccountLockedTime", "nsAccountLock": "nsAccountLock",
+                "password": "userPassword"}.get(s.lock_method) or (s.lock_attribute or "")
+
+    def _lock_kind(self) -> type[ActionKind]:
+        return ScramblePassword if self.settings.lock_method == "password" else LockAccount
+
+    def _is_locked(self, value: str | None) -> bool:
+        method = self.settings.lock_method
+        if value is None:
+            return False
+        if method == "ppolicy":
+            return value == PPOLICY_LOCKED
+        if method == "password":
+            return value == PASSWORD_LOCKED
+        expected = "TRUE" if method == "nsAccountLock" else self.settings.lock_value
+        return value.casefold() == expected.casefold()
+
+    def _lock_state(self, dn: str, value: str | None) -> State:
+        if self.settings.lock_method == "password":
+            # never record a password hash, only whether it is the locked marker and a fingerprint to see change
+            shown = None if value is None else ("locked-marker" if value == PASSWORD_LOCKED else
+                                                "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16])
+            return {"dn": dn, "exists": True, "attribute": self._lock_attr, "value": shown,
+                    "locked": self._is_locked(value)}
+        return {"dn": dn, "exists": True, "attribute": self._lock_attr, "value": value,
+                "locked": self._is_locked(value)}
+
+    def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
+        if self.settings.lock_method == "attribute" and not self.settings.lock_attribute:
+            raise NotSupported("lock_method: attribute needs lock_attribute (e.g. ds-pwp-account-disabled)")
+        found = Discovery()
+        accounts = self._find_accounts(subjects, found)
+        closing = {norm_dn(t.ident) for t in lists}
+        for subject, (dn, attrs) in accounts.items():
+            lock_value = first(attrs, self._lock_attr)
+            aliases = tuple(v for v in (first(attrs, "uid"), *values(attrs, "mail")) if v)
+            found.steps.append(Step(kind=self._lock_kind().name, resource=dn, principal=dn, person=subject.person,
+                                    before=self._lock_state(dn, lock_value), needed=not self._is_locked(lock_value),
+                                    aliases=aliases, label=dn))
+        for group_dn, gattrs in self._groups_of(accounts):
+            if norm_dn(group_dn) in closing:
+                continue  # the group itself is deleted; removing members first would only add writes
+            for subject, (dn, attrs) in accounts.items():
+                held = self._membership_values(gattrs, dn, first(attrs, "uid"))
+                if not held:
+                    continue
+                found.steps.append(Step(
+                    kind=RemoveMembership.name, resource=group_dn, principal=dn, person=subject.person,
+                    before={"group": group_dn, "exists": True, "values": held, "member": True},
+                    needed=True, label=group_dn))
+        for target in lists:
+            self._discover_list(target, found)
+        return found
+
+    def _find_accounts(self, subjects: Sequence[Subject],
+                       found: Discovery) -> dict[Subject, tuple[str, dict[str, list[str]]]]:
+        s = self.settings
+        base = s.people_base or s.base_dn
+        attrs = sorted({"uid", "mail", "cn", "objectClass", self._lock_attr, *_filter_attributes(s.user_filter)})
+        out: dict[Subject, tuple[str, dict[str, list[str]]]] = {}
+        by_dn = [x for x in subjects if "=" in x.ident and "," in x.ident]
+        by_name = [x for x in subjects if x not in by_dn]
+        for subject in by_dn:
+            res = self.session.search(f"find {subject.ident}", subject.ident, "(objectClass=*)", attrs,
+                                      scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+            entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
+            if not entries:
+                found.notices.append(Notice(f"no entry {subject.ident} in {s.url}", person=subject.person))
+                continue
+            out[subject] = (entries[0]["dn"], entry_attrs(entries[0]))
+        for i in range(0, len(by_name), CHUNK):
+            chunk = by_name[i:i + CHUNK]
+            flt = "(|" + "".join(s.user_filter.replace("{id}", escape(x.ident)) for x in chunk) + ")"
+            res = self.session.search("find people", base, flt, attrs)
+            entries = [(e["dn"], entry_attrs(e)) for e in res["entries"] if e.get("type") == "searchResEntry"]
+            for subject in chunk:
+                matches = [(dn, a) for dn, a in entries if _matches(s.user_filter, subject.ident, dn, a)]
+                if not matches:
+                    found.notices.append(Notice(f"no account matches '{subject.ident}' under {base}",
+                                                person=subject.person))
+                elif len(matches) > 1:
+                    found.notices.append(Notice(f"'{subject.ident}' matches {len(matches)} entries under {base}: "
+                                                + ", ".join(dn for dn, _ in matches) + "; use the DN as the id",
+                                                person=subject.person))
+                else:
+                    out[subject] = matches[0]
+        return out
+
+    def _groups_of(self, accounts: dict[Subject, tuple[str, dict[str, list[str]]]]
+                   ) -> list[tuple[str, dict[str, list[str]]]]:
+        s = self.settings
+        base = s.group_base or s.base_dn
+        items = list(accounts.values())
+        groups: dict[str, tuple[str, dict[str, list[str]]]] = {}
+        for i in range(0, len(items), CHUNK):
+            parts = []
+            for dn, attrs in items[i:i + CHUNK]:
+                parts.append(f"(member={escape(dn)})(uniqueMember={escape(dn)})")
+                uid = first(attrs, "uid")
+                if uid:
+                    parts.append(f"(memberUid={escape(uid)})")
+            res = self.session.search("find memberships", base, "(|" + "".join(parts) + ")",
+                                      ["objectClass", "cn", *MEMBER_ATTRS])
+            for e in res["entries"]:
+                if e.get("type") == "searchResEntry":
+                    groups[norm_dn(e["dn"])] = (e["dn"], entry_attrs(e))
+        return list(groups.values())
+
+    @staticmethod
+    def _membership_values(gattrs: dict[str, list[str]], dn: str, uid: str | None) -> dict[str, str]:
+        held: dict[str, str] = {}
+        for attr in ("member", "uniqueMember"):
+            for v in values(gattrs, attr):
+                if norm_dn(v) == norm_dn(dn):
+                    held[attr] = v
+        if uid and any(v == uid for v in values(gattrs, "memberUid")):
+            held["memberUid"] = uid
+        return held
+
+    def _discover_list(self, target: ListTarget, found: Discovery) -> None:
+        res = self.session.search(f"read list {target.ident}", target.ident, "(objectClass=*)", ["*"],
+                                  scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+        entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
+        if not entries:
+            found.notices.append(Notice(f"mail group {target.ident} does not exist", resource=target.ident))
+            return
+        if target.close not in ("default", "delete"):
+            found.notices.append(Notice(f"close: {target.close} is not supported by the ldap connector "
+                                        "(it deletes mail groups)", resource=target.ident))
+            return
+        dn = entries[0]["dn"]
+        found.steps.append(Step(kind=DeleteMailGroup.name, resource=dn, label=dn, needed=True,
+                                before={"dn": dn, "exists": True, "entry": entry_attrs(entries[0])}))
+
+    # ---- apply, read back, restore
+
+    def apply(self, action: Any) -> Receipt:
+        kind = action.kind
+        if kind in (LockAccount.name, ScramblePassword.name):
+            value = PASSWORD_LOCKED if kind == ScramblePassword.name else (
+                PPOLICY_LOCKED if self.settings.lock_method == "ppolicy" else
+                "TRUE" if self.settings.lock_method == "nsAccountLock" else self.settings.lock_value)
+            self._modify(f"lock {action.resource}", action.resource,
+                         {self._lock_attr: [(ldap3.MODIFY_REPLACE, [value])]})
+            return Receipt(detail={"attribute": self._lock_attr})
+        if kind == RemoveMembership.name:
+            return self._remove_member(action)
+        if kind == DeleteMailGroup.name:
+            self.session.call(f"delete {action.resource}", lambda c: c.delete(action.resource),
+                              ok=(SUCCESS, NO_SUCH_OBJECT))
+            return Receipt()
+        raise NotSupported(f"ldap has no action '{kind}'")
+
+    def _modify(self, what: str, dn: str, changes: dict[str, Any], ok: tuple[int, ...] = (SUCCESS,)) -> dict:
+        return self.session.call(what, lambda c: c.modify(dn, changes), ok=ok)
+
+    def _remove_member(self, action: Any) -> Receipt:
+        held: dict[str, str] = action.before.get("values", {})
+        changes = {attr: [(ldap3.MODIFY_DELETE, [value])] for attr, value in held.items()}
+        result = self._modify(f"remove from {action.resource}", action.resource, changes,
+                              ok=(SUCCESS, NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION))
+        if result["result"] == OBJECT_CLASS_VIOLATION:
+            # the leaver was the last member of a group that must have one: swap in the placeholder
+            placeholder = self.settings.empty_group_member
+            for attr in ("member", "uniqueMember"):
+                if attr in changes:
+                    changes[attr] = [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, [held[attr]])]
+            self._modify(f"remove last member of {action.resource}", action.resource, changes)
+            return Receipt(detail={"placeholder": placeholder})
+        if result["result"] == NO_SUCH_ATTRIBUTE:
+            # gone already; the read-back confirms the group exists before this counts as done
+            return Receipt(detail={"note": "value was already absent"})
+        return Receipt()
+
+    def read_back(self, actions: Sequence[Any]) -> dict[str, State]:
+        out: dict[str, State] = {}
+        for a in actions:
+            if a.kind in (LockAccount.name, ScramblePassword.name):
+                res = self.session.search(f"read {a.resource}", a.resource, "(objectClass=*)", [self._lock_attr],
+                                          scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+                entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
+                out[a.id] = (self._lock_state(a.resource, first(entry_attrs(entries[0]), self._lock_attr))
+                             if entries else {"dn": a.resource, "exists": False})
+            elif a.kind == RemoveMembership.name:
+                held: dict[str, str] = a.before.get("values", {})
+                flt = "(|" + "".join(f"({attr}={escape(v)})" for attr, v in held.items()) + ")"
+                res = self.session.search(f"read {a.resource}", a.resource, flt, ["1.1"], scope=ldap3.BASE,
+                                          ok=(SUCCESS, NO_SUCH_OBJECT))
+                if res["result"] == NO_SUCH_OBJECT:
+                    out[a.id] = {"group": a.resource, "exists": False}
+                else:
+                    still = any(e.get("type") == "searchResEntry" for e in res["entries"])
+                    out[a.id] = {"group": a.resource, "exists": True, "values": held if still else {},
+                                 "member": still}
+            elif a.kind == DeleteMailGroup.name:
+                res = self.session.search(f"read {a.resource}", a.resource, "(objectClass=*)", ["*"],
+                                          scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+                entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
+                out[a.id] = ({"dn": a.resource, "exists": True, "entry": entry_attrs(entries[0])} if entries
+                             else {"dn": a.resource, "exists": False})
+        return out
+
+    def restore(self, action: Any) -> Receipt:
+        before = action.before
+        if action.kind == LockAccount.name:
+            attr, value = before["attribute"], before.get("value")
+            change = [(ldap3.MODIFY_REPLACE, [value])] if value is not None else [(ldap3.MODIFY_DELETE, [])]
+            self._modify(f"unlock {action.resource}", action.resource, {attr: change},
+                         ok=(SUCCESS, NO_SUCH_ATTRIBUTE))
+            return Receipt()
+        if action.kind == RemoveMembership.name:
+            held: dict[str, str] = before.get("values", {})
+            for attr, value in held.items():
+                self._modify(f"re-add to {action.resource}", action.resource, {attr: [(ldap3.MODIFY_ADD, [value])]},
+                             ok=(SUCCESS, VALUE_EXISTS))
+                if attr in ("member", "uniqueMember"):
+                    self._modify(f"drop placeholder from {action.resource}", action.resource,
+                                 {attr: [(ldap3.MODIFY_DELETE, [self.settings.empty_group_member])]},
+                                 ok=(SUCCESS, NO_SUCH_ATTRIBUTE))
+            return Receipt()
+        if action.kind == DeleteMailGroup.name:
+            entry = {k: v for k, v in before["entry"].items() if not _operational(k)}
+            classes = entry.pop("objectClass", None) or entry.pop("objectclass", [])
+            self.session.call(f"re-create {action.resource}", lambda c: c.add(action.resource, classes, entry))
+            return Receipt()
+        raise NotSupported(f"{action.kind} cannot be restored: {ScramblePassword.restore_note}")
+
+
+def _operational(attr: str) -> bool:
+    return attr.lower() in {"entryuuid", "entrycsn", "createtimestamp", "modifytimestamp", "creatorsname",
+                            "modifiersname", "structuralobjectclass", "entrydn", "subschemasubentry",
+                            "hassubordinates", "memberof"}
+
+
+def _matches(user_filter: str, ident: str, dn: str, attrs: dict[str, list[str]]) -> bool:
+    """Which entries of an OR-search belong to this subject: the attribute its filter names holds the id."""
+    lowered = ident.casefold()
+    for attr_name in _filter_attributes(user_filter):
+        if any(v.casefold() == lowered for v in values(attrs, attr_name)):
+            return True
+    return norm_dn(dn) == norm_dn(ident)
+
+
+def _filter_attributes(flt: str) -> list[str]:
+    return re.findall(r"\(([A-Za-z][\w-]*)=[^()]*\{id\}", flt)

@@ -1,0 +1,68 @@
+"""Action kinds: what each kind of change is, what it needs, and how to tell it is done.
+
+In the manner of Cloud Custodian's registry, every kind a connector can plan is a small class declaring its display
+text, its checklist item, the provider permissions it uses and the state that means "done". `revoke permissions`,
+plan rendering and verification all read these declarations; nothing repeats them elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, ClassVar, Literal
+
+State = dict[str, Any]
+
+ACCESS = "access"  # checklist item 3, Site/Network Access
+LISTS = "lists"    # checklist item 4, Team Collaboration
+
+
+class Outcome(str, Enum):
+    """One outcome per action record; never an outcome plus an error."""
+
+    PLANNED = "planned"            # plan mode: would change
+    DONE = "done"                  # changed, then read back in the desired state
+    ALREADY_DONE = "already_done"  # the target was already in the desired state; nothing written
+    SKIPPED = "skipped"            # guardrail (protected, operator identity) or stale and --skip-stale
+    IMMUTABLE = "immutable"        # the service does not allow this change (dynamic group, ...); nothing to do
+    NOT_SUPPORTED = "not_supported"  # this service or emulator lacks the API; stated in evidence
+    ATTENTION = "attention"        # needs a person: not found, manual step, decision needed
+    FAILED = "failed"
+
+
+class Verification(str, Enum):
+    VERIFIED = "verified"          # read back and observed in the desired state
+    ABSENT = "absent"              # read back as gone, after confirming the container exists
+    UNVERIFIABLE = "unverifiable"  # the service offers no read-back; said so
+    FAILED = "failed"
+    NONE = "none"                  # nothing was read back (plan mode, skipped)
+
+
+class ActionKind:
+    """Declaration of one kind of action. Subclasses set the class attributes; they hold no logic of a provider."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]            # imperative, shown as "- lock account"
+    done_summary: ClassVar[str]       # shown as "= already locked"
+    item: ClassVar[Literal["access", "lists"]] = ACCESS
+    permissions: ClassVar[tuple[str, ...]] = ()
+    desired: ClassVar[State] = {}     # the read-back state that means done
+    restorable: ClassVar[bool] = True
+    restore_note: ClassVar[str] = ""  # what restore cannot bring back, said in restore plans
+    shows_resource: ClassVar[bool] = True  # "remove from <resource>" vs "lock account"
+
+    @classmethod
+    def is_done(cls, state: State) -> bool:
+        return all(state.get(k) == v for k, v in cls.desired.items())
+
+    @classmethod
+    def verification(cls, state: State) -> Verification:
+        if not cls.is_done(state):
+            return Verification.FAILED
+        if cls.desired.get("exists") is False:
+            return Verification.ABSENT
+        return Verification.VERIFIED
+
+    @classmethod
+    def describe(cls, resource: str, done: bool = False) -> str:
+        text = cls.done_summary if done else cls.summary
+        return f"{text} {resource}" if cls.shows_resource else text

@@ -1,0 +1,317 @@
+"""The `revoke` command line.
+
+Exit codes: 0 success or nothing to do; 1 error (bad input, cannot connect, refused by a guardrail);
+2 `plan` found changes; 3 `apply` finished with some actions failed or needing a person (the rest done).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from revoke import __version__
+from revoke.errors import RevokeError
+
+EXIT_CHANGES = 2
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Context:
+    def __init__(self, debug: bool, verbose: int, quiet: bool, progress: bool, output: str):
+        self.debug = debug
+        self.verbose = verbose
+        self.quiet = quiet
+        self.show_progress = progress
+        self.output = output
+
+    def progress(self) -> Any:
+        from revoke.engine import Progress
+        from revoke.progress import LineProgress, LiveProgress
+
+        if self.quiet or self.output == "json":
+            return Progress()
+        if self.show_progress and err.is_terminal:
+            return LiveProgress(err)
+        return LineProgress(sys.stderr)
+
+
+class RevokeGroup(click.Group):
+    """Turns revoke's named errors into one message and an exit code; a traceback only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RevokeError as e:
+            if ctx.obj and ctx.obj.debug:
+                raise
+            err.print("[bold red]error:[/] ", end="")
+            err.print(str(e), markup=False)
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted; `revoke apply` again resumes where this run stopped", markup=False)
+            ctx.exit(130)
+        except Exception as e:  # noqa: BLE001 - last resort: a message, not a traceback
+            if ctx.obj and ctx.obj.debug:
+                raise
+            err.print(f"internal error: {type(e).__name__}: {e}\nrun again with --debug for the traceback",
+                      markup=False)
+            ctx.exit(1)
+
+
+@click.group(cls=RevokeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="revoke")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors; no progress lines.")
+@click.option("--no-progress", is_flag=True, help="Plain progress lines even on a terminal.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: machine-readable plan and run results on stdout, for pipelines.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool, no_progress: bool, output: str) -> None:
+    """Revoke a leaving team's access as code: plan it, apply it, prove it.
+
+    \b
+    The week before:   revoke validate runbook.yaml
+                       revoke plan runbook.yaml --out plan.json --mark-checklist
+    The final day:     revoke apply plan.json
+    After:             revoke evidence verify evidence/<run-id>/
+    Try it locally:    revoke demo
+
+    A runbook (YAML) names the engagement, its final_day, the people leaving with their id in each system, the
+    systems (connector + settings; secrets by reference only, e.g. bind_password: {secret: corp_ldap}, read from
+    REVOKE_CORP_LDAP, .env or REVOKE_SECRETS_DIR), the lists to close and what to protect. See runbooks/.
+
+    Exit codes: 0 done or nothing to do, 1 error, 2 plan has changes, 3 apply finished with failures.
+    """
+    level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Context(debug, verbose, quiet, not no_progress, output)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.option("--offline", is_flag=True, help="Skip the check that every referenced secret is set.")
+@click.pass_obj
+def validate(obj: Context, runbook: Path, offline: bool) -> None:
+    """Check a runbook: schema, references, connector settings and secrets.
+
+    Every mistake is reported with its file, line and field, and a hint; exit 1 if there is any.
+    """
+    from revoke.engine import check_runbook, load_secrets
+    from revoke.runbook import load_runbook
+
+    loaded = load_runbook(runbook)
+    setups = check_runbook(loaded)
+    if not offline:
+        load_secrets(setups)
+    rb = loaded.runbook
+    out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, {len(rb.people)} people, "
+              f"{len(rb.systems)} systems, {len(rb.lists)} lists, {len(rb.protect)} protected", markup=False)
+
+
+@cli.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.option("--out", "out_path", type=click.Path(path_type=Path), help="Save the plan here for `revoke apply`.")
+@click.option("--mark-checklist", is_flag=True, help="Mark the checklist items In Progress and attach the dry run.")
+@click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go (default: the "
+              "runbook's evidence_dir, relative to the runbook).")
+@click.pass_obj
+def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: bool, evidence_dir: Path | None) -> None:
+    """Dry run: discover current access read-only and show what apply would change.
+
+    \b
+    Lines read:  - lock account            a change apply will make
+                 = already locked          nothing to do
+                 ! skip ...: protected     a guardrail or a finding that needs a person
+    The plan's evidence (one record per action) goes to evidence/<plan-id>/. Exit 2 when there are changes,
+    0 when there are none.
+    """
+    from revoke.engine import build_plan, record_plan
+    from revoke.render import render_plan
+    from revoke.runbook import load_runbook
+
+    loaded = load_runbook(runbook)
+    the_plan = build_plan(loaded, progress=obj.progress())
+    if out_path:
+        the_plan.save(out_path)
+    root = evidence_dir or loaded.relative(loaded.runbook.evidence_dir)
+    result = record_plan(the_plan, root, before_seal=_report_writer())
+    if obj.output == "json":
+        click.echo(json.dumps({"plan": the_plan.model_dump(mode="json"), "evidence": str(result.run_dir),
+                               "saved": str(out_path) if out_path else None}, indent=1))
+    else:
+        render_plan(the_plan, out)
+        if out_path:
+            out.print(f"Saved the plan to {out_path}; apply it with `revoke apply {out_path}`.", markup=False)
+        out.print(f"Dry-run evidence: {result.run_dir}", markup=False)
+    _update_checklist(the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir, mark=mark_checklist)
+    if the_plan.changes():
+        sys.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (when given a runbook).")
+@click.option("--before-final-day", is_flag=True, help="Allow applying before the runbook's final_day.")
+@click.option("--skip-stale", is_flag=True, help="Apply what still matches the plan; record stale actions as "
+              "skipped instead of stopping.")
+@click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go.")
+@click.option("--no-fsync", is_flag=True, hidden=True, help="Benchmarks only: do not fsync evidence records.")
+@click.pass_obj
+def apply(obj: Context, source: Path, yes: bool, before_final_day: bool, skip_stale: bool,
+          evidence_dir: Path | None, no_fsync: bool) -> None:
+    """Carry out a plan: SOURCE is a saved plan (from `revoke plan --out`) or a runbook.
+
+    A saved plan is applied as shown, after re-reading every target: if anything changed since the plan was
+    made, nothing is changed and you are asked to re-plan. A runbook is planned, shown and applied after you
+    confirm. Each action is read back to verify it and recorded in evidence/<run-id>/. Exit 0 when everything
+    is done, 3 when some actions failed or need a person (the others are still done).
+    """
+    from revoke.engine import ApplyOptions, apply_plan, build_plan
+    from revoke.plan import load_plan
+    from revoke.render import plan_summary, render_plan, render_run, run_json
+    from revoke.runbook import load_runbook
+
+    if source.suffix == ".json":
+        the_plan = load_plan(source)
+        runbook_dir = Path(the_plan.runbook_path).parent
+    else:
+        loaded = load_runbook(source)
+        the_plan = build_plan(loaded, progress=obj.progress())
+        runbook_dir = loaded.path.parent
+        if obj.output != "json":
+            render_plan(the_plan, out)
+        if not the_plan.changes():
+            if obj.output == "json":
+                click.echo(json.dumps({"plan": plan_summary(the_plan), "changes": 0}))
+            else:
+                out.print("Nothing to do.")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.UsageError("not asking for confirmation without a terminal: add --yes")
+            click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
+    root = evidence_dir or (runbook_dir / the_plan.runbook.evidence_dir)
+    options = ApplyOptions(evidence_root=root, before_final_day=before_final_day, skip_stale=skip_stale,
+                           fsync=not no_fsync, before_seal=_report_writer())
+    result = apply_plan(the_plan, options, progress=obj.progress())
+    if obj.output == "json":
+        click.echo(json.dumps(run_json(result), indent=1))
+    else:
+        render_run(result, out)
+    _update_checklist(the_plan.runbook, runbook_dir, result.run_dir, mark=True)
+    sys.exit(result.exit_code)
+
+
+def _report_writer() -> Any:
+    try:
+        from revoke.checklist.reports import write_reports
+    except ImportError:
+        return None
+    return write_reports
+
+
+def _update_checklist(runbook: Any, runbook_dir: Path, run_dir: Path, *, mark: bool) -> None:
+    if runbook.checklist is None:
+        return
+    try:
+        from revoke.checklist.record import record_run
+    except ImportError:
+        return
+    line = record_run(runbook.checklist, runbook_dir, run_dir, mark=mark)
+    if line:
+        out.print(line, markup=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def evidence() -> None:
+    """Check a run's evidence."""
+
+
+@evidence.command("verify")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.pass_obj
+def evidence_verify(obj: Context, run_dir: Path) -> None:
+    """Recompute the hash chain and every file hash of a run folder; exit 1 on any difference."""
+    from revoke.errors import EvidenceInvalid
+    from revoke.evidence import verify_run
+
+    report = verify_run(run_dir)
+    if not report.ok:
+        raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])
+    out.print(f"{run_dir}: verified: {report.records} records in an unbroken chain, {report.files} files "
+              "match the manifest and the seal", markup=False)
+
+
+@cli.command()
+@click.pass_obj
+def connectors(obj: Context) -> None:
+    """List installed connector plugins (built-in and third-party) with their actions and versions."""
+    from importlib.metadata import PackageNotFoundError
+
+    from revoke.connector import installed
+
+    rows = []
+    for name, ep in sorted(installed().items()):
+        dist = ep.dist.name if ep.dist else "?"
+        try:
+            cls = ep.load()
+            kinds = ", ".join(k.name for k in cls.kinds)
+            rows.append({"name": name, "package": dist, "version": getattr(cls, "version", "?"), "actions": kinds})
+        except (ImportError, AttributeError, PackageNotFoundError) as e:
+            rows.append({"name": name, "package": dist, "version": "?", "actions": f"cannot load: {e}"})
+    if obj.output == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        out.print(f"{r['name']:<22} {r['package']} {r['version']:<6} {r['actions']}", markup=False)
+
+
+@cli.command()
+@click.argument("runbook", type=click.Path(path_type=Path))
+@click.pass_obj
+def permissions(obj: Context, runbook: Path) -> None:
+    """Print the least privilege each system's connector needs for this runbook.
+
+    Derived from the action registry the engine uses (IAM policy JSON for AWS, Graph application permissions,
+    Slack scopes, LDAP ACLs), never written by hand.
+    """
+    from revoke.engine import check_runbook
+    from revoke.runbook import load_runbook
+
+    loaded = load_runbook(runbook)
+    docs = {}
+    for name, setup in check_runbook(loaded).items():
+        docs[name] = {"connector": setup.cls.name, "format": setup.cls.permission_format,
+                      "document": setup.cls.permissions_document(setup.cls.kinds)}
+    if obj.output == "json":
+        click.echo(json.dumps(docs, indent=1))
+        return
+    for name, d in docs.items():
+        out.print(f"# {name} ({d['connector']}, {d['format']})", markup=False)
+        out.print(d["document"], markup=False)
+        out.print()
+
+
+def main() -> None:
+    cli(prog_name="revoke")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The connector protocol and the values that cross it.
+
+A connector is a translator to one API: it discovers what a person can reach, applies one action, reads a target
+back and restores a before-state. It knows nothing of dry-run, evidence, guardrails, retries, progress or the
+checklist; the engine does all of that, once. Connectors are found through the `revoke.connectors` entry-point
+group, built-ins included, and loaded lazily by name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+from pydantic import BaseModel
+
+from revoke.actions import ActionKind, State
+from revoke.errors import ConnectorNotFound, RevokeError
+
+if TYPE_CHECKING:
+    from revoke.plan import Action
+    from revoke.secrets import Secrets
+
+GROUP = "revoke.connectors"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A leaving person as one system knows them."""
+
+    person: str          # the runbook's name for them
+    ident: str           # their identifier in this system (DN, UPN, ARN, email...)
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class ListTarget:
+    """A list, group or channel the runbook closes."""
+
+    ident: str
+    close: str = "default"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing discovery found: a change to make, or a target already in the desired state."""
+
+    kind: str
+    resource: str                 # the object acted on: account DN, group DN, channel id
+    before: State                 # observed state of the target, recorded in the plan and evidence
+    needed: bool                  # False: already in the desired state
+    principal: str | None = None  # the account concerned, when the resource is a container
+    person: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # other names of principal/resource, matched against `protect:`
+    label: str = ""                # display only: a friendlier name for the resource
+    outcome: str | None = None     # an outcome known at plan time (immutable, not_supported, attention)
+    note: str = ""                 # display and evidence only; never drives apply
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something discovery must say out loud: a person not found, a list that does not exist, a manual step."""
+
+    message: str
+    person: str | None = None
+    resource: str | None = None
+    severity: str = "error"        # "error" blocks the checklist item; "warning" is shown only
+
+
+@dataclass
+class Discovery:
+    steps: list[Step] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the connector acts as: recorded as the operator in evidence, and never acted on."""
+
+    display: str
+    aliases: tuple[str, ...] = ()
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the provider answered to one write."""
+
+    request_ids: tuple[str, ...] = ()
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    started_at: dt.datetime
+
+
+class Connector(ABC):
+    """Base of every connector. Subclasses set the class attributes and implement the six methods."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    Settings: ClassVar[type[BaseModel]]
+    kinds: ClassVar[tuple[type[ActionKind], ...]]
+    read_permissions: ClassVar[tuple[str, ...]] = ()  # what discovery and read-back need
+    permission_format: ClassVar[str] = "text"  # how `revoke permissions` shows them: "iam-policy" or "text"
+    batch_size: ClassVar[int] = 1  # how many actions `apply_many` takes at once (Graph's $batch: 20)
+
+    def __init__(self, system: str, settings: Any, secrets: "Secrets", context: RunContext):
+        self.system = system
+        self.settings = settings
+        self.secrets = secrets
+        self.context = context
+
+    @classmethod
+    def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
+        """The least privilege for these kinds, in the connector's own format. Override for IAM policy JSON etc."""
+        needed = sorted(set(cls.read_permissions).union(*(k.permissions for k in kinds)))
+        return "\n".join(f"- {p}" for p in needed)
+
+    @classmethod
+    def kind(cls, name: str) -> type[ActionKind]:
+        for k in cls.kinds:
+            if k.name == name:
+                return k
+        raise KeyError(f"{cls.name} has no action kind '{name}'")
+
+    def warnings(self) -> list[str]:
+        """Settings the operator must see in the plan (plain LDAP, TLS verification off...)."""
+        return []
+
+    @abstractmethod
+    def connect(self) -> Identity: ...
+
+    def close(self) -> None:  # noqa: B027 - optional
+        pass
+
+    @abstractmethod
+    def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery: ...
+
+    @abstractmethod
+    def apply(self, action: "Action") -> Receipt: ...
+
+    def apply_many(self, actions: Sequence["Action"]) -> dict[str, "Receipt | RevokeError"]:
+        """Apply up to `batch_size` actions in one round trip where the API allows it. Each action's answer is
+        its Receipt or the RevokeError it failed with (ActionFailed(retryable=True) for a throttled one, which
+        the engine reads back before retrying). The default applies them one by one."""
+        out: dict[str, Receipt | RevokeError] = {}
+        for action in actions:
+            try:
+                out[action.id] = self.apply(action)
+            except RevokeError as err:
+                out[action.id] = err
+        return out
+
+    @abstractmethod
+    def read_back(self, actions: Sequence["Action"]) -> dict[str, State]:
+        """Current state of each action's target, keyed by action id, in the shape of the action's `before`."""
+
+    @abstractmethod
+    def restore(self, action: "Action") -> Receipt:
+        """Bring the target back to `action.before`."""
+
+
+def installed() -> dict[str, Any]:
+    """Entry points of every installed connector, by name; nothing is imported."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def load(name: str) -> type[Connector]:
+    eps = installed()
+    if name not in eps:
+        raise ConnectorNotFound(name, list(eps))
+    cls = eps[name].load()
+    if getattr(cls, "name", None) != name:
+        raise ConnectorNotFound(name, list(eps))
+    return cls

@@ -1,0 +1,103 @@
+"""The few named errors revoke raises. The CLI turns each into one message and an exit code.
+
+Provider exceptions are translated into these at the connector's edge, once; nothing above a connector ever sees
+an ldap3, botocore or requests exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class RevokeError(Exception):
+    """Base of every error revoke reports to the user. `str(err)` is the whole message, with the fix in it."""
+
+    exit_code = 1
+
+
+@dataclass
+class Problem:
+    """One located mistake in an input file (runbook, plan, evidence)."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class RunbookError(RevokeError):
+    """A runbook (or plan, or evidence file) that cannot be used; lists every problem found, each located."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SecretMissing(RevokeError):
+    def __init__(self, name: str, env_var: str, secrets_dir: str | None):
+        self.name = name
+        where = f"set {env_var} in the environment or in .env"
+        if secrets_dir:
+            where += f", or write it to {secrets_dir}/{name}"
+        super().__init__(f"secret '{name}' is not set: {where}")
+
+
+class ConnectionFailed(RevokeError):
+    def __init__(self, system: str, reason: str):
+        self.system = system
+        self.reason = reason
+        super().__init__(f"{system}: cannot connect: {reason}")
+
+
+class ActionFailed(RevokeError):
+    """A provider refused or failed one action. `retryable` marks throttling and transient outages."""
+
+    def __init__(self, reason: str, *, retryable: bool = False, retry_after: float | None = None,
+                 request_ids: list[str] | None = None):
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.request_ids = request_ids or []
+        super().__init__(reason)
+
+
+class NotSupported(RevokeError):
+    """The target system has no way to do this (e.g. an API the service or emulator does not implement)."""
+
+
+class StalePlan(RevokeError):
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+class GuardrailRefused(RevokeError):
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+class EvidenceInvalid(RevokeError):
+    """Evidence verification found a changed, missing or extra byte."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class ConnectorNotFound(RevokeError):
+    name: str
+    available: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        known = ", ".join(sorted(self.available)) or "none"
+        return (f"no connector named '{self.name}' is installed (installed: {known}); "
+                "install its package or fix the name")

@@ -1,0 +1,208 @@
+"""Evidence: a hash-chained JSON Lines log per run, sealed with the hashes of the run's other files.
+
+Each record holds the SHA-256 of the previous one, so changing, removing or inserting a record breaks the chain at
+that point. When a run ends, a `seal` record in the chain lists the hashes of every other file in the run folder
+(summary, closure reports) and `manifest.json` lists the hashes of all files including the log. Editing a report
+and the manifest together still fails: the seal inside the chain disagrees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from revoke.plan import canonical
+
+GENESIS = "0" * 64
+LOG = "evidence.jsonl"
+MANIFEST = "manifest.json"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class EvidenceLog:
+    """Append-only, hash-chained, fsync'd. Safe to append from several threads."""
+
+    def __init__(self, run_dir: Path, run_id: str, engagement: str, *, fsync: bool = True):
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.engagement = engagement
+        self.fsync = fsync
+        self.path = run_dir / LOG
+        self._lock = threading.Lock()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.prev, self.seq = _tail(self.path)
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            full = {"seq": self.seq + 1, "time": iso(now()), "run_id": self.run_id, "engagement": self.engagement,
+                    **record, "prev_hash": self.prev}
+            full["hash"] = record_hash(full)
+            line = json.dumps(full, sort_keys=True, ensure_ascii=False, default=str)
+            self._file.write(line + "\n")
+            self._file.flush()
+            if self.fsync:
+                os.fsync(self._file.fileno())
+            self.prev, self.seq = full["hash"], full["seq"]
+            return full
+
+    def seal(self) -> dict[str, Any]:
+        """Chain the hashes of every other file in the run folder, then write the manifest."""
+        files = {rel: file_sha256(self.run_dir / rel) for rel in _files(self.run_dir) if rel not in (LOG, MANIFEST)}
+        sealed = self.append({"type": "seal", "files": files})
+        self.close()
+        files = {rel: file_sha256(self.run_dir / rel) for rel in _files(self.run_dir) if rel != MANIFEST}
+        tmp = self.run_dir / (MANIFEST + ".tmp")
+        tmp.write_text(manifest_text(self.run_id, sealed["hash"], sealed["seq"], files), encoding="utf-8")
+        os.replace(tmp, self.run_dir / MANIFEST)
+        return sealed
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+def manifest_text(run_id: str, head: str, records: int, files: dict[str, str]) -> str:
+    manifest = {"format": "revoke-manifest/1", "run_id": run_id, "chain_head": head, "records": records,
+                "files": files}
+    return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
+def _tail(path: Path) -> tuple[str, int]:
+    """Where an existing log ends, so a resumed run continues the same chain."""
+    if not path.exists():
+        return GENESIS, 0
+    prev, seq = GENESIS, 0
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rec = json.loads(line)
+                prev, seq = rec["hash"], rec["seq"]
+    return prev, seq
+
+
+def _files(run_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()
+                  and not p.name.endswith(".tmp"))
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    with (run_dir / LOG).open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@dataclass
+class VerifyReport:
+    run_dir: Path
+    records: int = 0
+    files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_run(run_dir: Path) -> VerifyReport:
+    """Recompute the chain and every file hash; report the first place each check breaks."""
+    report = VerifyReport(run_dir)
+    log = run_dir / LOG
+    if not log.is_file():
+        report.problems.append(f"{log}: missing; this is not a revoke run folder")
+        return report
+    prev = GENESIS
+    last_seal: dict[str, Any] | None = None
+    with log.open("rb") as f:
+        raw_lines = f.read().split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    for n, raw in enumerate(raw_lines, start=1):
+        where = f"{LOG} line {n}"
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            report.problems.append(f"{where}: not valid JSON: the record was changed or truncated")
+            break
+        if not isinstance(rec, dict) or "hash" not in rec or "prev_hash" not in rec:
+            report.problems.append(f"{where}: not an evidence record (no hash fields)")
+            break
+        label = f"{where} (record {rec.get('seq')}, {rec.get('type', '?')} {rec.get('action_id', '')})".rstrip()
+        if rec.get("seq") != n:
+            report.problems.append(f"{label}: sequence number {rec.get('seq')} where {n} was expected: "
+                                   "a record was removed, inserted or reordered")
+            break
+        if rec["prev_hash"] != prev:
+            report.problems.append(f"{label}: prev_hash does not match the record before it: "
+                                   "a record before this one was changed, removed or inserted")
+            break
+        if record_hash(rec) != rec["hash"]:
+            report.problems.append(f"{label}: hash mismatch: this record was changed after it was written")
+            break
+        if rec.get("type") == "seal":
+            last_seal = rec
+        prev = rec["hash"]
+        report.records = n
+    if report.problems:
+        return report
+    manifest_path = run_dir / MANIFEST
+    present = set(_files(run_dir))
+    if last_seal is None:
+        report.problems.append(f"{LOG}: the run was never sealed (interrupted?); resume it to finish and seal")
+    else:
+        for rel, digest in sorted(last_seal["files"].items()):
+            if rel not in present:
+                report.problems.append(f"{rel}: listed in the seal record but missing")
+            elif file_sha256(run_dir / rel) != digest:
+                report.problems.append(f"{rel}: changed after the run was sealed (SHA-256 differs from the seal)")
+        if prev != last_seal["hash"]:
+            report.problems.append(f"{LOG}: records were appended after the last seal")
+    if not manifest_path.is_file():
+        report.problems.append(f"{MANIFEST}: missing")
+        return report
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        listed: dict[str, str] = manifest["files"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        report.problems.append(f"{MANIFEST}: not a valid manifest (changed or damaged)")
+        return report
+    for rel in sorted(present - {MANIFEST}):
+        if rel not in listed:
+            report.problems.append(f"{rel}: present but not in the manifest (added after the run)")
+    for rel, digest in sorted(listed.items()):
+        if rel not in present:
+            report.problems.append(f"{rel}: in the manifest but missing")
+        elif file_sha256(run_dir / rel) != digest:
+            report.problems.append(f"{rel}: SHA-256 differs from the manifest")
+    if manifest.get("chain_head") != prev:
+        report.problems.append(f"{MANIFEST}: chain_head does not match the last record of {LOG}")
+    elif not report.problems and manifest_path.read_text(encoding="utf-8") != manifest_text(
+            manifest.get("run_id", ""), prev, report.records, listed):
+        report.problems.append(f"{MANIFEST}: its bytes differ from what revoke wrote (edited by hand?)")
+    report.files = len(listed)
+    return report

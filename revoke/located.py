@@ -1,0 +1,146 @@
+"""YAML loading that remembers where every value came from, so an error can name the file and line.
+
+PyYAML's plain loaders forget positions and silently keep the last of two duplicate keys; a runbook with the same
+person twice under one key must be an error, not a quiet overwrite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from revoke.errors import Problem, RunbookError
+
+Path_ = tuple[str | int, ...]
+
+
+class LocatedDocument:
+    """Parsed YAML data plus the line of every mapping key and sequence item, keyed by its path."""
+
+    def __init__(self, file: str, data: Any, lines: dict[Path_, int]):
+        self.file = file
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, path: Path_) -> int | None:
+        # A missing field has no line of its own: point at the closest parent that exists.
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def problem(self, path: Path_, message: str, hint: str = "") -> Problem:
+        return Problem(self.file, self.line_of(path), dotted(path), message, hint)
+
+    def problems_from(self, err: ValidationError, hints: dict[str, str] | None = None) -> list[Problem]:
+        found = []
+        for e in err.errors(include_url=False):
+            loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
+            message = _message(e)
+            hint = _hint(e, loc, hints or {})
+            found.append(self.problem(loc, message, hint))
+        return found
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the chosen union member's name in loc (e.g. 'function-after[...]'); users never wrote that
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _message(e: dict[str, Any]) -> str:
+    kind = e["type"]
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    msg = str(e["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return msg
+
+
+def _hint(e: dict[str, Any], loc: Path_, hints: dict[str, str]) -> str:
+    name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    if name in hints:
+        return hints[name]
+    if e["type"] == "extra_forbidden":
+        return "check the spelling; `revoke validate --help` lists where the runbook reference is"
+    return ""
+
+
+def dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def load_yaml(path: Path) -> LocatedDocument:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunbookError([Problem(file, None, "", "file not found", "check the path")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunbookError([Problem(file, None, "", f"cannot read the file: {exc}")]) from None
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str) -> LocatedDocument:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise RunbookError([Problem(file, 1, "", "the file is empty", "start from runbooks/example.yaml")])
+        lines: dict[Path_, int] = {(): node.start_mark.line + 1}
+        problems: list[Problem] = []
+        data = _build(loader, node, (), lines, problems, file)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise RunbookError([Problem(file, line, "", f"YAML syntax error: {what}",
+                                    "check indentation, colons and quotes on this line or the one above")]) from None
+    except yaml.YAMLError as exc:
+        raise RunbookError([Problem(file, None, "", f"YAML error: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if problems:
+        raise RunbookError(problems)
+    return LocatedDocument(file, data, lines)
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int],
+           problems: list[Problem], file: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path),
+                                        "a key must be a plain name", "quote the key"))
+                continue
+            key = str(key)
+            if key in out:
+                problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path + (key,)),
+                                        f"duplicate key (first on line {lines[path + (key,)]})",
+                                        "remove one of the two entries"))
+                continue
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _build(loader, value_node, path + (key,), lines, problems, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = item.start_mark.line + 1
+            items.append(_build(loader, item, path + (i,), lines, problems, file))
+        return items
+    return loader.construct_object(node, deep=True)

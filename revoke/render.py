@@ -1,0 +1,107 @@
+"""Showing plans and runs to a person: the same Plan object that apply executes, drawn as text."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from revoke.connector import load
+from revoke.engine import RunResult
+from revoke.errors import ConnectorNotFound
+from revoke.plan import Action, Plan
+
+MARKS = {"change": ("-", "red"), "noop": ("=", "dim"), "skip": ("!", "yellow"), "final": ("!", "yellow")}
+OUTCOME_STYLE = {"done": "green", "already_done": "dim", "failed": "bold red", "skipped": "yellow",
+                 "attention": "yellow", "immutable": "dim", "not_supported": "yellow", "planned": "red"}
+
+
+def describe(a: Action, done: bool = False) -> str:
+    try:
+        return load(a.connector).kind(a.kind).describe(a.label or a.resource, done=done)
+    except (ConnectorNotFound, KeyError):
+        return f"{a.kind} {a.label or a.resource}"
+
+
+def action_line(a: Action) -> Text:
+    mark, style = MARKS[a.status]
+    text = describe(a, done=a.status == "noop")
+    if a.status == "skip":
+        text = f"skip {describe(a)}: {a.reason}"
+    elif a.status == "final":
+        text = f"{a.outcome}: {describe(a)}" + (f": {a.reason}" if a.reason else "")
+    line = Text(f"    {mark} ", style=style)
+    line.append(text, style=style if a.status != "change" else None)
+    if a.note and a.status not in ("final",):
+        line.append(f"  ({a.note})", style="dim")
+    return line
+
+
+def render_plan(plan: Plan, console: Console) -> None:
+    rb = plan.runbook
+    console.print(Text(f"revoke plan for {rb.engagement} (final day {rb.final_day}), plan {plan.plan_id}",
+                       style="bold"))
+    by_system: dict[str, list[Action]] = defaultdict(list)
+    for a in plan.actions:
+        by_system[a.system].append(a)
+    for sp in plan.systems:
+        console.print()
+        who = sp.operator.get("display") or "not connected"
+        console.print(Text(f"{sp.name} ({sp.connector}, as {who})", style="bold cyan"))
+        for w in sp.warnings:
+            console.print(Text(f"  ! warning: {w}", style="yellow"))
+        if sp.error:
+            console.print(Text(f"  ! discovery failed: {sp.error}", style="bold red"))
+        people: dict[str, list[Action]] = defaultdict(list)
+        for a in by_system.get(sp.name, []):
+            people[a.person or ""].append(a)
+        notices = [n for n in plan.notices if n.system == sp.name and not (sp.error and n.message == sp.error)]
+        for person in [p.name for p in rb.people] + [""]:
+            acts = people.get(person, [])
+            person_notices = [n for n in notices if (n.person or "") == person]
+            if not acts and not person_notices:
+                continue
+            console.print(Text(f"  {person or 'lists and channels'}"))
+            for a in acts:
+                console.print(action_line(a))
+            for n in person_notices:
+                console.print(Text(f"    ! {n.message}", style="bold yellow" if n.severity == "error" else "yellow"))
+    console.print()
+    console.print(Text(plan_summary(plan), style="bold"))
+
+
+def plan_summary(plan: Plan) -> str:
+    c = plan.counts()
+    attention = sum(1 for n in plan.notices if n.severity == "error") + sum(
+        1 for a in plan.actions if a.status == "final" and a.outcome == "attention")
+    parts = [f"{c['change']} to change", f"{c['noop']} already done", f"{c['skip']} skipped"]
+    if c["final"]:
+        parts.append(f"{c['final']} decided at plan time")
+    if attention:
+        parts.append(f"{attention} need a person")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def render_run(result: RunResult, console: Console) -> None:
+    counts = result.counts()
+    for r in result.failed:
+        console.print(Text(f"  failed  {r['system']}: {r['summary']}" + (f" ({r['person']})" if r.get("person") else "")
+                           + f": {r['error']}", style="bold red"))
+    for r in result.needs_attention:
+        what = r.get("summary") or r.get("message")
+        console.print(Text(f"  attention  {r['system']}: {what}" + (f": {r['note']}" if r.get("note") else ""),
+                           style="yellow"))
+    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
+    style = "bold red" if result.exit_code else "bold green"
+    console.print(Text(f"Apply: {summary or 'nothing recorded'}.", style=style))
+    console.print(f"Evidence: {result.run_dir}")
+
+
+def run_json(result: RunResult) -> dict[str, Any]:
+    return {"run_id": result.run_id, "run_dir": str(result.run_dir), "mode": result.mode,
+            "counts": result.counts(), "exit_code": result.exit_code,
+            "actions": [{k: r.get(k) for k in ("action_id", "system", "kind", "person", "resource", "outcome",
+                                              "verification", "error", "request_ids")}
+                        for r in result.records if r.get("type") == "action"]}
