@@ -1,0 +1,174 @@
+"""The closure reports say who did what, when, before -> after, with request ids and verification, per item; they
+are sealed with the run, so an edited report fails `revoke evidence verify`."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+from tests.checklist_runs import LDAP_OPERATOR, Step, default_steps, make_run
+
+from revoke.evidence import file_sha256, read_records, verify_run
+from revoke.plan import NoticeRecord
+
+from revoke.checklist.reports import REPORTS, write_reports
+
+
+class _Html(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.external: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.append(attrs["id"])
+        for name in ("src", "href"):
+            value = attrs.get(name) or ""
+            if value and not value.startswith("#"):
+                self.external.append(value)
+        if tag in ("link", "script", "img", "iframe"):
+            self.external.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_html(text: str) -> _Html:
+    p = _Html()
+    p.feed(text)
+    return p
+
+
+def item(report: dict, number: int) -> dict:
+    return next(i for i in report["items"] if i["number"] == number)
+
+
+def test_reports_are_written_and_sealed_in_the_manifest(tmp_path):
+    run = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    seal = [r for r in read_records(run) if r["type"] == "seal"][-1]
+    for name in REPORTS:
+        assert manifest["files"][name] == file_sha256(run / name)
+        assert seal["files"][name] == file_sha256(run / name)
+    assert verify_run(run).ok
+
+
+def test_json_report_gives_each_item_its_actions_with_who_what_when_and_verification(tmp_path):
+    run = make_run(tmp_path)
+    report = json.loads((run / "closure-report.json").read_text())
+    assert report["run"]["mode"] == "apply" and report["run"]["engagement"] == "acme-2026"
+    assert report["people"] == ["Alice Example", "Bob Example"]
+    access, lists = item(report, 3), item(report, 4)
+    assert (access["title"], access["status"]) == ("Site/Network Access", "Done")
+    assert access["result"] == "1 already done, 1 skipped, 2 verified"
+    assert (lists["title"], lists["status"], lists["result"]) == ("Team Collaboration", "Done", "1 absent, 1 verified")
+    lock = next(a for a in access["actions"] if a["resource"].startswith("uid=alice"))
+    assert lock["person"] == "Alice Example" and lock["operator"] == LDAP_OPERATOR["display"]
+    assert (lock["before"], lock["after"]) == ({"locked": False}, {"locked": True})
+    assert lock["request_ids"] == ["ldap-msg-7"] and lock["verification"] == "verified"
+    records = {r.get("action_id"): r for r in read_records(run) if r["type"] == "action"}
+    assert lock["time"] == records[lock["action_id"]]["time"]
+    assert report["evidence"]["chain_head"] == read_records(run)[-2]["hash"]  # the end record, before the seal
+    assert report["systems"]["corp-ldap"]["operator"] == LDAP_OPERATOR
+
+
+def test_a_failed_action_blocks_its_item_and_is_shown_as_needing_a_person(tmp_path):
+    run = make_run(tmp_path, steps=default_steps(list_fails=True))
+    report = json.loads((run / "closure-report.json").read_text())
+    lists = item(report, 4)
+    assert lists["status"] == "Blocked" and lists["problems"] == {"failed": 1}
+    assert lists["result"] == "1 failed, 1 verified"
+    assert item(report, 3)["status"] == "Done"
+    md = (run / "closure-report.md").read_text()
+    assert "| 4 | [Team Collaboration](#item-4) | **Blocked** | 1 failed, 1 verified |" in md
+    assert "insufficientAccessRights: no write access to cn=acme-list" in md
+    page = parse_html((run / "closure-report.html").read_text())
+    assert "Blocked" in page.text and "failed" in page.text
+
+
+def test_unverifiable_not_supported_stale_and_notices_keep_an_item_from_done(tmp_path):
+    steps = default_steps()
+    steps[0].verification = "unverifiable"
+    steps[4].outcome, steps[4].verification = "not_supported", "unverifiable"
+    steps[1].outcome, steps[1].verification, steps[1].error = "skipped", "none", "stale: the target changed"
+    notice = NoticeRecord(system="corp-ldap", message="no account uid=carol", item=3, person="Carol", severity="error")
+    warning = NoticeRecord(system="chat", message="channel is shared with another org", item=4, severity="warning")
+    run = make_run(tmp_path, steps=steps, notices=[notice, warning])
+    report = json.loads((run / "closure-report.json").read_text())
+    access, lists = item(report, 3), item(report, 4)
+    assert access["status"] == "Blocked"
+    assert access["problems"] == {"unverifiable": 1, "skipped (stale)": 1, "needs attention": 1}
+    assert lists["status"] == "Blocked" and lists["problems"] == {"not supported": 1}
+    assert [n["message"] for n in lists["notices"]] == ["channel is shared with another org"]
+
+
+def test_resumed_run_reports_the_latest_record_of_each_action(tmp_path):
+    steps = default_steps(list_fails=True)
+    retry = Step(**{**steps[5].__dict__, "outcome": "done", "verification": "absent", "after": {"exists": False},
+                    "error": ""})
+    run = make_run(tmp_path, steps=steps, resume=[retry])
+    report = json.loads((run / "closure-report.json").read_text())
+    assert report["run"]["resumed"] == 1
+    lists = item(report, 4)
+    assert lists["status"] == "Done"
+    closed = next(a for a in lists["actions"] if a["kind"] == "close-mail-group")
+    assert closed["outcome"] == "done" and closed["records"] == 2
+
+
+def test_plan_run_report_is_a_dry_run_with_items_in_progress(tmp_path):
+    run = make_run(tmp_path, mode="plan")
+    report = json.loads((run / "closure-report.json").read_text())
+    assert [(i["number"], i["status"], i["result"]) for i in report["items"]] == [
+        (3, "In Progress", "2 actions planned"), (4, "In Progress", "2 actions planned")]
+    md = (run / "closure-report.md").read_text()
+    assert md.startswith("# Dry run (plan) for acme-2026: nothing was changed\n")
+
+
+def test_html_report_is_self_contained_with_an_anchor_per_item_and_escapes_values(tmp_path):
+    steps = default_steps()
+    steps[4].resource = "<script>alert(1)</script>"
+    run = make_run(tmp_path, steps=steps)
+    html = (run / "closure-report.html").read_text()
+    page = parse_html(html)
+    assert page.external == []  # no stylesheet, script, image or link outside the file
+    assert {"item-3", "item-4"} <= set(page.ids)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    text = " ".join(page.text)
+    for expected in ("Alice Example", "uid=alice,ou=people,dc=example,dc=org", "ldap-msg-7", "verified",
+                     LDAP_OPERATOR["display"], "locked: false", "→ true", "2026-", "@page"):
+        assert expected in text or expected in html, expected
+
+
+def test_markdown_report_lists_before_and_after_per_action(tmp_path):
+    run = make_run(tmp_path)
+    md = (run / "closure-report.md").read_text()
+    row = next(line for line in md.splitlines() if "ldap-msg-8" in line)
+    assert "| Alice Example | corp-ldap | remove from cn=vpn,ou=groups,dc=example,dc=org |" in row
+    assert "member: true -> **false**" in row and "| done | verified |" in row
+    assert '<a id="item-3"></a>' in md
+
+
+def test_a_tampered_report_fails_verification(tmp_path):
+    run = make_run(tmp_path, steps=default_steps(list_fails=True))
+    assert verify_run(run).ok
+    html = run / "closure-report.html"
+    html.write_text(html.read_text().replace("Blocked", "Done"))
+    problems = verify_run(run).problems
+    assert any(p.startswith("closure-report.html: changed after the run was sealed") for p in problems)
+    assert any(p.startswith("closure-report.html: SHA-256 differs from the manifest") for p in problems)
+
+
+def test_reports_render_deterministically_so_only_a_real_edit_fails_verification(tmp_path):
+    """Rendering is a pure function of the sealed evidence: re-rendering restores the sealed bytes."""
+    run = make_run(tmp_path)
+    js = run / "closure-report.json"
+    js.write_text(js.read_text().replace('"Done"', '"Blocked"'))
+    write_reports(run)  # a faithful re-render matches byte for byte, so verification passes again
+    assert verify_run(run).ok
+    js.write_text(js.read_text().replace("ldap-msg-7", "ldap-msg-9"))
+    assert not verify_run(run).ok
