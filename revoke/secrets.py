@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pydantic import BaseModel, SecretStr, create_model
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 from revoke.errors import SecretMissing
 from revoke.runbook import SecretRef
@@ -31,6 +31,21 @@ def _env_file(settings: RevokeSettings) -> str | None:
     return str(settings.env_file) if settings.env_file.is_file() else None
 
 
+class _SecretSources(BaseSettings):
+    """Environment and `.env` use the REVOKE_ prefix; a file in the secrets directory is named as the secret."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_dir = settings_cls.model_config.get("secrets_dir")
+        files = (SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir, env_prefix="", case_sensitive=False)
+                 if secrets_dir else file_secret_settings)
+        return init_settings, env_settings, dotenv_settings, files
+
+
 class Secrets:
     """The resolved values of the secrets a runbook names. Nothing else reads secret values."""
 
@@ -47,7 +62,7 @@ class Secrets:
         config = SettingsConfigDict(env_prefix="REVOKE_", env_file=_env_file(settings), extra="ignore",
                                     secrets_dir=str(settings.secrets_dir) if settings.secrets_dir else None,
                                     case_sensitive=False)
-        model = create_model("RunbookSecrets", __base__=BaseSettings, __config__=None, **fields)  # type: ignore
+        model = create_model("RunbookSecrets", __base__=_SecretSources, **fields)  # type: ignore[call-overload]
         model.model_config = config
         loaded = model()
         values: dict[str, SecretStr] = {}
