@@ -1,0 +1,183 @@
+"""The Slack client layer of the `slack` connector: slack_sdk for the Web API, requests for SCIM.
+
+Slack answers most failures with HTTP 200 and `ok: false`; slack_sdk raises `SlackApiError` for those and for
+non-200 answers. Both become revoke's named errors here, once, with the fix in the message (`missing_scope` names
+the scope to add). Throttling: reads go through slack_sdk's retry handlers, which wait out a 429's `Retry-After`,
+extended to the `ratelimited` that Slack may send inside an HTTP 200 with no `Retry-After`. Writes are never
+retried here: they raise `ActionFailed(retryable=True, retry_after=...)`, so the engine reads the target back
+before it tries again (a throttled write may have been carried out anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+from urllib.error import URLError
+
+import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.web import SlackResponse
+
+from revoke.errors import ActionFailed
+
+# errors Slack documents as transient: the same call may succeed later
+TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited",
+             "team_added_to_org", "accesslimited"}
+AUTH = {"not_authed", "invalid_auth", "token_revoked", "token_expired", "account_inactive", "no_permission",
+        "not_allowed_token_type", "ekm_access_denied"}
+HINTS = {
+    "invalid_auth": "the token is not valid for this workspace: check the secret, or reinstall the app",
+    "not_authed": "no token was sent: set the secret the runbook names",
+    "token_revoked": "the token was revoked: reinstall the app and store its new bot token",
+    "token_expired": "the token expired: store a fresh token",
+    "account_inactive": "the token belongs to a deactivated user or an uninstalled app",
+    "channel_not_found": "no channel with that id is visible to the app; a private channel is visible only after "
+                         "the app is invited to it (/invite @app)",
+    "not_in_channel": "the app (or the person) is not a member of the channel; invite the app to private channels",
+    "cant_archive_general": "Slack never archives the workspace's #general channel",
+    "cant_archive_required": "the channel is required by the workspace; an admin must make it optional first",
+    "cant_kick_from_general": "Slack never removes anyone from #general; deactivate the account instead",
+    "cant_kick_self": "the app cannot remove itself",
+    "restricted_action": "a workspace setting stops the app doing this; an admin must allow it",
+    "method_not_supported_for_channel_type": "this kind of conversation cannot be acted on this way",
+    "is_archived": "the channel is archived",
+    "user_not_found": "no such user in the workspace",
+    "users_not_found": "no user with that email in the workspace",
+    "ratelimited": "Slack is throttling the app",
+}
+
+
+class SlackRefused(ActionFailed):
+    """ActionFailed with Slack's error code, so the connector can tell `already_archived` from a failure."""
+
+    def __init__(self, reason: str, code: str, **kw: Any):
+        super().__init__(reason, **kw)
+        self.code = code
+
+
+class ThrottleRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (waits `Retry-After`), also for `ratelimited` inside an HTTP 200, which carries no
+    `Retry-After`: the parent then waits about a second, so the app backs off anyway."""
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if response is None:
+            return False
+        if response.status_code == 429:
+            return True
+        body = response.body if isinstance(response.body, dict) else {}
+        return response.status_code == 200 and body.get("error") == "ratelimited"
+
+
+def request_ids(response: SlackResponse | None) -> list[str]:
+    if response is None:
+        return []
+    headers = response.headers or {}
+    for key, value in headers.items():
+        if key.lower() == "x-slack-req-id":
+            return [value[0] if isinstance(value, list) else str(value)]
+    return []
+
+
+def _retry_after(response: SlackResponse) -> float | None:
+    for key, value in (response.headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value[0] if isinstance(value, list) else value)
+            except ValueError:
+                return None
+    return None
+
+
+def translate(method: str, err: SlackApiError) -> SlackRefused:
+    """One Slack failure as revoke's ActionFailed, with what to do about it."""
+    resp = err.response
+    data = resp.data if isinstance(resp.data, dict) else {}
+    code = str(data.get("error") or f"HTTP {resp.status_code}")
+    ids = request_ids(resp)
+    if resp.status_code == 429 or code == "ratelimited":
+        wait = _retry_after(resp)
+        when = f"retry after {wait:g}s" if wait is not None else "no Retry-After given (an HTTP 200 'ratelimited')"
+        return SlackRefused(f"Slack throttled {method}: {when}", "ratelimited", retryable=True, retry_after=wait,
+                            request_ids=ids)
+    if code == "missing_scope":
+        needed = data.get("needed") or "?"
+        provided = data.get("provided") or "none"
+        return SlackRefused(f"Slack refused {method}: the token lacks the scope {needed} (it has: {provided}); add "
+                            f"{needed} to the app's Bot Token Scopes (OAuth & Permissions) and reinstall the app",
+                            code, request_ids=ids)
+    hint = HINTS.get(code, "")
+    message = f"Slack refused {method}: {code}" + (f" ({hint})" if hint else "")
+    return SlackRefused(message, code, retryable=code in TRANSIENT or resp.status_code >= 500, request_ids=ids)
+
+
+class SlackApi:
+    """Two WebClients on one token: `reads` wait out throttling, `writes` never retry anything themselves."""
+
+    def __init__(self, token: str, base_url: str, *, timeout: int, read_retries: int):
+        self.reads = WebClient(token=token, base_url=base_url, timeout=timeout,
+                               retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1),
+                                               ThrottleRetryHandler(max_retry_count=read_retries)])
+        # a connection error after the request left may hide a write that happened: the engine reads back first
+        self.writes = WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+
+    def read(self, method: str, **params: Any) -> SlackResponse:
+        return self._call(self.reads, method, params)
+
+    def write(self, method: str, **params: Any) -> SlackResponse:
+        return self._call(self.writes, method, params)
+
+    def pages(self, method: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a cursor-paged list method."""
+        cursor = ""
+        while True:
+            resp = self.read(method, cursor=cursor, **params) if cursor else self.read(method, **params)
+            yield from resp.get(key) or []
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                return
+
+    @staticmethod
+    def _call(client: WebClient, method: str, params: dict[str, Any]) -> SlackResponse:
+        try:
+            return client.api_call(method, params=params)
+        except SlackApiError as err:
+            raise translate(method, err) from None
+        except (URLError, OSError, TimeoutError) as err:
+            raise ActionFailed(f"cannot reach Slack for {method}: {err}", retryable=True) from None
+
+
+class ScimApi:
+    """The SCIM v2 `Users` resource, for deactivation (which signs the person out of every Slack session)."""
+
+    def __init__(self, token: str, base_url: str, *, timeout: int):
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/scim+json"})
+
+    def _request(self, verb: str, user_id: str, body: dict | None = None) -> requests.Response:
+        try:
+            resp = self.session.request(verb, f"{self.base_url}Users/{user_id}", json=body, timeout=self.timeout)
+        except requests.RequestException as err:
+            raise ActionFailed(f"cannot reach Slack's SCIM API: {type(err).__name__}", retryable=True) from None
+        if resp.status_code == 429:
+            wait = resp.headers.get("Retry-After")
+            raise ActionFailed("Slack's SCIM API throttled the request", retryable=True,
+                               retry_after=float(wait) if wait and wait.isdigit() else None)
+        if resp.status_code in (401, 403):
+            raise ActionFailed(f"Slack's SCIM API refused the token (HTTP {resp.status_code}): SCIM needs a token of "
+                               "an Org Owner or Admin with the `admin` scope, on a Business+ or Enterprise Grid plan")
+        if resp.status_code == 404:
+            raise ActionFailed(f"Slack's SCIM API has no user {user_id} (HTTP 404)")
+        if resp.status_code >= 400:
+            raise ActionFailed(f"Slack's SCIM API answered HTTP {resp.status_code} for user {user_id}",
+                               retryable=resp.status_code >= 500)
+        return resp
+
+    def active(self, user_id: str) -> bool:
+        return bool(self._request("GET", user_id).json().get("active"))
+
+    def set_active(self, user_id: str, active: bool) -> None:
+        self._request("PATCH", user_id, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                         "Operations": [{"op": "replace", "path": "active", "value": active}]})

@@ -1,0 +1,267 @@
+"""The `slack` connector end to end through the CLI, against the Slack fake: what a user would check in Slack."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from revoke.connector import RunContext
+from revoke.connectors.slack import SlackConnector
+from revoke.evidence import now, read_records, verify_run
+from revoke.plan import load_plan
+from revoke.sandbox.slack import BOT_SCOPES, SlackFake
+from revoke.secrets import Secrets
+from tests.conftest import write_runbook, yesterday
+
+CLOSING = "This channel closes today: thank you all. Archived by revoke."
+
+
+@pytest.fixture
+def fake() -> Iterator[SlackFake]:
+    with SlackFake(page_cap=2) as f:  # two items a page: every list call pages
+        yield f
+
+
+@pytest.fixture
+def ws(fake: SlackFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Alice and Bob leave, Carol (the client) stays; the engagement's channels start with acme-."""
+    token = "xoxb-" + secrets.token_hex(16)
+    bot = fake.add_bot("revoke")
+    fake.add_token(token, bot)
+    monkeypatch.setenv("REVOKE_SLACK_TOKEN", token)
+    alice = fake.add_user("alice", "alice@consult.example")
+    bob = fake.add_user("bob", "bob@consult.example")
+    carol = fake.add_user("carol", "carol@client.example")
+    ids = {
+        "general": fake.add_channel("general", members=[alice, bob, carol], general=True),
+        "dev": fake.add_channel("acme-dev", members=[alice, bob, carol]),
+        "private": fake.add_channel("acme-private", members=[alice, carol, bot], private=True),
+        "old": fake.add_channel("acme-old", members=[alice], archived=True),
+        "team": fake.add_channel("client-team", members=[alice, carol]),
+        "random": fake.add_channel("random", members=[bob, carol]),
+    }
+    return {"token": token, "bot": bot, "alice": alice, "bob": bob, "carol": carol, "dir": tmp_path, **ids}
+
+
+def runbook(ws: dict[str, Any], *, settings: dict[str, Any] | None = None, lists: list | None = None,
+            people: list | None = None, **extra: Any) -> Path:
+    base = {"token": {"secret": "slack_token"}, "base_url": ws["fake"].base_url, "channel_prefix": "#acme-*",
+            "closing_message": CLOSING}
+    base.update(settings or {})
+    data = {"engagement": "acme-2026", "final_day": yesterday(),
+            "systems": {"slack": {"connector": "slack", "identify_by": "email", "settings": base}},
+            "people": people if people is not None else [{"name": "Alice", "email": "alice@consult.example"},
+                                                         {"name": "Bob", "email": "bob@consult.example"}],
+            "lists": lists if lists is not None else [{"system": "slack", "id": "#client-team", "close": "keep"}],
+            **extra}
+    return write_runbook(ws["dir"] / "acme.yaml", data)
+
+
+@pytest.fixture(autouse=True)
+def _bind_fake(ws: dict[str, Any], fake: SlackFake) -> None:
+    ws["fake"] = fake
+
+
+def apply_json(run_cli: Any, path: Path, *extra: str) -> tuple[Any, Path, list[dict[str, Any]]]:
+    result = run_cli("--quiet", "--output", "json", "apply", str(path), "--yes",
+                     "--evidence-dir", str(path.parent / "evidence"), *extra)
+    run_dir = Path(json.loads(result.output)["run_dir"])
+    return result, run_dir, [r for r in read_records(run_dir) if r["type"] == "action"]
+
+
+def test_plan_shows_channels_and_memberships_and_writes_nothing(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    result = run_cli("--quiet", "plan", str(runbook(ws)), "--out", str(ws["dir"] / "plan.json"),
+                     "--evidence-dir", str(ws["dir"] / "evidence"))
+    assert result.exit_code == 2, result.output + result.stderr
+    text = result.output
+    assert "- post the closing message in #acme-dev" in text
+    assert "- archive #acme-dev" in text and "3 members; public" in text
+    assert "- archive #acme-private" in text and "private" in text
+    assert "= already archived: #acme-old" in text
+    assert "- remove from #client-team" in text       # Alice, from the channel that stays open
+    assert "= not in #client-team" in text            # Bob was never in it
+    assert "sessions stay signed in" in text          # issue 11: Slack sessions are stated, not hidden
+    assert fake.writes() == []
+    plan = json.loads((ws["dir"] / "plan.json").read_text())["plan"]
+    archive = next(a for a in plan["actions"] if a["kind"] == "archive-channel" and a["label"] == "#acme-dev")
+    assert archive["before"] == {"exists": True, "archived": False, "name": "acme-dev", "private": False,
+                                 "shared": False}
+
+
+def test_apply_archives_channels_and_removes_leavers_from_channels_that_stay(ws: dict, fake: SlackFake,
+                                                                             run_cli: Any) -> None:
+    result, run_dir, records = apply_json(run_cli, runbook(ws))
+    assert result.exit_code == 0, result.output + result.stderr
+
+    assert fake.channel("acme-dev").is_archived and fake.channel("acme-private").is_archived
+    assert [m["text"] for m in fake.messages("acme-dev")] == [CLOSING]
+    assert [m["text"] for m in fake.messages("acme-private")] == [CLOSING]
+    # the message went out before the archive, in each channel
+    order = [(c.method, c.params.get("channel")) for c in fake.calls if c.ok]
+    for ch in (ws["dev"], ws["private"]):
+        assert order.index(("chat.postMessage", ch)) < order.index(("conversations.archive", ch))
+    assert ws["alice"] not in fake.members("client-team") and ws["carol"] in fake.members("client-team")
+    assert not fake.channel("client-team").is_archived
+    # untouched: channels outside the engagement, and Carol everywhere
+    assert not fake.channel("random").is_archived and ws["bob"] in fake.members("random")
+    assert ws["carol"] in fake.members("acme-dev")
+    assert verify_run(run_dir).ok
+    done = [r for r in records if r["outcome"] == "done"]
+    assert {r["kind"] for r in done} == {"post-closing-message", "archive-channel", "remove-from-channel"}
+    assert all(r["verification"] == "verified" and r["request_ids"] for r in done)
+    assert all(r["operator"].startswith("revoke (B") for r in done)
+
+
+def test_already_archived_is_a_noop_recorded_already_done(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    path = runbook(ws, settings={"closing_message": None})
+    plan_file = ws["dir"] / "plan.json"
+    assert run_cli("--quiet", "plan", str(path), "--out", str(plan_file)).exit_code == 2
+    fake.channel("acme-dev").is_archived = True  # someone archives it between the plan and the apply
+    result, _, records = apply_json(run_cli, plan_file)
+    assert result.exit_code == 0, result.output + result.stderr
+    by_label = {r["label"]: r for r in records if r["kind"] == "archive-channel"}
+    assert by_label["#acme-old"]["outcome"] == "already_done"
+    assert by_label["#acme-dev"]["outcome"] == "already_done"
+    assert by_label["#acme-dev"]["verification"] == "verified"
+    archived = {c.params["channel"] for c in fake.calls_to("conversations.archive")}
+    assert archived == {ws["private"]}  # nothing was sent for the two channels already archived
+    again = run_cli("--quiet", "plan", str(path))
+    assert again.exit_code == 0 and "Plan: 0 to change" in again.output
+
+
+def test_channel_archived_after_the_plan_makes_its_closing_message_stale(ws: dict, fake: SlackFake,
+                                                                         run_cli: Any) -> None:
+    plan_file = ws["dir"] / "plan.json"
+    assert run_cli("--quiet", "plan", str(runbook(ws)), "--out", str(plan_file)).exit_code == 2
+    fake.channel("acme-dev").is_archived = True
+    refused = run_cli("apply", str(plan_file))
+    assert refused.exit_code == 1 and "post the closing message in #acme-dev" in refused.stderr
+    assert fake.writes() == []
+
+
+def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    fake.throttle("conversations.list", retry_after=0)          # a read: slack_sdk waits it out
+    fake.throttle("conversations.archive", retry_after=1)       # 429 + Retry-After, not applied
+    fake.throttle("chat.postMessage", retry_after=1, applied=True)  # applied, yet answered 429
+    fake.throttle("conversations.kick", http_200=True)          # `ratelimited` inside an HTTP 200
+    result, run_dir, records = apply_json(run_cli, runbook(ws))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert len({r["action_id"] for r in records}) == len(records)
+    changed = [r for r in records if r["outcome"] == "done"]
+    assert len(changed) == 5 and all(r["verification"] == "verified" for r in changed)
+    # each write carried out exactly once: one message per channel, even the one answered 429 after posting
+    assert [m["text"] for m in fake.messages("acme-dev")] + [m["text"] for m in fake.messages("acme-private")] \
+        == [CLOSING, CLOSING]
+    assert sum(1 for c in fake.calls_to("conversations.archive") if c.ok) == 2
+    assert sum(1 for c in fake.calls_to("conversations.kick") if c.ok) == 1
+    assert [c.status for c in fake.calls_to("conversations.list")][0] == 429
+    assert max(r["attempts"] for r in changed) == 2
+    assert verify_run(run_dir).ok
+
+
+def test_missing_scope_error_names_the_scope(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    fake.set_scopes(ws["token"], [s for s in BOT_SCOPES if s != "channels:manage"])
+    result, _, records = apply_json(run_cli, runbook(ws))
+    assert result.exit_code == 3
+    failed = {r["label"]: r for r in records if r["outcome"] == "failed"}
+    assert "channels:manage" in failed["#acme-dev"]["error"]
+    assert "the token lacks the scope channels:manage" in failed["#client-team"]["error"]
+    assert "Bot Token Scopes" in failed["#acme-dev"]["error"]
+    assert fake.channel("acme-private").is_archived  # private channels need groups:write, which it has
+    assert not fake.channel("acme-dev").is_archived
+
+    fake.set_scopes(ws["token"], [s for s in BOT_SCOPES if s != "groups:read"])
+    plan = run_cli("--quiet", "plan", str(runbook(ws)))
+    assert "groups:read" in plan.output + plan.stderr
+
+
+def test_shared_channel_is_not_archived_without_the_flag(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    shared = fake.add_channel("acme-partner", members=[ws["alice"], ws["carol"]], shared=True)
+    plan = run_cli("--quiet", "plan", str(runbook(ws)))
+    assert "attention: archive #acme-partner: Slack Connect" in plan.output
+    result, _, records = apply_json(run_cli, runbook(ws))
+    assert result.exit_code == 3  # a person must decide about the shared channel
+    assert not fake.channel(shared).is_archived
+    assert ws["alice"] not in fake.members(shared)  # the leaver is removed from it all the same
+    assert ws["carol"] in fake.members(shared)
+    flagged = next(r for r in records if r["kind"] == "archive-channel" and r["label"] == "#acme-partner")
+    assert flagged["outcome"] == "attention"
+
+    result, _, _ = apply_json(run_cli, runbook(ws, settings={"include_shared": True}))
+    assert result.exit_code == 0, result.output
+    assert fake.channel(shared).is_archived
+
+
+def test_restore_unarchives_and_reinvites(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    path = runbook(ws)
+    result, run_dir, records = apply_json(run_cli, path)
+    assert result.exit_code == 0
+    plan = load_plan(run_dir / "plan.json")
+    system = plan.runbook.systems["slack"]
+    connector = SlackConnector("slack", SlackConnector.Settings.model_validate(system.settings),
+                               Secrets({"slack_token": SecretStr(ws["token"])}), RunContext("restore", now()))
+    connector.connect()
+    done = {r["action_id"] for r in records if r["outcome"] == "done"}
+    for action in reversed(plan.actions):
+        if action.id in done and SlackConnector.kind(action.kind).restorable:
+            connector.restore(action)
+    assert not fake.channel("acme-dev").is_archived and not fake.channel("acme-private").is_archived
+    assert fake.channel("acme-old").is_archived  # archived before the run: left archived
+    assert ws["alice"] in fake.members("client-team")
+    assert [m["text"] for m in fake.messages("acme-dev")] == [CLOSING]  # a posted message is not taken back
+    # restoring twice changes nothing more and fails nothing
+    for action in reversed(plan.actions):
+        if action.id in done and SlackConnector.kind(action.kind).restorable:
+            connector.restore(action)
+    assert fake.members("client-team").count(ws["alice"]) == 1
+
+
+def test_missing_people_and_channels_are_reported(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    path = runbook(ws, settings={"channels": ["#no-such-channel"], "channel_prefix": "zz-"},
+                   people=[{"name": "Ghost", "email": "ghost@consult.example"},
+                           {"name": "Wrong Id", "ids": {"slack": "U404"}}])
+    plan = run_cli("--quiet", "plan", str(path))
+    text = plan.output
+    assert "channel '#no-such-channel' was not found" in text
+    assert "no channel the app can see matches 'zz-*'" in text
+    assert "no Slack user 'ghost@consult.example'" in text
+    assert "no Slack user 'U404'" in text
+
+
+def test_scan_all_channels_removes_leavers_everywhere_the_app_sees(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    result, _, _ = apply_json(run_cli, runbook(ws, settings={"scan_all_channels": True}))
+    assert result.exit_code == 0, result.output
+    assert ws["bob"] not in fake.members("random")            # removed from a channel outside the engagement
+    assert ws["carol"] in fake.members("random")
+    assert ws["alice"] in fake.members("general")             # Slack never removes anyone from #general
+    assert not fake.channel("random").is_archived
+
+
+def test_protected_channel_is_never_touched(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    result, _, records = apply_json(run_cli, runbook(ws, protect=["#acme-dev"]))
+    assert result.exit_code == 0, result.output
+    assert not fake.channel("acme-dev").is_archived and fake.messages("acme-dev") == []
+    assert {r["outcome"] for r in records if r["label"] == "#acme-dev"} == {"skipped"}
+
+
+def test_scim_deactivation_signs_leavers_out(ws: dict, fake: SlackFake, run_cli: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = "xoxp-" + secrets.token_hex(16)
+    fake.add_token(admin, fake.add_user("owner", "owner@client.example"), scopes=["admin"])
+    monkeypatch.setenv("REVOKE_SLACK_SCIM", admin)
+    path = runbook(ws, settings={"scim_deactivate": True, "scim_token": {"secret": "slack_scim"},
+                                 "scim_url": fake.scim_url})
+    plan = run_cli("--quiet", "plan", str(path))
+    assert "- deactivate the Slack account (signs out every session)" in plan.output
+    assert "sessions stay signed in" not in plan.output
+    result, _, records = apply_json(run_cli, path)
+    assert result.exit_code == 0, result.output
+    assert fake.users[ws["alice"]].deleted and fake.users[ws["bob"]].deleted
+    assert not fake.users[ws["carol"]].deleted
+    deact = [r for r in records if r["kind"] == "deactivate-user"]
+    assert {r["outcome"] for r in deact} == {"done"} and deact[0]["after"]["active"] is False
