@@ -30,7 +30,8 @@ def value_text(value: Any) -> str:
 def state_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Each field of the before- and after-state, with whether it changed; changed fields first."""
     before = before or {}
-    after = after or {}
+    if after is None:
+        after = before  # nothing was read back (plan, skipped): show the before-state alone, without arrows
     rows = []
     for key in sorted(set(before) | set(after)):
         b = value_text(before[key]) if key in before else "—"

@@ -148,9 +148,14 @@ def test_markdown_report_lists_before_and_after_per_action(tmp_path):
     run = make_run(tmp_path)
     md = (run / "closure-report.md").read_text()
     row = next(line for line in md.splitlines() if "ldap-msg-8" in line)
-    assert "| Alice Example | corp-ldap | remove from cn=vpn,ou=groups,dc=example,dc=org |" in row
+    assert ("| Alice Example | corp-ldap | remove from cn=vpn,ou=groups,dc=example,dc=org"
+            " for `uid=alice,ou=people,dc=example,dc=org` |") in row
     assert "member: true -> **false**" in row and "| done | verified |" in row
     assert '<a id="item-3"></a>' in md
+    lock = next(line for line in md.splitlines() if "ldap-msg-7" in line)
+    assert "| lock account: `uid=alice,ou=people,dc=example,dc=org` | locked: false -> **true** |" in lock
+    skipped = next(line for line in md.splitlines() if "uid=admin" in line)
+    assert "| locked: false | skipped: protected: runbook protect list | none |" in skipped
 
 
 def test_a_tampered_report_fails_verification(tmp_path):

@@ -1,0 +1,130 @@
+"""End to end against a real slapd: `revoke plan --mark-checklist` then `revoke apply` report back to the wiki page,
+and the closure report they attach is covered by `revoke evidence verify`."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from revoke.evidence import verify_run
+from revoke.sandbox.slapd import Slapd
+from tests.checklist_runs import SEED, make_wiki
+from tests.conftest import ldap_system, write_runbook, yesterday
+
+from revoke.checklist.cli import checklist
+from revoke.checklist.page import ChecklistPage
+
+
+@pytest.fixture
+def engagement(slapd: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setenv("REVOKE_CORP_LDAP", slapd.service.password)
+    alice = slapd.add_user("alice", mail="alice@example.org")
+    carol = slapd.add_user("carol", mail="carol@example.org")
+    eng = slapd.add_group("eng", [alice.dn, carol.dn])
+    team_list = slapd.add_group("acme-team", [alice.dn, carol.dn], ou="lists", mail="acme-team@example.org")
+    page = make_wiki(tmp_path)
+    runbook = write_runbook(tmp_path / "acme.yaml", {
+        "engagement": "acme-2026",
+        "final_day": yesterday(),
+        "systems": {"corp-ldap": ldap_system(slapd)},
+        "people": [{"name": "Alice Example", "ids": {"corp-ldap": "alice"}}],
+        "lists": [{"system": "corp-ldap", "id": team_list}],
+        "checklist": "wiki/Offboarding.md",
+    })
+    return {"runbook": runbook, "page": page, "alice": alice, "carol": carol, "eng": eng, "list": team_list,
+            "dir": tmp_path}
+
+
+def changed_rows(before: str, after: str) -> tuple[list[tuple[str, str]], list[str]]:
+    a, b = before.splitlines(), after.splitlines()
+    replaced, added = [], []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "replace" and i2 - i1 == j2 - j1:
+            replaced.extend(zip(a[i1:i2], b[j1:j2]))
+        elif op == "insert":
+            added.extend(b[j1:j2])
+        elif op != "equal":
+            raise AssertionError(f"unexpected {op}: {a[i1:i2]} -> {b[j1:j2]}")
+    return replaced, added
+
+
+def cells(row: str) -> list[str]:
+    return row.replace("\\|", "\0").split("|")
+
+
+def test_dry_run_then_apply_take_the_page_to_done_touching_only_status_links_and_attachments(
+        engagement: dict, slapd: Slapd, run_cli) -> None:
+    page = engagement["page"]
+    seed = SEED.read_text(encoding="utf-8")
+
+    planned = run_cli("--quiet", "plan", str(engagement["runbook"]), "--mark-checklist")
+    assert planned.exit_code == 2, planned.output + planned.stderr
+    after_plan = ChecklistPage.read(page)
+    assert [(it.number, it.status) for it in after_plan.items] == [
+        (1, "To Do"), (2, "To Do"), (3, "In Progress"), (4, "In Progress"), (5, "To Do")]
+    dry = after_plan.item(3).links[-1]
+    assert dry.label.startswith("dry run on ") and dry.label.endswith(" actions planned")
+    assert slapd.can_bind(engagement["alice"].dn, engagement["alice"].password)  # the dry run changed nothing
+
+    applied = run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes")
+    assert applied.exit_code == 0, applied.output + applied.stderr
+    assert not slapd.can_bind(engagement["alice"].dn, engagement["alice"].password)
+    assert slapd.read(engagement["list"]) is None
+
+    final = ChecklistPage.read(page)
+    assert [(it.number, it.status) for it in final.items] == [
+        (1, "To Do"), (2, "To Do"), (3, "Done"), (4, "Done"), (5, "To Do")]
+    replaced, added = changed_rows(seed, page.read_text(encoding="utf-8"))
+    assert [old.split("|")[1].strip() for old, _ in replaced] == ["3", "4"]
+    for old, new in replaced:
+        o, n = cells(old), cells(new)
+        assert [i for i in range(len(o)) if o[i] != n[i]] == [2, 5]  # Status and Owner/Link only
+        assert n[5].count("](/.attachments/acme-2026/") == 2          # the dry run's link and the apply's
+    assert all(not ln or ln.startswith("[acme-2026-") for ln in added)
+
+    # every attachment the page lists exists, and each attached run folder verifies on its own
+    root = page.parent
+    runs = {Path(a.target).parent for a in final.attachments[1:]}
+    assert len(runs) == 2
+    for link in final.attachments[1:]:
+        assert (root / link.target.lstrip("/")).is_file(), link.target
+    for run in runs:
+        assert verify_run(root / str(run).lstrip("/")).ok
+
+    # the apply link leads to the item's part of a closure report that says who, what and how it was verified
+    apply_link = final.item(3).links[-1]
+    report_path = root / apply_link.target.split("#")[0].lstrip("/")
+    assert apply_link.target.endswith("closure-report.html#item-3") and report_path.is_file()
+    report = json.loads(report_path.with_name("closure-report.json").read_text())
+    access = next(i for i in report["items"] if i["number"] == 3)
+    assert access["status"] == "Done"
+    lock = next(a for a in access["actions"] if a["kind"] == "lock-account")
+    assert lock["person"] == "Alice Example" and lock["verification"] == "verified"
+    assert lock["before"]["locked"] is False and lock["after"]["locked"] is True
+    assert lock["operator"].startswith("uid=revoke-svc")
+
+
+def test_tampered_closure_report_fails_evidence_verify(engagement: dict, run_cli) -> None:
+    assert run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes").exit_code == 0
+    (run_dir,) = (engagement["dir"] / "evidence").glob("*-apply-*")
+    for name in ("closure-report.md", "closure-report.html", "closure-report.json"):
+        assert name in json.loads((run_dir / "manifest.json").read_text())["files"]
+    assert run_cli("evidence", "verify", str(run_dir)).exit_code == 0
+    report = run_dir / "closure-report.md"
+    report.write_text(report.read_text().replace("verified", "verifled", 1))
+    verdict = run_cli("evidence", "verify", str(run_dir))
+    assert verdict.exit_code == 1
+    assert "closure-report.md" in verdict.stderr
+
+
+def test_checklist_show_after_apply(engagement: dict, run_cli) -> None:
+    assert run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes").exit_code == 0
+    shown = CliRunner().invoke(checklist, ["show", str(engagement["page"])], catch_exceptions=False)
+    assert shown.exit_code == 0
+    assert "  3  Done         Site/Network Access" in shown.output
+    assert "  4  Done         Team Collaboration" in shown.output
+    assert "(file missing)" not in shown.output
