@@ -102,7 +102,11 @@ class SambaDC:
         self.dns_domain = realm.lower()
         self.base_dn = ",".join(f"DC={part}" for part in self.dns_domain.split("."))
         self.users_dn = f"CN=Users,{self.base_dn}"
-        self.admin_password = new_password()
+        # a workdir provisioned earlier keeps its Administrator password next to it (mode 0600), so a rehearsal
+        # domain can be stopped and started again
+        self._password_file = self.workdir / "admin-password"
+        self.admin_password = (self._password_file.read_text().strip() if self._password_file.exists()
+                               else new_password())
         self.admin_upn = f"Administrator@{self.dns_domain}"
         self.admin_dn = f"CN=Administrator,{self.users_dn}"
         self.host = HOST
@@ -142,6 +146,8 @@ class SambaDC:
         if done.returncode != 0:
             tail = done.stdout.decode(errors="replace")[-2000:].replace(self.admin_password, "********")
             raise SambaUnavailable(f"samba-tool domain provision failed ({done.returncode}):\n{tail}")
+        self._password_file.touch(mode=0o600)
+        self._password_file.write_text(self.admin_password + "\n")
 
     def _make_certificates(self) -> Path:
         import trustme  # the sandbox extra; imported here so the module loads without it

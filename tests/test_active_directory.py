@@ -1,0 +1,283 @@
+"""The `active-directory` connector against a real Samba AD DC on loopback, through the CLI as a user runs it.
+
+One throwaway domain per test session (provisioning takes seconds); each test seeds its own users and groups
+under unique names, so tests do not see each other's changes. Every assertion asks the DC directly, as
+Administrator, never through the connector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from revoke.evidence import read_records
+from revoke.sandbox.samba import (ACCOUNTDISABLE, DONT_EXPIRE_PASSWORD, NORMAL_ACCOUNT, SambaDC, SambaUnavailable,
+                                  unavailable_reason)
+from tests.conftest import write_runbook, yesterday
+
+pytestmark = pytest.mark.samba
+
+NOT_DELEGATED = 0x100000  # an unrelated bit the disable must keep
+DOMAIN_USERS_RID = "513"
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"a Samba AD DC is required in CI: {reason}")
+        pytest.skip(reason)
+    dc = SambaDC(tmp_path_factory.mktemp("samba"))
+    try:
+        dc.start()
+    except SambaUnavailable as err:
+        dc.stop()
+        pytest.fail(str(err))
+    service = dc.add_user("svc-revoke", password=None)
+    dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn])
+    dc.service = service  # type: ignore[attr-defined]
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+def ad_system(dc: SambaDC, **extra: Any) -> dict[str, Any]:
+    settings = {"url": f"ldaps://{dc.host}:{dc.port}", "bind_dn": dc.service.upn,  # type: ignore[attr-defined]
+                "bind_password": {"secret": "corp_ad"}, "ca_file": str(dc.ca_file)}
+    settings.update(extra)
+    return {"connector": "active-directory", "settings": settings}
+
+
+@pytest.fixture
+def engagement(samba_dc: SambaDC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A leaver in two security groups (one nested in a third), a distribution list the runbook closes and one it
+    does not; a colleague who stays; a leaver already disabled; an OU for disabled accounts."""
+    dc = samba_dc
+    monkeypatch.setenv("REVOKE_CORP_AD", dc.service.password)  # type: ignore[attr-defined]
+    n = secrets.token_hex(3)
+    uac = NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD | NOT_DELEGATED
+    alice = dc.add_user(f"alice-{n}", cn=f"Alice Leaver {n}", uac=uac, description="Contractor, Acme project")
+    carol = dc.add_user(f"carol-{n}", cn=f"Carol Stays {n}")
+    bob = dc.add_user(f"bob-{n}", uac=NORMAL_ACCOUNT | ACCOUNTDISABLE)
+    eng = dc.add_group(f"eng-{n}", members=[alice.dn, carol.dn])
+    ops = dc.add_group(f"ops-{n}", members=[alice.dn, bob.dn])
+    staff = dc.add_group(f"all-staff-{n}", members=[eng])
+    team_list = dc.add_group(f"team-{n}", security=False, universal=True, mail=f"team-{n}@corp.example.org",
+                             members=[alice.dn, carol.dn])
+    social = dc.add_group(f"social-{n}", security=False, mail=f"social-{n}@corp.example.org",
+                          members=[alice.dn, carol.dn])
+    disabled_ou = dc.add_ou(f"Disabled {n}")
+    runbook = write_runbook(tmp_path / "acme.yaml", {
+        "engagement": "acme-2026",
+        "final_day": yesterday(),
+        "systems": {"corp-ad": ad_system(dc, disabled_ou=disabled_ou, expire_account=True,
+                                         stamp_description=True)},
+        "people": [
+            {"name": "Alice Leaver", "ids": {"corp-ad": alice.upn}},
+            {"name": "Bob Gone", "ids": {"corp-ad": f"CORP\\{bob.sam}"}},
+        ],
+        "lists": [{"system": "corp-ad", "id": f"team-{n}@corp.example.org"}],
+    })
+    return {"dc": dc, "runbook": runbook, "dir": tmp_path, "alice": alice, "carol": carol, "bob": bob, "eng": eng,
+            "ops": ops, "staff": staff, "list": team_list, "social": social, "disabled_ou": disabled_ou,
+            "uac": uac, "n": n}
+
+
+def apply(run_cli: Any, runbook: Path) -> dict[str, Any]:
+    result = run_cli("--quiet", "--output", "json", "apply", str(runbook), "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    return json.loads(result.output)
+
+
+def moved_dn(e: dict[str, Any]) -> str:
+    return f"CN=Alice Leaver {e['n']},{e['disabled_ou']}"
+
+
+def test_plan_shows_each_change_and_changes_nothing(engagement: dict[str, Any], run_cli: Any) -> None:
+    dc, alice = engagement["dc"], engagement["alice"]
+    result = run_cli("--quiet", "plan", str(engagement["runbook"]))
+    assert result.exit_code == 2, result.output + result.stderr
+    text = result.output
+    assert "- disable account" in text and "- expire account now" in text
+    assert f"- remove from eng-{engagement['n']}" in text and f"- remove from social-{engagement['n']}" in text
+    assert f"- empty and hide distribution list team-{engagement['n']}" in text
+    assert "= account already disabled" in text  # bob
+    assert "primary group" in text  # Domain Users: reported, not removed
+    assert f"all-staff-{engagement['n']} (through eng-{engagement['n']})" in text  # nested: reported only
+    # a plan is read-only
+    assert dc.can_bind(alice.upn, alice.password)
+    assert dc.uac(alice.dn) == engagement["uac"]
+    assert alice.dn.casefold() in dc.members(engagement["eng"])
+    assert len(dc.members(engagement["list"])) == 2
+
+
+def test_apply_disables_the_account_and_strips_memberships(engagement: dict[str, Any], run_cli: Any) -> None:
+    e = engagement
+    dc, alice, carol = e["dc"], e["alice"], e["carol"]
+    run = apply(run_cli, e["runbook"])
+
+    assert not dc.can_bind(alice.upn, alice.password)
+    new_dn = moved_dn(e)
+    assert dc.exists(new_dn) and not dc.exists(alice.dn)
+    assert dc.uac(new_dn) == e["uac"] | ACCOUNTDISABLE  # every other bit unchanged
+    for group in (e["eng"], e["ops"], e["social"]):
+        assert new_dn.casefold() not in dc.members(group) and alice.dn.casefold() not in dc.members(group)
+    assert dc.members(e["list"]) == set()  # the closed list is empty, carol included
+    attrs = dc.read(new_dn, ["primaryGroupID", "description", "accountExpires"])
+    assert attrs["primaryGroupID"] == [DOMAIN_USERS_RID]  # primary group untouched
+    assert attrs["description"][0].startswith("disabled ") and run["run_id"] in attrs["description"][0]
+    assert attrs["description"][0].endswith("| Contractor, Acme project")
+    assert int(attrs["accountExpires"][0]) not in (0, 0x7FFFFFFFFFFFFFFF)
+    # the colleague keeps her account and her other groups; the nested group keeps eng
+    assert dc.can_bind(carol.upn, carol.password)
+    assert carol.dn.casefold() in dc.members(e["eng"]) and carol.dn.casefold() in dc.members(e["social"])
+    assert e["eng"].casefold() in dc.members(e["staff"])
+
+
+def test_plan_after_apply_is_only_noops(engagement: dict[str, Any], run_cli: Any) -> None:
+    apply(run_cli, engagement["runbook"])
+    again = run_cli("--quiet", "--output", "json", "plan", str(engagement["runbook"]))
+    assert again.exit_code == 0, again.output + again.stderr
+    actions = json.loads(again.output)["plan"]["actions"]
+    assert actions and {a["status"] for a in actions} <= {"noop", "final"}
+    assert all(a["outcome"] == "immutable" for a in actions if a["status"] == "final")  # primary groups
+
+
+def test_evidence_records_residual_kerberos_exposure(engagement: dict[str, Any], run_cli: Any) -> None:
+    run = apply(run_cli, engagement["runbook"])
+    records = [r for r in read_records(Path(run["run_dir"])) if r["type"] == "action"]
+    disable = next(r for r in records if r["kind"] == "disable-account" and r["person"] == "Alice Leaver")
+    assert disable["outcome"] == "done" and disable["verification"] == "verified"
+    assert disable["before"]["disabled"] is False and disable["after"]["disabled"] is True
+    residual = disable["receipt"]["residual"]
+    assert residual["kerberos_valid_until"] > disable["receipt"]["disabled_at"]
+    assert "10 h" in residual["kerberos_tickets"]
+    closed = next(r for r in records if r["kind"] == "close-distribution-list")
+    assert len(closed["before"]["members"]) == 2 and closed["before"]["entry"]["mail"]
+    assert closed["after"]["members"] == []
+
+
+def test_restore_brings_the_user_back(engagement: dict[str, Any], run_cli: Any) -> None:
+    e = engagement
+    dc, alice = e["dc"], e["alice"]
+    run = apply(run_cli, e["runbook"])
+    assert not dc.can_bind(alice.upn, alice.password)
+
+    restore_run(run_cli, e, run)
+
+    assert dc.can_bind(alice.upn, alice.password)
+    assert dc.exists(alice.dn)  # moved back
+    assert dc.uac(alice.dn) == e["uac"]
+    assert dc.read(alice.dn, ["description"])["description"] == ["Contractor, Acme project"]
+    assert int(dc.read(alice.dn, ["accountExpires"])["accountExpires"][0]) in (0, 0x7FFFFFFFFFFFFFFF)
+    for group in (e["eng"], e["ops"], e["social"]):
+        assert alice.dn.casefold() in dc.members(group)
+    assert dc.members(e["list"]) == {alice.dn.casefold(), e["carol"].dn.casefold()}
+
+
+def restore_run(run_cli: Any, e: dict[str, Any], run: dict[str, Any]) -> None:
+    """Undo an apply run from the before-states in its evidence."""
+    from revoke.cli import cli
+
+    if "restore" in cli.commands:
+        result = run_cli("--quiet", "restore", run["run_id"], "--yes",
+                         "--evidence-dir", str(e["dir"] / "evidence"))
+        assert result.exit_code == 0, result.output + result.stderr
+        return
+    # until `revoke restore` lands: the connector's restore, fed from the run's saved plan and evidence
+    from revoke.connector import RunContext
+    from revoke.engine import load_secrets, setups_for
+    from revoke.evidence import now
+    from revoke.plan import load_plan
+
+    run_dir = Path(run["run_dir"])
+    plan = load_plan(run_dir / "plan.json")
+    done = {r["action_id"] for r in read_records(run_dir) if r["type"] == "action" and r["outcome"] == "done"}
+    setup = setups_for(plan.runbook)["corp-ad"]
+    connector = setup.cls("corp-ad", setup.settings, load_secrets({"corp-ad": setup}),
+                          RunContext(run_id="restore-test", started_at=now()))
+    connector.connect()
+    try:
+        actions = [a for a in plan.actions if a.id in done]
+        for a in reversed(actions):
+            connector.restore(a)
+        states = connector.read_back(actions)
+        assert all(states[a.id] == a.before for a in actions)
+    finally:
+        connector.close()
+
+
+def test_delete_is_an_explicit_option_and_records_the_entry(samba_dc: SambaDC, tmp_path: Path, run_cli: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    dc = samba_dc
+    monkeypatch.setenv("REVOKE_CORP_AD", dc.service.password)  # type: ignore[attr-defined]
+    n = secrets.token_hex(3)
+    member = dc.add_user(f"dave-{n}")
+    dl = dc.add_group(f"old-list-{n}", security=False, mail=f"old-{n}@corp.example.org", members=[member.dn])
+    secgroup = dc.add_group(f"admins-{n}", members=[member.dn])
+    runbook = write_runbook(tmp_path / "lists.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(), "systems": {"corp-ad": ad_system(dc)},
+        "people": [],
+        "lists": [{"system": "corp-ad", "id": dl, "close": "delete"},
+                  {"system": "corp-ad", "id": f"admins-{n}"}]})
+    plan = run_cli("--quiet", "plan", str(runbook))
+    assert "is a security group, not a distribution list" in plan.output + plan.stderr
+    result = run_cli("--quiet", "--output", "json", "apply", str(runbook), "--yes")
+    assert result.exit_code == 3, result.output  # done, but the refused security group needs a person
+    assert not dc.exists(dl)
+    assert member.dn.casefold() in dc.members(secgroup)  # the security group was not touched
+    records = [r for r in read_records(Path(json.loads(result.output)["run_dir"])) if r["type"] == "action"]
+    deleted = next(r for r in records if r["kind"] == "delete-distribution-list")
+    assert deleted["outcome"] == "done" and deleted["verification"] == "absent"
+    assert deleted["before"]["members"] == [member.dn] and deleted["before"]["entry"]["mail"] == [f"old-{n}@corp.example.org"]
+
+
+def test_bind_without_tls_is_refused_with_a_plain_message(engagement: dict[str, Any], run_cli: Any) -> None:
+    e = engagement
+    runbook = write_runbook(e["dir"] / "plain.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"corp-ad": ad_system(e["dc"], url=f"ldap://{e['dc'].host}:389", start_tls=False,
+                                         insecure=True)},
+        "people": [{"name": "Alice Leaver", "ids": {"corp-ad": e["alice"].upn}}]})
+    result = run_cli("--quiet", "plan", str(runbook))
+    text = result.output + result.stderr
+    assert "refuses a simple bind without TLS" in text and "ldaps://" in text
+    assert "plain LDAP without TLS" in text  # and the plan warned before trying
+
+
+def test_starttls_works_and_unverified_tls_is_warned(engagement: dict[str, Any], run_cli: Any) -> None:
+    e = engagement
+    runbook = write_runbook(e["dir"] / "starttls.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"corp-ad": ad_system(e["dc"], url=f"ldap://{e['dc'].host}:389", start_tls=True),
+                    "corp-ad-noverify": ad_system(e["dc"], tls_verify=False, ca_file=None)},
+        "people": [{"name": "Alice Leaver", "ids": {"corp-ad": e["alice"].upn,
+                                                    "corp-ad-noverify": e["alice"].sam}}]})
+    result = run_cli("--quiet", "--output", "json", "plan", str(runbook))
+    assert result.exit_code == 2, result.output + result.stderr
+    plan = json.loads(result.output)["plan"]
+    systems = {s["name"]: s for s in plan["systems"]}
+    assert systems["corp-ad"]["error"] is None and systems["corp-ad-noverify"]["error"] is None
+    assert any("tls_verify is false" in w for w in systems["corp-ad-noverify"]["warnings"])
+    assert not systems["corp-ad"]["warnings"]
+    disables = [a for a in plan["actions"] if a["kind"] == "disable-account"]
+    assert {a["system"] for a in disables} == {"corp-ad", "corp-ad-noverify"}
+
+
+def test_the_bind_account_is_never_acted_on(engagement: dict[str, Any], run_cli: Any) -> None:
+    e = engagement
+    svc = e["dc"].service
+    runbook = write_runbook(e["dir"] / "self.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(), "systems": {"corp-ad": ad_system(e["dc"])},
+        "people": [{"name": "The tool itself", "ids": {"corp-ad": svc.sam}}]})
+    result = run_cli("--quiet", "apply", str(runbook), "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "the connector's own identity" in result.output
+    assert e["dc"].can_bind(svc.upn, svc.password)
