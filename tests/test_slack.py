@@ -146,6 +146,7 @@ def test_channel_archived_after_the_plan_makes_its_closing_message_stale(ws: dic
 
 def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: SlackFake, run_cli: Any) -> None:
     fake.throttle("conversations.list", retry_after=0)          # a read: slack_sdk waits it out
+    fake.throttle("users.conversations", http_200=True)         # a read throttled without Retry-After
     fake.throttle("conversations.archive", retry_after=1)       # 429 + Retry-After, not applied
     fake.throttle("chat.postMessage", retry_after=1, applied=True)  # applied, yet answered 429
     fake.throttle("conversations.kick", http_200=True)          # `ratelimited` inside an HTTP 200
@@ -160,6 +161,7 @@ def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: Slack
     assert sum(1 for c in fake.calls_to("conversations.archive") if c.ok) == 2
     assert sum(1 for c in fake.calls_to("conversations.kick") if c.ok) == 1
     assert [c.status for c in fake.calls_to("conversations.list")][0] == 429
+    assert [c.error for c in fake.calls_to("users.conversations")][0] == "ratelimited"
     assert max(r["attempts"] for r in changed) == 2
     assert verify_run(run_dir).ok
 
@@ -265,3 +267,12 @@ def test_scim_deactivation_signs_leavers_out(ws: dict, fake: SlackFake, run_cli:
     assert not fake.users[ws["carol"]].deleted
     deact = [r for r in records if r["kind"] == "deactivate-user"]
     assert {r["outcome"] for r in deact} == {"done"} and deact[0]["after"]["active"] is False
+
+
+def test_a_refused_token_is_reported_with_the_fix(ws: dict, fake: SlackFake, run_cli: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVOKE_SLACK_TOKEN", "xoxb-" + secrets.token_hex(16))
+    result = run_cli("--quiet", "plan", str(runbook(ws)))
+    text = result.output + result.stderr
+    assert "invalid_auth" in text and "check the secret" in text
+    assert fake.writes() == []

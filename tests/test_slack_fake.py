@@ -9,7 +9,7 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from revoke.sandbox.slack import BOT_SCOPES, SlackFake
+from revoke.sandbox.slack import BOT_SCOPES, SlackFake, seed_engagement
 
 
 @pytest.fixture()
@@ -179,3 +179,14 @@ def test_scim_deactivation_needs_admin_and_sets_active_false(fake, token):
     assert requests.get(fake.scim_url + "Users/U404", headers={"Authorization": f"Bearer {admin}"},
                         timeout=5).status_code == 404
     assert [c.method for c in fake.writes()] == ["scim.patch", "scim.patch"]
+
+
+def test_seeded_engagement_is_what_the_demo_rehearses(fake):
+    token = "xoxb-" + secrets.token_hex(12)
+    ids = seed_engagement(fake, token)
+    names = [c["name"] for page in WebClient(token=token, base_url=fake.base_url).conversations_list(
+        types="public_channel,private_channel") for c in page["channels"]]
+    assert sorted(names) == ["acme-dev", "acme-general", "acme-kickoff", "acme-leads", "acme-partner",
+                             "client-team", "general"]
+    assert fake.channel("acme-partner").is_ext_shared and fake.channel("acme-kickoff").is_archived
+    assert ids["alice"] in fake.members("acme-dev") and fake.user_by_email("carol@client.example").id == ids["carol"]
