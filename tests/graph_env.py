@@ -56,3 +56,26 @@ class RawGraph:
         resp = self.call("POST", "/$batch", {"requests": requests_})
         by_id = {r["id"]: r for r in resp.json().get("responses", [])} if resp.status_code == 200 else {}
         return resp, by_id
+
+
+def graph_connector(fake: GraphFake, cls: Any, client_id: str, secret: str, **extra: Any) -> Any:
+    """A connected connector outside the engine, for restore and connector-level checks."""
+    import datetime as dt
+
+    from pydantic import SecretStr
+
+    from revoke.connector import RunContext
+    from revoke.secrets import Secrets
+
+    settings = cls.Settings.model_validate(graph_system(fake, client_id, **extra)["settings"])
+    context = RunContext(run_id="test", started_at=dt.datetime.now(dt.timezone.utc))
+    conn = cls("m365", settings, Secrets({"graph_secret": SecretStr(secret)}), context)
+    conn.connect()
+    return conn
+
+
+def bare_member_deletes(fake: GraphFake) -> list[Any]:
+    """Requests of the form DELETE /groups/{g}/members/{o} without /$ref: on the real service they delete the user."""
+    import re
+
+    return [r for r in fake.requests() if r.method == "DELETE" and re.fullmatch(r"/groups/[^/]+/members/[^/]+", r.path)]

@@ -1,0 +1,359 @@
+"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share.
+
+msal acquires an app-only token (client secret or certificate, from `Secrets`) and caches it for the run. Reads
+page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes go in `$batch`es too.
+
+Retry policy, and why it differs for reads and writes:
+- an idempotent read (discovery, read-back) answered 429/503 is waited out here, using Retry-After, within a
+  bounded total wait: repeating it cannot change anything;
+- a write is never repeated here. A throttled write, or a throttled sub-request of a batch, may have been applied
+  anyway (Graph says so for `$batch`), so it goes back to the engine as `ActionFailed(retryable=True,
+  retry_after=...)`; the engine reads the target back before deciding to send it again.
+
+Every answer's `request-id` is kept so evidence can name the provider's record of each write.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote
+
+import msal
+import requests
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from revoke.connector import Identity
+from revoke.errors import ActionFailed, ConnectionFailed
+from revoke.runbook import SecretRef
+from revoke.secrets import Secrets
+
+MAX_BATCH = 20
+RETRY_STATUSES = (429, 503, 504)
+
+
+class GraphSettings(BaseModel):
+    """Per-runbook settings of a Graph system. Secrets are references (`{secret: NAME}`), never values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    client_id: str
+    client_secret: SecretRef | None = None
+    certificate_key: SecretRef | None = None    # PEM private key of the app's certificate
+    certificate_thumbprint: str | None = None   # SHA-1 thumbprint of that certificate, as shown in Entra
+    authority_host: str = "https://login.microsoftonline.com"  # sovereign clouds: login.microsoftonline.us, ...
+    graph_url: str = "https://graph.microsoft.com/v1.0"        # ... graph.microsoft.us/v1.0, microsoftgraph.chinacloudapi.cn
+    # A CA bundle to trust (a TLS-inspecting proxy, or the local fake). Explicit on purpose: requests would
+    # otherwise let REQUESTS_CA_BUNDLE from the environment override it.
+    ca_file: str | None = None
+    # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
+    instance_discovery: bool = True
+    read_wait_seconds: float = 120.0   # most time spent waiting out throttled reads in one run
+    timeout_seconds: float = 30.0
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "GraphSettings":
+        if bool(self.client_secret) == bool(self.certificate_key):
+            raise ValueError("give exactly one of client_secret or certificate_key (with certificate_thumbprint)")
+        if self.certificate_key and not self.certificate_thumbprint:
+            raise ValueError("certificate_key needs certificate_thumbprint")
+        return self
+
+    @property
+    def graph_root(self) -> str:
+        return self.graph_url.rstrip("/")
+
+    @property
+    def scope(self) -> str:
+        # The resource is the Graph host without the version: https://graph.microsoft.com/.default
+        base = self.graph_root.rsplit("/", 1)[0] if self.graph_root.count("/") > 2 else self.graph_root
+        return f"{base}/.default"
+
+
+@dataclass
+class Reply:
+    """One Graph answer: a top-level response or one sub-response of a `$batch`."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def throttled(self) -> bool:
+        return self.status in RETRY_STATUSES
+
+    @property
+    def retry_after(self) -> float | None:
+        value = next((v for k, v in self.headers.items() if k.casefold() == "retry-after"), None)
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def error(self) -> tuple[str, str]:
+        err = self.body.get("error") if isinstance(self.body, dict) else None
+        if isinstance(err, dict):
+            return str(err.get("code") or ""), str(err.get("message") or "")
+        return "", ""
+
+    def failure(self, what: str) -> ActionFailed:
+        """This answer as the engine's error: retryable when throttled or briefly unavailable."""
+        code, message = self.error
+        retryable = self.throttled or self.status == 424
+        text = f"{what}: Graph answered {self.status}"
+        text += f" {code}: {message}" if code or message else ""
+        if self.status == 424:
+            text = f"{what}: not attempted, an earlier request in its batch failed"
+        return ActionFailed(text, retryable=retryable, retry_after=self.retry_after,
+                            request_ids=[self.request_id] if self.request_id else [])
+
+
+@dataclass
+class Sub:
+    """One request for a `$batch`. `key` is the caller's name for it (an action id, a user id...)."""
+
+    key: str
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    depends_on: str | None = None   # key of a request that must run first (same batch)
+
+
+def seg(value: str) -> str:
+    """One URL path segment: UPNs of guests contain '#', which must not end the path."""
+    return quote(value, safe="@'=")
+
+
+class _PinnedSession(requests.Session):
+    """A session that verifies TLS against `ca_file` on every request. requests lets REQUESTS_CA_BUNDLE override
+    a session's `verify`, but not a per-request one; proxies from the environment still apply."""
+
+    def __init__(self, ca_file: str | None):
+        super().__init__()
+        self._ca_file = ca_file
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if self._ca_file:
+            kwargs.setdefault("verify", self._ca_file)
+        return super().request(method, url, *args, **kwargs)
+
+
+class GraphClient:
+    def __init__(self, system: str, settings: GraphSettings, secrets: Secrets):
+        self.system = system
+        self.settings = settings
+        self._secrets = secrets
+        self.session = _PinnedSession(settings.ca_file)
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._read_wait_left = settings.read_wait_seconds
+
+    # ---- token -----------------------------------------------------------------------------------------------
+    def connect(self) -> Identity:
+        s = self.settings
+        if s.client_secret:
+            credential: Any = self._secrets.get(s.client_secret)
+        else:
+            credential = {"private_key": self._secrets.get(s.certificate_key),
+                          "thumbprint": s.certificate_thumbprint}
+        authority = f"{s.authority_host.rstrip('/')}/{s.tenant_id}"
+        try:
+            self._app = msal.ConfidentialClientApplication(
+                s.client_id, client_credential=credential, authority=authority, http_client=self.session,
+                instance_discovery=None if s.instance_discovery else False, timeout=s.timeout_seconds)
+        except (ValueError, requests.RequestException) as exc:
+            raise ConnectionFailed(self.system, f"cannot reach the authority {authority}: "
+                                   f"{self._secrets.redact(str(exc))}; check authority_host, tenant_id and "
+                                   "ca_file") from None
+        self._token()
+        return Identity(display=f"app {s.client_id} (tenant {s.tenant_id})", aliases=(s.client_id,),
+                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": authority,
+                                "graph_url": s.graph_root})
+
+    def _token(self) -> str:
+        if self._app is None:
+            raise ConnectionFailed(self.system, "not connected")
+        try:
+            # msal answers from its in-memory cache until the token is close to expiry: one token per run
+            result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
+        except Exception as exc:  # msal raises requests', PyJWT's and its own errors: all end here, translated
+            raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
+                                   f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
+        if "access_token" not in result:
+            reason = self._secrets.redact(f"{result.get('error')}: {result.get('error_description', '')}")
+            raise ConnectionFailed(self.system, f"Entra ID refused the app's credentials ({reason.strip()}); "
+                                   "check tenant_id, client_id and the secret or certificate")
+        return result["access_token"]
+
+    # ---- one HTTP request ------------------------------------------------------------------------------------
+    def send(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
+        url = path_or_url if path_or_url.startswith("https://") else f"{self.settings.graph_root}{path_or_url}"
+        headers = {"Authorization": f"Bearer {self._token()}", "client-request-id": str(uuid.uuid4()),
+                   "Accept": "application/json"}
+        try:
+            resp = self.session.request(method, url, json=body, params=params, headers=headers,
+                                        timeout=self.settings.timeout_seconds)
+        except requests.RequestException as exc:
+            raise ConnectionFailed(self.system, f"{method} {url.split('?')[0]}: {type(exc).__name__}: "
+                                   f"{self._secrets.redact(str(exc))}") from None
+        try:
+            payload = resp.json() if resp.content else None
+        except ValueError:
+            payload = {"error": {"code": "", "message": resp.text[:200]}}
+        return Reply(resp.status_code, payload, dict(resp.headers), resp.headers.get("request-id", ""))
+
+    def _wait_for_read(self, replies: Iterable[Reply]) -> bool:
+        """Wait out throttled reads within the run's budget. False when the budget is spent."""
+        wait = max((r.retry_after if r.retry_after is not None else 1.0) for r in replies)
+        if wait > self._read_wait_left:
+            return False
+        self._read_wait_left -= wait
+        time.sleep(wait)
+        return True
+
+    def get(self, path_or_url: str, params: dict[str, str] | None = None) -> Reply:
+        """An idempotent read, throttling waited out. Errors other than throttling come back as the Reply."""
+        while True:
+            reply = self.send("GET", path_or_url, params=params)
+            if not reply.throttled or not self._wait_for_read([reply]):
+                return reply
+
+    def get_all(self, path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        reply = self.get(path, params)
+        return self.collect(reply, path)
+
+    def collect(self, reply: Reply, what: str) -> list[dict[str, Any]]:
+        """All items of a list answer, following @odata.nextLink."""
+        items: list[dict[str, Any]] = []
+        while True:
+            if not reply.ok:
+                raise self.read_failure(reply, what)
+            items.extend(reply.body.get("value", []))
+            nxt = reply.body.get("@odata.nextLink")
+            if not nxt:
+                return items
+            reply = self.get(nxt)
+
+    def read_failure(self, reply: Reply, what: str) -> ActionFailed:
+        err = reply.failure(f"reading {what}")
+        if reply.status in (401, 403):
+            err.reason += "; grant the app the read permissions `revoke permissions` lists"
+            err.args = (err.reason,)
+        return err
+
+    # ---- $batch ----------------------------------------------------------------------------------------------
+    def batch(self, subs: Sequence[Sub], *, reads: bool) -> dict[str, Reply]:
+        """Send in `$batch`es of at most 20, keeping requests that depend on each other in one batch. Reads are
+        retried while throttled (within the wait budget); writes are answered exactly as Graph answered them."""
+        answers: dict[str, Reply] = {}
+        for chunk in _chunks(subs):
+            answers.update(self._batch_once(chunk))
+        if reads:
+            while True:
+                again = [s for s in subs if answers[s.key].throttled]
+                if not again or not self._wait_for_read(answers[s.key] for s in again):
+                    break
+                for chunk in _chunks(again):
+                    answers.update(self._batch_once(chunk))
+        return answers
+
+    def batch_get(self, paths: dict[str, str]) -> dict[str, Reply]:
+        """GET many paths in batches; list answers come back with every page merged into `value`."""
+        answers = self.batch([Sub(k, "GET", p) for k, p in paths.items()], reads=True)
+        for key, reply in answers.items():
+            if reply.ok and isinstance(reply.body, dict) and reply.body.get("@odata.nextLink"):
+                reply.body = {"value": self.collect(reply, paths[key])}
+        return answers
+
+    def _batch_once(self, chunk: list[Sub]) -> dict[str, Reply]:
+        ids = {s.key: str(i + 1) for i, s in enumerate(chunk)}
+        requests_ = []
+        for s in chunk:
+            req: dict[str, Any] = {"id": ids[s.key], "method": s.method, "url": s.path}
+            if s.body is not None:
+                req["body"] = s.body
+                req["headers"] = {"Content-Type": "application/json"}
+            if s.depends_on and s.depends_on in ids:
+                req["dependsOn"] = [ids[s.depends_on]]
+            requests_.append(req)
+        envelope = self.send("POST", "/$batch", {"requests": requests_})
+        if not envelope.ok:
+            # the whole batch was refused: every request in it shares that answer (and, when throttled, its wait)
+            return {s.key: Reply(envelope.status, envelope.body, envelope.headers, envelope.request_id)
+                    for s in chunk}
+        by_id = {str(r.get("id")): r for r in envelope.body.get("responses", [])}
+        out: dict[str, Reply] = {}
+        for s in chunk:
+            r = by_id.get(ids[s.key])
+            if r is None:
+                out[s.key] = Reply(500, {"error": {"code": "", "message": "no answer in the batch response"}},
+                                   {}, envelope.request_id)
+                continue
+            out[s.key] = Reply(int(r.get("status", 500)), r.get("body"), dict(r.get("headers") or {}),
+                               f"{envelope.request_id}#{ids[s.key]}")
+        for s in chunk:
+            # a request skipped (424) because the one it depends on was throttled waits as long as that one
+            first = out.get(s.depends_on or "")
+            if out[s.key].status == 424 and first is not None and first.retry_after is not None:
+                out[s.key].headers.setdefault("Retry-After", str(first.retry_after))
+        return out
+
+
+def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:
+    """Pack requests into batches of at most 20, keeping each dependency chain together and in order."""
+    chains: list[list[Sub]] = []
+    chain_of: dict[str, list[Sub]] = {}
+    for s in subs:
+        if s.depends_on and s.depends_on in chain_of:
+            chain = chain_of[s.depends_on]
+            chain.append(s)
+        else:
+            chain = [s]
+            chains.append(chain)
+        chain_of[s.key] = chain
+    out: list[list[Sub]] = [[]]
+    for chain in chains:
+        if len(chain) > MAX_BATCH:
+            raise ValueError("a dependency chain longer than one $batch")
+        if len(out[-1]) + len(chain) > MAX_BATCH:
+            out.append([])
+        out[-1].extend(chain)
+    return [c for c in out if c]
+
+
+# ---- what Graph cannot change, known at plan time -------------------------------------------------------------
+EXCHANGE_RUNBOOK = "runbooks/exchange-online-distribution-lists.md"
+
+
+def is_mail_only(group: dict[str, Any]) -> bool:
+    """Distribution lists and mail-enabled security groups: mastered in Exchange Online, read-only in Graph."""
+    return bool(group.get("mailEnabled")) and "Unified" not in (group.get("groupTypes") or [])
+
+
+def membership_blocker(group: dict[str, Any], upn: str) -> tuple[str, str] | None:
+    """(outcome, note) when Graph refuses membership writes on this group, else None. The note is the manual step."""
+    name = group.get("displayName") or group.get("id")
+    if "DynamicMembership" in (group.get("groupTypes") or []):
+        return ("immutable", f"'{name}' is a dynamic group: its rule ({group.get('membershipRule')}) decides "
+                f"membership, Graph refuses member writes; it follows the account's attributes")
+    if group.get("onPremisesSyncEnabled"):
+        return ("attention", f"'{name}' is synced from on-premises Active Directory: remove {upn} from it in AD "
+                "(the runbook's active-directory system, or by hand); Graph refuses the change")
+    if is_mail_only(group):
+        return ("attention", f"needs Exchange Online: '{name}' <{group.get('mail')}> is a "
+                f"{'mail-enabled security group' if group.get('securityEnabled') else 'distribution list'}, "
+                f"read-only in Graph. Run: Remove-DistributionGroupMember -Identity '{group.get('mail')}' "
+                f"-Member '{upn}' -BypassSecurityGroupManagerCheck -Confirm:$false (see {EXCHANGE_RUNBOOK})")
+    return None
+
+
+def directory_object_url(settings: GraphSettings, oid: str) -> str:
+    return f"{settings.graph_root}/directoryObjects/{oid}"
