@@ -33,8 +33,7 @@ class Context:
         self.output = output
 
     def progress(self) -> Any:
-        from revoke.engine import Progress
-        from revoke.progress import LineProgress, LiveProgress
+        from revoke.progress import LineProgress, LiveProgress, Progress
 
         if self.quiet or self.output == "json":
             return Progress()
@@ -163,35 +162,64 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
 
 
 @cli.command()
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path), required=False)
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (when given a runbook).")
 @click.option("--before-final-day", is_flag=True, help="Allow applying before the runbook's final_day.")
 @click.option("--skip-stale", is_flag=True, help="Apply what still matches the plan; record stale actions as "
               "skipped instead of stopping.")
+@click.option("--resume", "resume_id", metavar="RUN_ID", help="Finish an interrupted run (a run id or its folder).")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go.")
 @click.option("--no-fsync", is_flag=True, hidden=True, help="Benchmarks only: do not fsync evidence records.")
 @click.pass_obj
-def apply(obj: Context, source: Path, yes: bool, before_final_day: bool, skip_stale: bool,
-          evidence_dir: Path | None, no_fsync: bool) -> None:
+def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, skip_stale: bool,
+          resume_id: str | None, evidence_dir: Path | None, no_fsync: bool) -> None:
     """Carry out a plan: SOURCE is a saved plan (from `revoke plan --out`) or a runbook.
 
     A saved plan is applied as shown, after re-reading every target: if anything changed since the plan was
     made, nothing is changed and you are asked to re-plan. A runbook is planned, shown and applied after you
-    confirm. Each action is read back to verify it and recorded in evidence/<run-id>/. Exit 0 when everything
-    is done, 3 when some actions failed or need a person (the others are still done).
+    confirm. Each action is read back to verify it and recorded in evidence/<run-id>/.
+
+    A run that was interrupted (crash, Ctrl-C, lost connection) is finished by `--resume RUN_ID`, or simply by
+    running the same apply again: done actions are not repeated, half-done ones are re-read and completed, and
+    the evidence chain continues in the same run folder.
+
+    Exit 0 when everything is done, 3 when some actions failed or need a person (the others are still done).
     """
-    from revoke.engine import ApplyOptions, apply_plan, build_plan
+    from revoke.engine import ApplyOptions, apply_plan, build_plan, resume_plan, unfinished_runs
     from revoke.plan import load_plan
-    from revoke.render import plan_summary, render_plan, render_run, run_json
+    from revoke.render import plan_summary, render_plan
     from revoke.runbook import load_runbook
 
+    options = ApplyOptions(evidence_root=Path("."), before_final_day=before_final_day, skip_stale=skip_stale,
+                           fsync=not no_fsync, before_seal=_report_writer())
+    if resume_id:
+        run_dir = _find_run(resume_id, evidence_dir, source)
+        the_plan, mode = resume_plan(run_dir)
+        _say(obj, f"Resuming {run_dir.name}.")
+        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan)
+        return
+    if source is None:
+        raise click.UsageError("give a runbook or a saved plan, or --resume RUN_ID")
     if source.suffix == ".json":
         the_plan = load_plan(source)
         runbook_dir = Path(the_plan.runbook_path).parent
+        root = evidence_dir or (runbook_dir / the_plan.runbook.evidence_dir)
+        engagement = the_plan.engagement
     else:
         loaded = load_runbook(source)
-        the_plan = build_plan(loaded, progress=obj.progress())
         runbook_dir = loaded.path.parent
+        root = evidence_dir or loaded.relative(loaded.runbook.evidence_dir)
+        engagement = loaded.runbook.engagement
+    options.evidence_root = root
+    interrupted = unfinished_runs(root, engagement)
+    if interrupted:
+        run_dir = interrupted[-1]
+        the_plan, mode = resume_plan(run_dir)
+        _say(obj, f"Run {run_dir.name} was interrupted; finishing it first (its own plan, same evidence chain).")
+        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan)
+        return
+    if source.suffix != ".json":
+        the_plan = build_plan(loaded, progress=obj.progress())
         if obj.output != "json":
             render_plan(the_plan, out)
         if not the_plan.changes():
@@ -204,15 +232,71 @@ def apply(obj: Context, source: Path, yes: bool, before_final_day: bool, skip_st
             if not sys.stdin.isatty():
                 raise click.UsageError("not asking for confirmation without a terminal: add --yes")
             click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
-    root = evidence_dir or (runbook_dir / the_plan.runbook.evidence_dir)
-    options = ApplyOptions(evidence_root=root, before_final_day=before_final_day, skip_stale=skip_stale,
-                           fsync=not no_fsync, before_seal=_report_writer())
-    result = apply_plan(the_plan, options, progress=obj.progress())
+    _finish(obj, apply_plan(the_plan, options, progress=obj.progress()), the_plan)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--system", help="Only this system's actions.")
+@click.option("--person", help="Only this person's actions (their runbook name).")
+@click.option("--yes", "-y", is_flag=True, help="Restore without asking; without it, only the plan is shown.")
+@click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders are.")
+@click.pass_obj
+def restore(obj: Context, run_id: str, system: str | None, person: str | None, yes: bool,
+            evidence_dir: Path | None) -> None:
+    """Undo a run from the before-states in its evidence: re-enable, re-add memberships, reactivate keys.
+
+    Shows the restore plan (a dry run) and, with --yes or after you confirm, applies it with its own evidence.
+    What cannot be restored (a deleted object past its recycle window, a scrambled password) is stated.
+    """
+    from revoke.engine import ApplyOptions, apply_plan, build_restore_plan
+    from revoke.render import render_plan
+
+    run_dir = _find_run(run_id, evidence_dir, None)
+    the_plan = build_restore_plan(run_dir, system=system, person=person)
+    if obj.output != "json":
+        render_plan(the_plan, out)
+    if not the_plan.changes():
+        out.print("Nothing can be restored automatically.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            out.print(f"Dry run only: add --yes to restore these {len(the_plan.changes())} change(s).")
+            sys.exit(EXIT_CHANGES)
+        click.confirm(f"Restore {len(the_plan.changes())} change(s)?", abort=True)
+    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=_report_writer())
+    result = apply_plan(the_plan, options, progress=obj.progress(), mode="restore",
+                        header={"restores": run_dir.name})
+    _finish(obj, result, the_plan)
+
+
+def _find_run(run_id: str, evidence_dir: Path | None, source: Path | None) -> Path:
+    candidate = Path(run_id)
+    if (candidate / "evidence.jsonl").is_file():
+        return candidate
+    roots = [evidence_dir] if evidence_dir else [Path("evidence")]
+    if source is not None and source.suffix != ".json":
+        roots.append(source.parent / "evidence")
+    for root in roots:
+        if root and (root / run_id / "evidence.jsonl").is_file():
+            return root / run_id
+    raise RevokeError(f"no run '{run_id}' found (looked in {', '.join(str(r) for r in roots if r)}); "
+                      "give the run folder's path or --evidence-dir")
+
+
+def _say(obj: Context, text: str) -> None:
+    if obj.output != "json":
+        out.print(text, markup=False)
+
+
+def _finish(obj: Context, result: Any, the_plan: Any) -> None:
+    from revoke.render import render_run, run_json
+
     if obj.output == "json":
         click.echo(json.dumps(run_json(result), indent=1))
     else:
         render_run(result, out)
-    _update_checklist(the_plan.runbook, runbook_dir, result.run_dir, mark=True)
+    _update_checklist(the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir, mark=True)
     sys.exit(result.exit_code)
 
 

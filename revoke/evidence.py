@@ -56,21 +56,28 @@ class EvidenceLog:
         self.path = run_dir / LOG
         self._lock = threading.Lock()
         run_dir.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(self.path)
         self.prev, self.seq = _tail(self.path)
         self._file = self.path.open("a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        return self.append_many([record])[0]
+
+    def append_many(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Chain and write several records with one fsync (the intents of a batch)."""
+        out = []
         with self._lock:
-            full = {"seq": self.seq + 1, "time": iso(now()), "run_id": self.run_id, "engagement": self.engagement,
-                    **record, "prev_hash": self.prev}
-            full["hash"] = record_hash(full)
-            line = json.dumps(full, sort_keys=True, ensure_ascii=False, default=str)
-            self._file.write(line + "\n")
+            for record in records:
+                full = {"seq": self.seq + 1, "time": iso(now()), "run_id": self.run_id,
+                        "engagement": self.engagement, **record, "prev_hash": self.prev}
+                full["hash"] = record_hash(full)
+                self._file.write(json.dumps(full, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+                self.prev, self.seq = full["hash"], full["seq"]
+                out.append(full)
             self._file.flush()
             if self.fsync:
                 os.fsync(self._file.fileno())
-            self.prev, self.seq = full["hash"], full["seq"]
-            return full
+        return out
 
     def seal(self) -> dict[str, Any]:
         """Chain the hashes of every other file in the run folder, then write the manifest."""
@@ -92,6 +99,19 @@ def manifest_text(run_id: str, head: str, records: int, files: dict[str, str]) -
     manifest = {"format": "revoke-manifest/1", "run_id": run_id, "chain_head": head, "records": records,
                 "files": files}
     return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """A process killed mid-write leaves a last line without its newline: that record never happened."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    with path.open("r+b") as f:
+        f.truncate(data.rfind(b"\n") + 1)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _tail(path: Path) -> tuple[str, int]:

@@ -8,7 +8,16 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn, TimeElapsedColumn
 
-from revoke.engine import Progress
+
+
+class Progress:
+    """Receives what the engine is doing. The CLI supplies a display; the default says nothing."""
+
+    def phase(self, name: str, totals: dict[str, int]) -> None: ...
+
+    def step(self, system: str, text: str, outcome: str | None = None) -> None: ...
+
+    def done(self) -> None: ...
 
 
 class LiveProgress(Progress):

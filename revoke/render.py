@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from revoke.connector import load
-from revoke.engine import RunResult
+from revoke.run import RunResult
 from revoke.errors import ConnectorNotFound
 from revoke.plan import Action, Plan
 
@@ -95,7 +95,7 @@ def render_run(result: RunResult, console: Console) -> None:
                            style="yellow"))
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     style = "bold red" if result.exit_code else "bold green"
-    console.print(Text(f"Apply: {summary or 'nothing recorded'}.", style=style))
+    console.print(Text(f"{result.mode.capitalize()}: {summary or 'nothing recorded'}.", style=style))
     console.print(f"Evidence: {result.run_dir}")
 
 

@@ -10,39 +10,7 @@ import pytest
 
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.slapd import Slapd
-from tests.conftest import ldap_system, write_runbook, yesterday
-
-
-@pytest.fixture
-def engagement(slapd: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A small engagement: two leavers, one already locked, one protected, a colleague who stays."""
-    monkeypatch.setenv("REVOKE_CORP_LDAP", slapd.service.password)
-    people = {u: slapd.add_user(u, mail=f"{u}@example.org") for u in ("alice", "bob", "carol", "dave")}
-    posix = slapd.add_user("erin", uid_number=2001)
-    eng = slapd.add_group("eng", [people["alice"].dn, people["carol"].dn])
-    solo = slapd.add_group("alice-only", [people["alice"].dn])
-    uniq = slapd.add_group("auditors", [people["alice"].dn, people["dave"].dn], kind="groupOfUniqueNames")
-    shell = slapd.add_group("shell", ["erin", "carol"], kind="posixGroup")
-    team_list = slapd.add_group("acme-team", [people["alice"].dn, people["carol"].dn], ou="lists",
-                                mail="acme-team@example.org")
-    with slapd.admin_connection() as c:  # bob is already locked
-        c.modify(people["bob"].dn, {"pwdAccountLockedTime": [("MODIFY_REPLACE", ["000001010000Z"])]})
-    runbook = write_runbook(tmp_path / "acme.yaml", {
-        "engagement": "acme-2026",
-        "final_day": yesterday(),
-        "systems": {"corp-ldap": ldap_system(slapd)},
-        "people": [
-            {"name": "Alice Example", "ids": {"corp-ldap": "alice"}},
-            {"name": "Bob Example", "ids": {"corp-ldap": "bob"}},
-            {"name": "Dave Admin", "ids": {"corp-ldap": "dave"}},
-            {"name": "Erin Posix", "ids": {"corp-ldap": "erin"}},
-            {"name": "The tool itself", "ids": {"corp-ldap": slapd.service.dn}},
-        ],
-        "lists": [{"system": "corp-ldap", "id": team_list}],
-        "protect": ["dave"],
-    })
-    return {"runbook": runbook, "people": people, "erin": posix, "eng": eng, "solo": solo, "uniq": uniq,
-            "shell": shell, "list": team_list, "dir": tmp_path}
+from tests.conftest import yesterday
 
 
 def test_plan_shows_each_change_and_exits_2(engagement: dict, run_cli) -> None:

@@ -1,0 +1,270 @@
+"""Planning: check a runbook against the installed connectors, discover read-only, apply the guardrails.
+
+`build_plan` connects to every system, asks each connector what a person can reach, and turns the findings into a
+`Plan`: protected targets and the connector's own identity become skips, targets over the blast-radius limit
+become a warning that apply will enforce. Nothing here writes to a target system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets as pysecrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from revoke import __version__
+from revoke.actions import ACCESS, Outcome, Verification
+from revoke.connector import Connector, Identity, ListTarget, RunContext, Step, Subject, load
+from revoke.errors import ConnectorNotFound, Problem, RevokeError, RunbookError
+from revoke.evidence import EvidenceLog, iso, now
+from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
+from revoke.progress import Progress
+from revoke.run import RunResult, action_record, write_summary
+from revoke.runbook import LoadedRunbook, Runbook
+from revoke.secrets import RevokeSettings, Secrets, secret_refs
+
+log = logging.getLogger("revoke.planner")
+
+@dataclass
+class SystemSetup:
+    name: str
+    cls: type[Connector]
+    settings: Any
+
+
+def check_runbook(loaded: LoadedRunbook) -> dict[str, SystemSetup]:
+    """Load each system's connector and validate its settings; every problem is located in the runbook."""
+    rb, doc = loaded.runbook, loaded.doc
+    problems: list[Problem] = []
+    setups: dict[str, SystemSetup] = {}
+    for name, spec in rb.systems.items():
+        try:
+            cls = load(spec.connector)
+        except ConnectorNotFound as err:
+            problems.append(doc.problem(("systems", name, "connector"), f"unknown connector '{spec.connector}'",
+                                        f"installed connectors: {', '.join(sorted(err.available)) or 'none'}"))
+            continue
+        try:
+            settings = cls.Settings.model_validate(spec.settings)
+        except ValidationError as err:
+            for p in doc.problems_from(err):
+                p.field = f"systems.{name}.settings" + (f".{p.field}" if p.field else "")
+                p.line = doc.line_of(("systems", name, "settings", *_loc_prefix(p.field, name)))
+                problems.append(p)
+            continue
+        setups[name] = SystemSetup(name, cls, settings)
+        for i, lst in enumerate(rb.lists):
+            if lst.system == name and not any(k.item == "lists" for k in cls.kinds):
+                problems.append(doc.problem(("lists", i, "system"), f"connector '{spec.connector}' closes no lists",
+                                            "name a system whose connector closes lists, groups or channels"))
+    if problems:
+        raise RunbookError(problems)
+    return setups
+
+
+def _loc_prefix(dotted_field: str, system: str) -> tuple[str, ...]:
+    rest = dotted_field.split(f"systems.{system}.settings", 1)[-1].strip(".")
+    return tuple(part for part in re.split(r"[.\[\]]", rest) if part and not part.isdigit())
+
+
+def setups_for(rb: Runbook) -> dict[str, SystemSetup]:
+    """The same as `check_runbook`, for a runbook already checked (one embedded in a saved plan)."""
+    out = {}
+    for name, spec in rb.systems.items():
+        cls = load(spec.connector)
+        try:
+            out[name] = SystemSetup(name, cls, cls.Settings.model_validate(spec.settings))
+        except ValidationError as err:
+            raise RunbookError([Problem("plan", None, f"runbook.systems.{name}.settings", str(err),
+                                        "the installed connector no longer accepts these settings; re-plan")]) from None
+    return out
+
+
+def load_secrets(setups: dict[str, SystemSetup], settings: RevokeSettings | None = None) -> Secrets:
+    names = [ref.secret for s in setups.values() for ref in secret_refs(s.settings)]
+    return Secrets.load(names, settings)
+
+
+def new_run_id(engagement: str, mode: str) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{engagement}-{stamp}-{mode}-{pysecrets.token_hex(3)}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# plan
+
+
+def _norm(value: str) -> str:
+    # DNs and names compare case-insensitively and regardless of spaces after commas
+    return re.sub(r"\s*([,=])\s*", r"\1", value.strip()).casefold()
+
+
+@dataclass
+class _Discovered:
+    system: SystemPlan
+    steps: list[Step]
+    notices: list[NoticeRecord]
+    identity: Identity | None
+
+
+def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progress: Progress | None = None,
+               plan_id: str | None = None) -> Plan:
+    rb = loaded.runbook
+    progress = progress or Progress()
+    setups = check_runbook(loaded)
+    secrets = secrets or load_secrets(setups)
+    plan_id = plan_id or new_run_id(rb.engagement, "plan")
+    context = RunContext(run_id=plan_id, started_at=now())
+    progress.phase("discover", {name: 1 for name in setups})
+
+    def discover(setup: SystemSetup) -> _Discovered:
+        return _discover_system(rb, setup, secrets, context, progress)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(setups)), thread_name_prefix="discover") as pool:
+        found = list(pool.map(discover, setups.values()))
+    progress.done()
+
+    actions: list[Action] = []
+    notices: list[NoticeRecord] = []
+    systems: list[SystemPlan] = []
+    for d in found:
+        setup = setups[d.system.name]
+        protected = _protected(rb, d.system.name, d.identity)
+        subject_ids = {p.name: ident for p, ident in rb.people_in(d.system.name)}
+        system_actions = [_to_action(rb, setup, step, protected, subject_ids) for step in d.steps]
+        targets = {a.principal or a.resource for a in system_actions if a.status == "change"}
+        warnings = list(d.system.warnings)
+        limit = rb.systems[d.system.name].blast_radius
+        if len(targets) > limit:
+            warnings.append(f"{len(targets)} targets exceed this system's blast-radius limit of {limit}: apply will "
+                            f"refuse; raise systems.{d.system.name}.blast_radius in the runbook if this is intended")
+        systems.append(d.system.model_copy(update={"targets": len(targets), "warnings": warnings}))
+        actions.extend(system_actions)
+        notices.extend(d.notices)
+    return Plan(plan_id=plan_id, created_at=context.started_at, runbook_path=str(loaded.path),
+                runbook_sha256=loaded.sha256, runbook=rb, systems=systems, actions=actions, notices=notices)
+
+
+def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context: RunContext,
+                     progress: Progress) -> _Discovered:
+    spec = rb.systems[setup.name]
+    subjects = [Subject(person=p.name, ident=ident, email=p.email) for p, ident in rb.people_in(setup.name)]
+    lists = [ListTarget(ident=lst.id, close=lst.close, options=lst.options) for lst in rb.lists
+             if lst.system == setup.name]
+    connector = setup.cls(setup.name, setup.settings, secrets, context)
+    version = getattr(setup.cls, "version", "0")
+    base = SystemPlan(name=setup.name, connector=spec.connector, connector_version=version, operator={},
+                      warnings=connector.warnings())
+    try:
+        progress.step(setup.name, "connecting")
+        identity = connector.connect()
+        progress.step(setup.name, f"discovering {len(subjects)} people, {len(lists)} lists")
+        discovery = connector.discover(subjects, lists)
+    except Exception as err:  # noqa: BLE001 - one system's failure is reported in the plan, not fatal to it
+        if isinstance(err, RevokeError):
+            message = secrets.redact(str(err))
+        else:
+            log.exception("%s: connector raised an unexpected error during discovery", setup.name)
+            message = secrets.redact(f"unexpected error in connector {setup.cls.name}: {type(err).__name__}: {err}")
+        progress.step(setup.name, f"failed: {message}", "failed")
+        item = rb.checklist.accounts_item if rb.checklist else 3
+        return _Discovered(base.model_copy(update={"error": message}), [],
+                           [NoticeRecord(system=setup.name, message=message, item=item)], None)
+    finally:
+        connector.close()
+    operator = {"display": identity.display, **dict(identity.detail)}
+    notices = []
+    for n in discovery.notices:
+        item = _item_for(rb, setup.name, "lists" if n.resource and not n.person else ACCESS)
+        notices.append(NoticeRecord(system=setup.name, message=n.message, person=n.person, resource=n.resource,
+                                    severity=n.severity, item=item))
+    progress.step(setup.name, f"found {len(discovery.steps)} targets", "done")
+    return _Discovered(base.model_copy(update={"operator": operator}), discovery.steps, notices, identity)
+
+
+def _item_for(rb: Runbook, system: str, item_class: str) -> int:
+    spec = rb.checklist
+    if item_class == ACCESS:
+        if spec and system in spec.items:
+            return spec.items[system]
+        return spec.accounts_item if spec else 3
+    return spec.lists_item if spec else 4
+
+
+def _protected(rb: Runbook, system: str, identity: Identity | None) -> dict[str, str]:
+    """Normalised name -> why it is protected."""
+    out: dict[str, str] = {}
+    for i, p in enumerate(rb.protect):
+        if p.system in (None, system):
+            out[_norm(p.id)] = f"protected by the runbook (protect[{i}]: {p.id})"
+    if identity:
+        for alias in (identity.display, *identity.aliases):
+            if alias:
+                out[_norm(alias)] = f"the connector's own identity ({identity.display}) is never acted on"
+    return out
+
+
+def _to_action(rb: Runbook, setup: SystemSetup, step: Step, protected: dict[str, str],
+               subject_ids: dict[str, str]) -> Action:
+    kind = setup.cls.kind(step.kind)
+    names = [step.resource, step.principal or "", *step.aliases]
+    if step.person and step.person in subject_ids:
+        names.append(subject_ids[step.person])
+    reason = next((protected[_norm(n)] for n in names if n and _norm(n) in protected), "")
+    if reason:
+        status, outcome = "skip", Outcome.SKIPPED.value
+    elif step.outcome:
+        status, outcome, reason = "final", step.outcome, step.note
+    elif not step.needed:
+        status, outcome = "noop", None
+    else:
+        status, outcome = "change", None
+    return Action(id=action_id(setup.name, kind.name, step.resource, step.principal), system=setup.name,
+                  connector=setup.cls.name, kind=kind.name, item=_item_for(rb, setup.name, kind.item),
+                  resource=step.resource, principal=step.principal, person=step.person, params=dict(step.params),
+                  before=step.before, fingerprint=fingerprint(step.before), status=status, outcome=outcome,
+                  reason=reason, label=step.label, note=step.note)
+
+
+
+def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
+                before_seal: Callable[[Path], Iterable[Path]] | None = None) -> RunResult:
+    """The dry run's own evidence: one record per planned action, sealed like any run."""
+    run_dir = evidence_root / plan.plan_id
+    evidence = EvidenceLog(run_dir, plan.plan_id, plan.engagement, fsync=fsync)
+    result = RunResult(run_id=plan.plan_id, run_dir=run_dir, mode="plan")
+    try:
+        plan.save(run_dir / "plan.json")
+        result.records.append(evidence.append({
+            "type": "run", "mode": "plan", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
+            "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
+            "started_at": iso(plan.created_at),
+            "systems": {s.name: {"connector": s.connector, "operator": s.operator, "warnings": s.warnings,
+                                 "error": s.error} for s in plan.systems}}))
+        for n in plan.notices:
+            result.records.append(evidence.append({"type": "notice", "mode": "plan", **n.model_dump()}))
+        operators = {s.name: s.operator.get("display") for s in plan.systems}
+        for a in plan.actions:
+            kind = load(a.connector).kind(a.kind)
+            outcome = {"change": Outcome.PLANNED, "noop": Outcome.ALREADY_DONE, "skip": Outcome.SKIPPED}.get(
+                a.status) or Outcome(a.outcome or Outcome.ATTENTION.value)
+            result.records.append(evidence.append(action_record(
+                kind, operators.get(a.system), a, "plan", outcome, Verification.NONE,
+                error=a.reason if a.status == "skip" else "")))
+        result.records.append(evidence.append({"type": "end", "mode": "plan", "finished_at": iso(now()),
+                                               "counts": result.counts()}))
+        write_summary(run_dir, plan, result)
+        if before_seal:
+            list(before_seal(run_dir))
+        evidence.seal()
+    finally:
+        evidence.close()
+    return result
+
+

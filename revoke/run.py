@@ -1,0 +1,92 @@
+"""A run's records: the shape of an action record, the result of a run, and its short summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from revoke.actions import ActionKind, Outcome, State, Verification
+from revoke.connector import Receipt
+from revoke.plan import Action, Plan
+
+
+def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode: str, outcome: Outcome,
+                  verification: Verification, *, observed: State | None = None, after: State | None = None,
+                  receipt: Receipt | None = None, error: str = "", attempts: int = 0,
+                  note: str | None = None) -> dict[str, Any]:
+    """The evidence record of one action; plan, apply and restore all write this same shape."""
+    return {"type": "action", "mode": mode, "action_id": a.id, "item": a.item, "system": a.system,
+            "connector": a.connector, "kind": a.kind, "summary": kind.describe(a.label or a.resource),
+            "person": a.person, "resource": a.resource, "principal": a.principal, "label": a.label,
+            "before": a.before, "observed": observed, "after": after,
+            "request_ids": list(receipt.request_ids) if receipt else [],
+            "receipt": dict(receipt.detail) if receipt else {},
+            "operator": operator, "outcome": outcome.value, "verification": verification.value, "error": error,
+            "note": a.note if note is None else note, "attempts": attempts}
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    mode: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[Action] = field(default_factory=list)
+
+    def actions(self) -> list[dict[str, Any]]:
+        """The final record of each action (a resumed run may hold an earlier attempt's records too)."""
+        last: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            if r.get("type") == "action":
+                last[r["action_id"]] = r
+        return list(last.values())
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.actions():
+            out[r["outcome"]] = out.get(r["outcome"], 0) + 1
+        return out
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.actions() if r["outcome"] == Outcome.FAILED.value]
+
+    @property
+    def needs_attention(self) -> list[dict[str, Any]]:
+        return ([r for r in self.actions() if r["outcome"] == Outcome.ATTENTION.value] +
+                [r for r in self.records if r.get("type") == "notice" and r.get("severity") == "error"])
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.failed or self.needs_attention else 0
+
+
+def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
+    counts = result.counts()
+    shown = [o for o in Outcome if o != Outcome.PLANNED or result.mode == "plan"]
+    lines = [f"# revoke {result.mode}: {plan.engagement}", "",
+             f"- run: `{result.run_id}`", f"- plan: `{plan.plan_id}` (digest `{plan.digest()[:16]}`)",
+             f"- final day: {plan.runbook.final_day}", ""]
+    lines += ["| system | " + " | ".join(o.value for o in shown) + " |", "| --- |" + " --- |" * len(shown)]
+    for sp in plan.systems:
+        per = {o.value: 0 for o in Outcome}
+        for r in result.actions():
+            if r["system"] == sp.name:
+                per[r["outcome"]] += 1
+        lines.append(f"| {sp.name} | " + " | ".join(str(per[o.value]) for o in shown) + " |")
+    lines.append("")
+    problems = result.failed + result.needs_attention
+    if problems:
+        lines += ["## Needs a person", ""]
+        for r in problems:
+            what = r.get("summary") or r.get("message")
+            who = f" ({r['person']})" if r.get("person") else ""
+            lines.append(f"- {r['system']}: {what}{who}: {r.get('error') or r.get('note') or r.get('message', '')}")
+        lines.append("")
+    lines.append(f"Total: {sum(counts.values())} actions; " +
+                 ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".")
+    lines += ["", f"Verify with `revoke evidence verify {run_dir}`."]
+    path = run_dir / "summary.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
