@@ -89,14 +89,22 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
         actions.sort(key=lambda a: (a.get("system", ""), a.get("person") or "", a.get("seq", 0)))
         its_notices = [n for n in notices if int(n.get("item", 0)) == number]
         v: ItemVerdict = verdict(mode, number, actions, its_notices, statuses)
+        entries = [{**{k: a.get(k) for k in ACTION_FIELDS}, "records": history[a["action_id"]],
+                    "problem": None if mode == "plan" else problem_of(a, statuses.get(a["action_id"]))}
+                   for a in actions]
+        shown_notices = [{k: n.get(k) for k in ("system", "person", "resource", "message", "severity", "time")}
+                         for n in its_notices]
+        # What a person must still do for this item: problem actions first, then notices that block it.
+        needs_person = [{"system": e["system"], "person": e["person"], "what": e["summary"] or e["kind"],
+                         "resource": e["resource"], "problem": e["problem"], "detail": e["error"] or e["note"] or ""}
+                        for e in entries if e["problem"]]
+        needs_person += [{"system": n["system"], "person": n["person"], "what": n["message"],
+                          "resource": n["resource"], "problem": "needs attention", "detail": ""}
+                         for n in shown_notices if (n["severity"] or "error") == "error"]
         items.append({
             "number": number, "title": item_title(number, titles), "status": v.status, "result": v.text,
             "problems": dict(v.problems),
-            "actions": [{**{k: a.get(k) for k in ACTION_FIELDS}, "records": history[a["action_id"]],
-                         "problem": None if mode == "plan" else problem_of(a, statuses.get(a["action_id"]))}
-                        for a in actions],
-            "notices": [{k: n.get(k) for k in ("system", "person", "resource", "message", "severity", "time")}
-                        for n in its_notices],
+            "needs_person": needs_person, "actions": entries, "notices": shown_notices,
         })
     people = facts.get("people") or sorted({a["person"] for a in latest.values() if a.get("person")})
     return {

@@ -83,8 +83,14 @@ def test_a_failed_action_blocks_its_item_and_is_shown_as_needing_a_person(tmp_pa
     lists = item(report, 4)
     assert lists["status"] == "Blocked" and lists["problems"] == {"failed": 1}
     assert lists["result"] == "1 failed, 1 verified"
-    assert item(report, 3)["status"] == "Done"
+    assert item(report, 3)["status"] == "Done" and item(report, 3)["needs_person"] == []
+    assert lists["needs_person"] == [{
+        "system": "corp-ldap", "person": None, "what": "close mail group cn=acme-list",
+        "resource": "cn=acme-list,ou=lists,dc=example,dc=org", "problem": "failed",
+        "detail": "insufficientAccessRights: no write access to cn=acme-list"}]
     md = (run / "closure-report.md").read_text()
+    assert ("Needs a person:\n\n- **failed**: corp-ldap: close mail group cn=acme-list "
+            "(`cn=acme-list,ou=lists,dc=example,dc=org`): insufficientAccessRights") in md
     assert "| 4 | [Team Collaboration](#item-4) | **Blocked** | 1 failed, 1 verified |" in md
     assert "insufficientAccessRights: no write access to cn=acme-list" in md
     page = parse_html((run / "closure-report.html").read_text())
@@ -105,6 +111,8 @@ def test_unverifiable_not_supported_stale_and_notices_keep_an_item_from_done(tmp
     assert access["problems"] == {"unverifiable": 1, "skipped (stale)": 1, "needs attention": 1}
     assert lists["status"] == "Blocked" and lists["problems"] == {"not supported": 1}
     assert [n["message"] for n in lists["notices"]] == ["channel is shared with another org"]
+    assert [p["what"] for p in access["needs_person"] if p["problem"] == "needs attention"] == [
+        "no account uid=carol"]  # an error notice needs a person; a warning does not
 
 
 def test_resumed_run_reports_the_latest_record_of_each_action(tmp_path):
