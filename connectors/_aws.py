@@ -1,0 +1,258 @@
+"""What the AWS connectors share: settings, credentials, one client per account and service, accounts, errors.
+
+Credentials come from the runbook's secret references (through `Secrets`) or, when it names none, from boto3's
+default chain (environment, profile, SSO cache, instance role); never from the runbook itself. Every call uses
+botocore's adaptive retry mode with `max_attempts` as the bounded budget for throttling; after that the error goes
+to the engine as a retryable ActionFailed. Clients are made once per (account, service) under a lock and then shared
+by the engine's threads: botocore clients are thread-safe, sessions are not.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable, Iterable, Sequence
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+from pydantic import BaseModel, ConfigDict, Field
+
+from revoke.errors import ActionFailed, ConnectionFailed, NotSupported, RevokeError
+from revoke.runbook import SecretRef
+from revoke.secrets import Secrets
+
+THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+             "RequestThrottled", "SlowDown", "ConcurrentModification", "ConcurrentModificationException"}
+UNSUPPORTED = {"NotImplemented", "NotImplementedException", "InvalidAction", "UnknownOperation",
+               "UnknownOperationException"}
+# IAM action prefix of each boto3 service name, for the permission check of the calls made.
+# what botocore raises: a parser error is no BotoCoreError, and an emulator lacking a call causes one
+AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
+IAM_PREFIX = {"sso-admin": "sso", "identitystore": "identitystore", "iam": "iam", "sts": "sts",
+              "organizations": "organizations"}
+
+
+class AwsSettings(BaseModel):
+    """Settings both AWS connectors take under `systems.NAME.settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, description="another endpoint, e.g. moto's server for a rehearsal")
+    ca_bundle: str | None = Field(None, description="CA bundle for TLS to AWS (a corporate proxy's CA)")
+    profile: str | None = Field(None, description="a named profile of the AWS config files")
+    access_key_id: SecretRef | None = None
+    secret_access_key: SecretRef | None = None
+    session_token: SecretRef | None = None
+    max_attempts: int = Field(5, ge=1, le=20, description="botocore adaptive retry budget per call (throttling)")
+
+
+def request_id(response: dict[str, Any]) -> str | None:
+    return (response.get("ResponseMetadata") or {}).get("RequestId")
+
+
+def translate(err: Exception, what: str) -> RevokeError:
+    """A botocore exception as revoke's error, once, at the connector's edge. No secret is in these messages:
+    AWS error messages name resources, never credentials."""
+    if isinstance(err, RevokeError):
+        return err
+    if isinstance(err, ClientError):
+        error = err.response.get("Error") or {}
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", "")).strip()
+        rid = request_id(err.response)
+        ids = [rid] if rid else []
+        status = (err.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        if code in UNSUPPORTED or _html_page(message):
+            return NotSupported(f"{what}: not supported here: the endpoint does not implement this call "
+                                f"({code or status})")
+        if code in THROTTLED:
+            return ActionFailed(f"{what}: AWS throttled the call ({code}) beyond the retry budget; "
+                                "raise max_attempts or lower the system's concurrency", retryable=True,
+                                request_ids=ids)
+        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+            return ActionFailed(f"{what}: access denied ({message}); `revoke permissions RUNBOOK` prints the "
+                                "policy the role needs", request_ids=ids)
+        retryable = isinstance(status, int) and status >= 500
+        return ActionFailed(f"{what}: {code}: {message}", retryable=retryable, request_ids=ids)
+    if isinstance(err, ResponseParserError):
+        if _html_page(str(err)):
+            return NotSupported(f"{what}: not supported here: the endpoint answered an error page instead of an "
+                                "AWS answer, so it does not implement this call")
+        return ActionFailed(f"{what}: unreadable answer from AWS", retryable=True)
+    if isinstance(err, BotoCoreError):
+        return ActionFailed(f"{what}: {err}", retryable=True)
+    raise err
+
+
+def _html_page(text: str) -> bool:
+    # AWS answers API errors as XML or JSON documents; an HTML page comes from an emulator lacking the call.
+    return "<!doctype html" in text.lower() or "<html" in text.lower()
+
+
+def call(what: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    try:
+        return fn(**kwargs)
+    except AWS_ERRORS as err:
+        raise translate(err, what) from None
+
+
+def error_code(err: ClientError) -> str:
+    return str((err.response.get("Error") or {}).get("Code", ""))
+
+
+def pages(what: str, client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a paged list call."""
+    out: list[Any] = []
+    try:
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            out.extend(page.get(key, []))
+    except AWS_ERRORS as err:
+        raise translate(err, what) from None
+    return out
+
+
+def policy_document(read: Iterable[str], write: Iterable[str]) -> str:
+    """An IAM policy JSON granting exactly these actions, read and write in separate statements."""
+    statements = []
+    for sid, actions in (("RevokeDiscoverAndVerify", sorted(set(read))), ("RevokeChange", sorted(set(write)))):
+        if actions:
+            statements.append({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)
+
+
+def loads(doc: Any) -> dict[str, Any]:
+    """A policy document as a dict: boto3 decodes IAM's URL-encoded JSON already, sso-admin gives a string."""
+    if isinstance(doc, dict):
+        return doc
+    if not doc:
+        return {}
+    return json.loads(doc)
+
+
+class AwsSessions:
+    """Clients for the base credentials and, per account, for a role assumed there (refreshed before expiry)."""
+
+    def __init__(self, settings: AwsSettings, secrets: Secrets, system: str):
+        self.settings = settings
+        self.system = system
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str | None, str], Any] = {}
+        self._sessions: dict[str | None, boto3.session.Session] = {}
+        self._hooks: list[Callable[..., None]] = []
+        key = secrets.get(settings.access_key_id)
+        secret = secrets.get(settings.secret_access_key)
+        if bool(key) != bool(secret):
+            raise ConnectionFailed(system, "access_key_id and secret_access_key must be set together")
+        base = botocore.session.Session(profile=settings.profile)
+        if key and secret:
+            base.set_credentials(key, secret, secrets.get(settings.session_token))
+        self._sessions[None] = boto3.session.Session(botocore_session=base, region_name=settings.region)
+        self.config = Config(region_name=settings.region, retries={"mode": "adaptive",
+                                                                     "max_attempts": settings.max_attempts},
+                             user_agent_extra="revoke")
+
+    def on_call(self, hook: Callable[..., None]) -> None:
+        """Register `hook(service, operation)` for every API call made (the permission test uses it)."""
+        self._hooks.append(hook)
+
+    def client(self, service: str, account: str | None = None, *, probe: bool = False) -> Any:
+        """A client in `account` (None: the base credentials), made once and shared.
+
+        `probe`: for calls an emulator may lack. moto answers those with a 500 that the retry mode would repeat
+        with backoff for seconds, so against an `endpoint_url` such a call is made once; against AWS it keeps the
+        retry budget."""
+        single = probe and bool(self.settings.endpoint_url)
+        with self._lock:
+            found = self._clients.get((account, service + ("/probe" if single else "")))
+            if found is None:
+                session = self._sessions[account]
+                config = self.config.merge(Config(retries={"mode": "adaptive", "total_max_attempts": 1})) \
+                    if single else self.config
+                found = session.client(service, endpoint_url=self.settings.endpoint_url, config=config,
+                                       verify=self.settings.ca_bundle)
+                prefix = IAM_PREFIX.get(service, service)
+                for hook in self._hooks:
+                    found.meta.events.register("before-call", _announce(hook, prefix))
+                self._clients[(account, service + ("/probe" if single else ""))] = found
+            return found
+
+    def caller_identity(self, account: str | None = None) -> dict[str, str]:
+        try:
+            got = self.client("sts", account).get_caller_identity()
+        except AWS_ERRORS as err:
+            where = f"account {account}" if account else "the base credentials"
+            raise ConnectionFailed(self.system, f"sts:GetCallerIdentity with {where} failed: "
+                                   f"{translate(err, 'GetCallerIdentity')}") from None
+        return {"account": got["Account"], "arn": got["Arn"], "user_id": got["UserId"]}
+
+    def add_role(self, account: str, role_arn: str, session_name: str, external_id: str | None) -> None:
+        """Make `account`'s clients act as `role_arn`, assumed from the base credentials and refreshed by botocore
+        before the temporary credentials expire."""
+        with self._lock:
+            if account in self._sessions:
+                return
+            base = self._sessions[None]
+            extra: dict[str, Any] = {"RoleSessionName": session_name}
+            if external_id:
+                extra["ExternalId"] = external_id
+            endpoint, config, verify = self.settings.endpoint_url, self.config, self.settings.ca_bundle
+
+            hooks = self._hooks
+
+            def make_client(service: str, **kw: Any) -> Any:
+                made = base.client(service, endpoint_url=endpoint, config=config, verify=verify, **kw)
+                for hook in hooks:
+                    made.meta.events.register("before-call", _announce(hook, IAM_PREFIX.get(service, service)))
+                return made
+
+            fetcher = AssumeRoleCredentialFetcher(client_creator=make_client,
+                                                  source_credentials=base.get_credentials(),
+                                                  role_arn=role_arn, extra_args=extra)
+            creds = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+            core = botocore.session.Session()
+            core._credentials = creds  # botocore's way to give a session ready credentials (no public setter)
+            self._sessions[account] = boto3.session.Session(botocore_session=core, region_name=self.settings.region)
+
+    def has(self, account: str) -> bool:
+        return account in self._sessions
+
+    def alias(self, account: str) -> None:
+        """Let `account` use the base credentials (the caller's own account)."""
+        with self._lock:
+            self._sessions.setdefault(account, self._sessions[None])
+
+    def organization_accounts(self) -> list[dict[str, str]]:
+        """Every ACTIVE account of the organization the base credentials belong to."""
+        try:
+            found = pages("organizations:ListAccounts", self.client("organizations"), "list_accounts", "Accounts")
+        except RevokeError as err:
+            raise ConnectionFailed(self.system, f"cannot list the organization's accounts ({err}); list them "
+                                   "under settings.accounts instead") from None
+        out = []
+        for acct in found:
+            # AWS added `State` in 2025 and deprecated `Status`; read whichever the endpoint sends.
+            state = acct.get("State") or acct.get("Status")
+            if state == "ACTIVE":
+                out.append({"id": acct["Id"], "name": acct.get("Name", "")})
+        return out
+
+
+def _announce(hook: Callable[..., None], prefix: str) -> Callable[..., None]:
+    def before_call(model: Any, **_: Any) -> None:
+        hook(prefix, model.name)
+    return before_call
+
+
+def account_of(arn: str) -> str:
+    """The account id inside an ARN (arn:aws:iam::123456789012:user/alice)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

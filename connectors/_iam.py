@@ -1,0 +1,294 @@
+"""IAM reads and writes in one account, in the shapes the `aws-iam` action kinds record.
+
+Discovery and read-back build every state through the same `IamReader`, so a plan's before-state and an apply's
+read-back compare field for field. A reader remembers each answer for its own lifetime (one discovery or one
+read-back), so twenty actions on one user cost one ListAccessKeys, not twenty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from revoke.actions import State
+from revoke.connectors import _iam_trust as trust
+from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
+from revoke.connector import Receipt
+from revoke.errors import ActionFailed
+
+REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # the name the console's "Revoke active sessions" uses
+TAG_RUN = "revoke:run-id"
+TAG_AT = "revoke:disabled-at"
+MISSING = object()
+
+
+def iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat()
+    return str(value) if value is not None else None
+
+
+class IamReader:
+    """Reads of one account through one IAM client, each made at most once."""
+
+    def __init__(self, iam: Any, account: str, probe: Any = None):
+        self.iam = iam
+        self.probe = probe or iam  # for calls an emulator may lack (see AwsSessions.client)
+        self.account = account
+        self._memo: dict[tuple[str, str], Any] = {}
+
+    def _once(self, op: str, arg: str, fn: Callable[[], Any]) -> Any:
+        key = (op, arg)
+        if key not in self._memo:
+            try:
+                self._memo[key] = fn()
+            except ClientError as err:
+                if error_code(err) != "NoSuchEntity":
+                    raise translate(err, f"iam:{op} {arg} in {self.account}") from None
+                self._memo[key] = MISSING
+            except AWS_ERRORS as err:
+                raise translate(err, f"iam:{op} {arg} in {self.account}") from None
+        return self._memo[key]
+
+    def _list(self, op: str, user: str, key: str, **kw: Any) -> Any:
+        def fetch() -> list[Any]:
+            out: list[Any] = []
+            for page in self.iam.get_paginator(op).paginate(UserName=user, **kw):
+                out.extend(page.get(key, []))
+            return out
+        return self._once(op, user, fetch)
+
+    def user_exists(self, user: str) -> bool:
+        return self._once("get_user", user, lambda: self.iam.get_user(UserName=user)) is not MISSING
+
+    def access_keys(self, user: str) -> Any:
+        return self._list("list_access_keys", user, "AccessKeyMetadata")
+
+    def ssh_keys(self, user: str) -> Any:
+        return self._list("list_ssh_public_keys", user, "SSHPublicKeys")
+
+    def certificates(self, user: str) -> Any:
+        return self._list("list_signing_certificates", user, "Certificates")
+
+    def service_credentials(self, user: str) -> Any:
+        return self._once("list_service_specific_credentials", user, lambda: self.probe.
+                          list_service_specific_credentials(UserName=user).get("ServiceSpecificCredentials", []))
+
+    def mfa_devices(self, user: str) -> Any:
+        return self._list("list_mfa_devices", user, "MFADevices")
+
+    def groups(self, user: str) -> Any:
+        return self._list("list_groups_for_user", user, "Groups")
+
+    def attached(self, user: str) -> Any:
+        return self._list("list_attached_user_policies", user, "AttachedPolicies")
+
+    def tags(self, user: str) -> Any:
+        return self._list("list_user_tags", user, "Tags")
+
+    def login_profile(self, user: str) -> Any:
+        return self._once("get_login_profile", user, lambda: self.iam.get_login_profile(UserName=user)["LoginProfile"])
+
+    def inline_policy(self, user: str, name: str) -> Any:
+        return self._once("get_user_policy", f"{user}/{name}", lambda: self.iam.get_user_policy(
+            UserName=user, PolicyName=name)["PolicyDocument"])
+
+    def role(self, role: str) -> Any:
+        return self._once("get_role", role, lambda: self.iam.get_role(RoleName=role)["Role"])
+
+    def role_policy(self, role: str, name: str) -> Any:
+        return self._once("get_role_policy", f"{role}/{name}", lambda: self.iam.get_role_policy(
+            RoleName=role, PolicyName=name)["PolicyDocument"])
+
+
+# ---- states: the same function for discovery and read-back
+
+
+def _credential_state(items: Any, id_field: str, wanted: str) -> State:
+    if items is MISSING:
+        return {"active": None, "status": None, "user_exists": False}
+    for item in items:
+        if item[id_field] == wanted:
+            return {"active": item["Status"] == "Active", "status": item["Status"], "user_exists": True}
+    # gone, and the user is there (the list call succeeded): nothing left to use
+    return {"active": False, "status": "deleted", "user_exists": True}
+
+
+def state_of(kind: str, r: IamReader, p: dict[str, Any], since: dt.datetime) -> State:
+    user = p.get("user", "")
+    if kind == "deactivate-access-key":
+        return _credential_state(r.access_keys(user), "AccessKeyId", p["key_id"])
+    if kind == "deactivate-ssh-key":
+        return _credential_state(r.ssh_keys(user), "SSHPublicKeyId", p["ssh_key_id"])
+    if kind == "deactivate-signing-certificate":
+        return _credential_state(r.certificates(user), "CertificateId", p["certificate_id"])
+    if kind == "deactivate-service-credential":
+        return _credential_state(r.service_credentials(user), "ServiceSpecificCredentialId", p["credential_id"])
+    if kind == "delete-console-password":
+        profile = r.login_profile(user)
+        if profile is MISSING:
+            return {"login_profile": False, "user_exists": r.user_exists(user)}
+        return {"login_profile": True, "user_exists": True}
+    if kind == "deactivate-mfa-device":
+        devices = r.mfa_devices(user)
+        if devices is MISSING:
+            return {"assigned": None, "user_exists": False}
+        return {"assigned": any(d["SerialNumber"] == p["serial"] for d in devices), "user_exists": True}
+    if kind == "remove-from-group":
+        groups = r.groups(user)
+        if groups is MISSING:
+            return {"member": None, "user_exists": False}
+        return {"member": any(g["GroupName"] == p["group"] for g in groups), "user_exists": True}
+    if kind == "detach-user-policy":
+        attached = r.attached(user)
+        if attached is MISSING:
+            return {"attached": None, "user_exists": False}
+        return {"attached": any(a["PolicyArn"] == p["policy_arn"] for a in attached), "user_exists": True}
+    if kind == "delete-user-inline-policy":
+        doc = r.inline_policy(user, p["policy_name"])
+        if doc is MISSING:
+            return {"present": False, "document": None, "user_exists": r.user_exists(user)}
+        return {"present": True, "document": loads(doc), "user_exists": True}
+    if kind == "tag-user":
+        tags = r.tags(user)
+        if tags is MISSING:
+            return {"tagged": None, "tags": {}, "user_exists": False}
+        ours = {t["Key"]: t["Value"] for t in tags if t["Key"] in (TAG_RUN, TAG_AT)}
+        return {"tagged": TAG_RUN in ours, "tags": ours, "user_exists": True}
+    if kind == "remove-trust":
+        role = r.role(p["role"])
+        if role is MISSING:
+            return {"names_principal": None, "statements": [], "role_exists": False}
+        found = trust.naming(loads(role["AssumeRolePolicyDocument"]), p["match"])
+        return {"names_principal": bool(found), "statements": found, "role_exists": True}
+    if kind == "revoke-role-sessions":
+        return sessions_state(r, p["role"], since, p.get("max_age_hours", 12))
+    raise KeyError(kind)
+
+
+def sessions_state(r: IamReader, role: str, since: dt.datetime, max_age_hours: int) -> State:
+    if r.role(role) is MISSING:
+        return {"policy": None, "cutoff": None, "revoked_recently": False, "role_exists": False}
+    doc = r.role_policy(role, REVOKE_SESSIONS_POLICY)
+    if doc is MISSING:
+        return {"policy": False, "cutoff": None, "revoked_recently": False, "role_exists": True, "document": None}
+    doc = loads(doc)
+    cutoff = _cutoff(doc)
+    # A revocation counts as done for this run when it is newer than the longest a role session can last (12 h):
+    # a re-plan right after apply then shows a no-op, while an old revocation from months ago does not count.
+    recent = cutoff is not None and cutoff >= since - dt.timedelta(hours=max_age_hours)
+    return {"policy": True, "cutoff": iso(cutoff), "revoked_recently": recent, "role_exists": True, "document": doc}
+
+
+def _cutoff(doc: dict[str, Any]) -> dt.datetime | None:
+    for st in trust.statements(doc):
+        value = ((st.get("Condition") or {}).get("DateLessThan") or {}).get("aws:TokenIssueTime")
+        if st.get("Effect") == "Deny" and isinstance(value, str):
+            try:
+                return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+    return None
+
+
+def revoke_sessions_document(cutoff: dt.datetime) -> dict[str, Any]:
+    stamp = cutoff.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}}}]}
+
+
+# ---- writes
+
+
+def _receipt(response: dict[str, Any], **detail: Any) -> Receipt:
+    rid = request_id(response)
+    return Receipt(request_ids=(rid,) if rid else (), detail=detail)
+
+
+def write(kind: str, iam: Any, p: dict[str, Any], *, run_id: str, now: dt.datetime, undo: bool = False,
+          before: State | None = None) -> Receipt:
+    """Apply (or, with undo, restore) one action. NoSuchEntity on a write is left to the read-back to judge."""
+    what = f"{kind} {p.get('user') or p.get('role')} in {p['account']}"
+    try:
+        return _write(kind, iam, p, run_id=run_id, now=now, undo=undo, before=before or {})
+    except ClientError as err:
+        if error_code(err) == "NoSuchEntity" and not undo:
+            return _receipt(err.response, answer="NoSuchEntity: already gone; judged by the read-back")
+        raise translate(err, what) from None
+    except AWS_ERRORS as err:
+        raise translate(err, what) from None
+
+
+def _write(kind: str, iam: Any, p: dict[str, Any], *, run_id: str, now: dt.datetime, undo: bool,
+           before: State) -> Receipt:
+    user = p.get("user", "")
+    status = "Active" if undo else "Inactive"
+    if kind == "deactivate-access-key":
+        return _receipt(iam.update_access_key(UserName=user, AccessKeyId=p["key_id"], Status=status), status=status)
+    if kind == "deactivate-ssh-key":
+        return _receipt(iam.update_ssh_public_key(UserName=user, SSHPublicKeyId=p["ssh_key_id"], Status=status),
+                        status=status)
+    if kind == "deactivate-signing-certificate":
+        return _receipt(iam.update_signing_certificate(UserName=user, CertificateId=p["certificate_id"],
+                                                       Status=status), status=status)
+    if kind == "deactivate-service-credential":
+        return _receipt(iam.update_service_specific_credential(
+            UserName=user, ServiceSpecificCredentialId=p["credential_id"], Status=status), status=status)
+    if kind == "delete-console-password" and not undo:
+        return _receipt(iam.delete_login_profile(UserName=user), deleted="login profile")
+    if kind == "deactivate-mfa-device" and not undo:
+        return _receipt(iam.deactivate_mfa_device(UserName=user, SerialNumber=p["serial"]), deactivated=p["serial"])
+    if kind == "remove-from-group":
+        op = iam.add_user_to_group if undo else iam.remove_user_from_group
+        return _receipt(op(GroupName=p["group"], UserName=user), group=p["group"])
+    if kind == "detach-user-policy":
+        op = iam.attach_user_policy if undo else iam.detach_user_policy
+        return _receipt(op(UserName=user, PolicyArn=p["policy_arn"]), policy=p["policy_arn"])
+    if kind == "delete-user-inline-policy":
+        if undo:
+            return _receipt(iam.put_user_policy(UserName=user, PolicyName=p["policy_name"],
+                                                PolicyDocument=json.dumps(before["document"])))
+        return _receipt(iam.delete_user_policy(UserName=user, PolicyName=p["policy_name"]))
+    if kind == "tag-user":
+        if undo:
+            old = before.get("tags") or {}
+            if old:
+                return _receipt(iam.tag_user(UserName=user, Tags=[{"Key": k, "Value": v} for k, v in old.items()]))
+            return _receipt(iam.untag_user(UserName=user, TagKeys=[TAG_RUN, TAG_AT]))
+        tags = {TAG_RUN: run_id, TAG_AT: now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return _receipt(iam.tag_user(UserName=user, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]), **tags)
+    if kind == "remove-trust":
+        return _edit_trust(iam, p, undo=undo, before=before)
+    if kind == "revoke-role-sessions":
+        if undo:
+            if before.get("document"):
+                return _receipt(iam.put_role_policy(RoleName=p["role"], PolicyName=REVOKE_SESSIONS_POLICY,
+                                                    PolicyDocument=json.dumps(before["document"])))
+            return _receipt(iam.delete_role_policy(RoleName=p["role"], PolicyName=REVOKE_SESSIONS_POLICY))
+        # the next whole second, so a session issued in the current second is also older than the cutoff
+        cutoff = dt.datetime.fromtimestamp(math.ceil(now.timestamp()), dt.timezone.utc)
+        doc = revoke_sessions_document(cutoff)
+        return _receipt(iam.put_role_policy(RoleName=p["role"], PolicyName=REVOKE_SESSIONS_POLICY,
+                                            PolicyDocument=json.dumps(doc)), cutoff=iso(cutoff))
+    raise KeyError(f"{kind} has no {'restore' if undo else 'apply'} in aws-iam")
+
+
+def _edit_trust(iam: Any, p: dict[str, Any], *, undo: bool, before: State) -> Receipt:
+    current = loads(iam.get_role(RoleName=p["role"])["Role"]["AssumeRolePolicyDocument"])
+    if undo:
+        doc = trust.with_principal(current, p["principal"], list(before.get("statements") or []))
+    else:
+        doc = trust.without(current, p["match"])
+        if not trust.statements(doc):
+            raise ActionFailed(f"removing {p['principal']} would leave the trust policy of role {p['role']} in "
+                               f"{p['account']} with no statement: decide whether to delete the role or to name "
+                               "another principal, and edit it by hand")
+        if doc == current:
+            return Receipt(detail={"answer": "the trust policy no longer names this principal"})
+    return _receipt(iam.update_assume_role_policy(RoleName=p["role"], PolicyDocument=json.dumps(doc)),
+                    trust_policy=doc)

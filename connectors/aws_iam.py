@@ -1,0 +1,386 @@
+"""The `aws-iam` connector: a leaver's IAM users and the roles that trust them, in every account of an organization.
+
+IAM users have no "disable": the connector deletes the console password, sets access keys, SSH keys, signing
+certificates and service-specific credentials Inactive (never deleted: a deleted key loses its evidence), deactivates
+MFA, removes group memberships and user policies (documents kept in the before-state) and tags the user. Roles whose
+trust policy names a leaver lose that principal, and their sessions issued before now are denied with the inline
+policy `AWSRevokeOlderSessions`, as the console's "Revoke active sessions" does: temporary credentials cannot be
+revoked, only denied.
+
+Accounts come from settings.accounts or from the organization (`organizations:ListAccounts`, ACTIVE ones); each is
+reached by assuming `role_name` there. The caller identity in every account goes into the evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, Sequence
+
+from pydantic import Field
+
+from revoke.actions import ActionKind, State
+from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors import _iam_trust as trust
+from revoke.connectors._aws import AwsSessions, AwsSettings, loads, policy_document, translate
+from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
+from revoke.errors import ConnectionFailed, NotSupported
+from revoke.runbook import SecretRef
+
+
+class AwsIamSettings(AwsSettings):
+    accounts: list[str] | None = Field(None, description="account ids; default: every ACTIVE account of the org")
+    role_name: str = "OrganizationAccountAccessRole"
+    external_id: SecretRef | None = None
+    session_name: str = "revoke"
+    assume_role_in_caller_account: bool = False
+    max_accounts_in_parallel: int = Field(4, ge=1, le=32, description="accounts discovered at once")
+    # other principals of a person (a contractor's own account or user) to take out of trust policies, by name
+    principals: dict[str, list[str]] = Field(default_factory=dict)
+    revoked_sessions_max_age_hours: int = Field(12, ge=1, le=168)
+
+
+def _kind(name: str, summary: str, done: str, permissions: tuple[str, ...], desired: State,
+          restorable: bool = True, restore_note: str = "") -> type[ActionKind]:
+    attrs = {"name": name, "summary": summary, "done_summary": done, "permissions": permissions,
+             "desired": desired, "restorable": restorable, "restore_note": restore_note}
+    return type("".join(w.title() for w in name.split("-")), (ActionKind,), attrs)
+
+
+DeactivateAccessKey = _kind("deactivate-access-key", "deactivate access key", "access key already inactive:",
+                            ("iam:UpdateAccessKey",), {"active": False})
+DeleteConsolePassword = _kind("delete-console-password", "delete console password of",
+                              "no console password:", ("iam:DeleteLoginProfile",), {"login_profile": False},
+                              restorable=False, restore_note="a console password cannot be brought back: set a "
+                              "new one with `aws iam create-login-profile --password-reset-required`")
+DeactivateSshKey = _kind("deactivate-ssh-key", "deactivate SSH public key", "SSH public key already inactive:",
+                         ("iam:UpdateSSHPublicKey",), {"active": False})
+DeactivateSigningCertificate = _kind("deactivate-signing-certificate", "deactivate signing certificate",
+                                     "signing certificate already inactive:", ("iam:UpdateSigningCertificate",),
+                                     {"active": False})
+DeactivateServiceCredential = _kind("deactivate-service-credential", "deactivate service-specific credential",
+                                    "service-specific credential already inactive:",
+                                    ("iam:UpdateServiceSpecificCredential",), {"active": False})
+DeactivateMfaDevice = _kind("deactivate-mfa-device", "deactivate MFA device", "MFA device not assigned:",
+                            ("iam:DeactivateMFADevice",), {"assigned": False}, restorable=False,
+                            restore_note="an MFA device is re-enabled only with two codes from it: the person "
+                            "enrols it again")
+RemoveFromGroup = _kind("remove-from-group", "remove from IAM group", "not in IAM group",
+                        ("iam:RemoveUserFromGroup", "iam:AddUserToGroup"), {"member": False})
+DetachUserPolicy = _kind("detach-user-policy", "detach managed policy", "managed policy not attached:",
+                         ("iam:DetachUserPolicy", "iam:AttachUserPolicy"), {"attached": False})
+DeleteUserInlinePolicy = _kind("delete-user-inline-policy", "delete inline policy", "no inline policy",
+                               ("iam:DeleteUserPolicy", "iam:PutUserPolicy"), {"present": False})
+TagUser = _kind("tag-user", "tag user revoke:run-id / revoke:disabled-at:", "already tagged by revoke:",
+                ("iam:TagUser", "iam:UntagUser"), {"tagged": True})
+RemoveTrust = _kind("remove-trust", "remove leaver from trust policy of", "trust policy does not name leaver:",
+                    ("iam:UpdateAssumeRolePolicy",), {"names_principal": False},
+                    restore_note="restore puts the principal back into the statements it was taken from")
+RevokeRoleSessions = _kind("revoke-role-sessions", "revoke older sessions (AWSRevokeOlderSessions) of",
+                           "older sessions already revoked:", ("iam:PutRolePolicy", "iam:DeleteRolePolicy"),
+                           {"revoked_recently": True},
+                           restore_note="restore removes the deny (or puts back the one that was there): sessions "
+                           "issued before the cutoff that have not expired work again")
+
+USER_KINDS = (DeactivateAccessKey, DeleteConsolePassword, DeactivateSshKey, DeactivateSigningCertificate,
+              DeactivateServiceCredential, DeactivateMfaDevice, RemoveFromGroup, DetachUserPolicy,
+              DeleteUserInlinePolicy, TagUser)
+
+
+class AwsIamConnector(Connector):
+    name: ClassVar[str] = "aws-iam"
+    version: ClassVar[str] = "1.0"
+    Settings = AwsIamSettings
+    kinds = (*USER_KINDS, RemoveTrust, RevokeRoleSessions)
+    permission_format: ClassVar[str] = "iam-policy"
+    read_permissions = ("sts:GetCallerIdentity", "sts:AssumeRole", "organizations:ListAccounts",
+                        "iam:GetAccountAuthorizationDetails", "iam:GetUser", "iam:ListAccessKeys",
+                        "iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListSSHPublicKeys",
+                        "iam:ListSigningCertificates", "iam:ListServiceSpecificCredentials",
+                        "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies", "iam:GetUserPolicy",
+                        "iam:ListUserTags", "iam:GetRole", "iam:GetRolePolicy")
+
+    settings: AwsIamSettings
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sessions = AwsSessions(self.settings, self.secrets, self.system)
+        self.accounts: list[str] = []
+        self._role_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    @classmethod
+    def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
+        return policy_document(cls.read_permissions, [p for k in kinds for p in k.permissions])
+
+    # ---- connection
+
+    def connect(self) -> Identity:
+        s = self.settings
+        me = self.sessions.caller_identity()
+        partition = me["arn"].split(":")[1]
+        if s.accounts is not None:
+            self.accounts = list(dict.fromkeys(s.accounts))
+        else:
+            self.accounts = [a["id"] for a in self.sessions.organization_accounts()]
+        if not self.accounts:
+            raise ConnectionFailed(self.system, "no accounts to act in: settings.accounts is empty and the "
+                                   "organization lists no ACTIVE account")
+        external_id = self.secrets.get(s.external_id)
+        aliases = [me["arn"]]
+        for account in self.accounts:
+            if account == me["account"] and not s.assume_role_in_caller_account:
+                self.sessions.alias(account)
+                continue
+            role_arn = f"arn:{partition}:iam::{account}:role/{s.role_name}"
+            self.sessions.add_role(account, role_arn, s.session_name, external_id)
+            aliases.append(role_arn)  # the role revoke acts through is never edited by revoke
+        with ThreadPoolExecutor(max_workers=s.max_accounts_in_parallel, thread_name_prefix="aws-connect") as pool:
+            callers = dict(zip(self.accounts, pool.map(self.sessions.caller_identity, self.accounts)))
+        for account, caller in callers.items():
+            if caller["account"] != account:
+                raise ConnectionFailed(self.system, f"credentials for account {account} act in {caller['account']}"
+                                       f" ({caller['arn']}); check settings.role_name")
+            aliases.append(caller["arn"])
+        return Identity(display=me["arn"], aliases=tuple(dict.fromkeys(aliases)),
+                        detail={"caller": me, "accounts": callers, "role_name": s.role_name,
+                                "region": s.region, "endpoint_url": s.endpoint_url})
+
+    def iam(self, account: str) -> Any:
+        return self.sessions.client("iam", account)
+
+    def _reader(self, account: str) -> IamReader:
+        return IamReader(self.iam(account), account, self.sessions.client("iam", account, probe=True))
+
+    # ---- discovery
+
+    def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
+        found = Discovery()
+        for lst in lists:
+            found.notices.append(Notice(f"aws-iam closes no lists ({lst.ident})", resource=lst.ident))
+        since = self.context.started_at
+        with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
+                                thread_name_prefix="aws-discover") as pool:
+            per_account = list(pool.map(lambda a: self._discover_account(a, subjects, since), self.accounts))
+        seen: set[str] = set()
+        for steps, people in per_account:
+            found.steps.extend(steps)
+            seen |= people
+        for subject in subjects:
+            if subject.person not in seen:
+                found.notices.append(Notice(f"no IAM user '{subject.ident}' and no trust policy naming them in "
+                                            f"any of the {len(self.accounts)} accounts", person=subject.person))
+        return found
+
+    def _matches(self, subject: Subject, user: dict[str, Any]) -> bool:
+        ident = subject.ident
+        if ident.startswith("arn:"):
+            return user["Arn"].casefold() == ident.casefold()
+        return user["UserName"].casefold() == ident.casefold()
+
+    def _leaver_principals(self, subjects: Sequence[Subject]) -> dict[str, list[str]]:
+        """Person -> principals naming them in any trust policy of any of our accounts."""
+        out: dict[str, list[str]] = {}
+        for subject in subjects:
+            names = list(self.settings.principals.get(subject.person, []))
+            if subject.ident.startswith("arn:"):
+                names.append(subject.ident)
+            else:
+                names += [f"arn:aws:iam::{a}:user/{subject.ident}" for a in self.accounts]
+            out[subject.person] = names
+        return out
+
+    def _discover_account(self, account: str, subjects: Sequence[Subject],
+                          since: dt.datetime) -> tuple[list[Step], set[str]]:
+        iam = self.iam(account)
+        users, roles = _authorization_details(iam, account)
+        reader = self._reader(account)
+        steps: list[Step] = []
+        seen: set[str] = set()
+        principals = self._leaver_principals(subjects)
+        for subject in subjects:
+            for user in users:
+                if self._matches(subject, user):
+                    seen.add(subject.person)
+                    principals[subject.person].append(user["UserId"])  # a deleted-then-recreated user's old trust
+                    steps += self._user_steps(reader, account, subject, user, since)
+        for role in roles:
+            role_steps = self._role_steps(reader, account, role, principals, subjects, since)
+            if role_steps:
+                seen |= {s.person for s in role_steps if s.person}
+                steps += role_steps
+        return steps, seen
+
+    def _step(self, kind: type[ActionKind], reader: IamReader, params: dict[str, Any], *, resource: str,
+              principal: str | None, subject: Subject | None, label: str, since: dt.datetime,
+              outcome: str | None = None, note: str = "") -> Step:
+        # a call the endpoint lacks has no state to record; anything else records what is there
+        before = {} if outcome == "not_supported" else state_of(kind.name, reader, params, since)
+        return Step(kind=kind.name, resource=resource, before=before,
+                    needed=outcome is not None or not kind.is_done(before), principal=principal,
+                    person=subject.person if subject else None, params=params, label=label, outcome=outcome,
+                    note=note)
+
+    def _user_steps(self, r: IamReader, account: str, subject: Subject, user: dict[str, Any],
+                    since: dt.datetime) -> list[Step]:
+        name, arn = user["UserName"], user["Arn"]
+        base = {"account": account, "user": name}
+        where = f"{name} in {account}"
+        out: list[Step] = []
+
+        def add(kind: type[ActionKind], resource: str, label: str, **extra: Any) -> None:
+            out.append(self._step(kind, r, {**base, **extra}, resource=resource, principal=arn, subject=subject,
+                                  label=label, since=since))
+
+        for key in _items(r.access_keys(name)):
+            add(DeactivateAccessKey, key["AccessKeyId"], f"{key['AccessKeyId']} of {where}",
+                key_id=key["AccessKeyId"], created=iso(key.get("CreateDate")))
+        if r.login_profile(name) is not MISSING:
+            add(DeleteConsolePassword, arn, where)
+        for key in _items(r.ssh_keys(name)):
+            add(DeactivateSshKey, key["SSHPublicKeyId"], f"{key['SSHPublicKeyId']} of {where}",
+                ssh_key_id=key["SSHPublicKeyId"])
+        for cert in _items(r.certificates(name)):
+            add(DeactivateSigningCertificate, cert["CertificateId"], f"{cert['CertificateId'][:12]}… of {where}",
+                certificate_id=cert["CertificateId"])
+        try:
+            for cred in _items(r.service_credentials(name)):
+                add(DeactivateServiceCredential, cred["ServiceSpecificCredentialId"],
+                    f"{cred.get('ServiceName', '')} {cred['ServiceSpecificCredentialId']} of {where}",
+                    credential_id=cred["ServiceSpecificCredentialId"])
+        except NotSupported as err:
+            out.append(self._step(DeactivateServiceCredential, r, base, resource=f"{arn}/service-specific-credentials",
+                                  principal=arn, subject=subject, label=f"service-specific credentials of {where}",
+                                  since=since, outcome="not_supported",
+                                  note=f"{err}; service-specific credentials (CodeCommit, Keyspaces, Bedrock) of "
+                                  "this user were not checked"))
+        for device in _items(r.mfa_devices(name)):
+            add(DeactivateMfaDevice, device["SerialNumber"], f"{device['SerialNumber']} of {where}",
+                serial=device["SerialNumber"])
+        for group in user.get("GroupList", []):
+            group_arn = f"arn:{arn.split(':')[1]}:iam::{account}:group/{group}"
+            add(RemoveFromGroup, group_arn, f"{group} ({where})", group=group)
+        for policy in user.get("AttachedManagedPolicies", []):
+            add(DetachUserPolicy, policy["PolicyArn"], f"{policy['PolicyName']} from {where}",
+                policy_arn=policy["PolicyArn"])
+        for policy in user.get("UserPolicyList", []):
+            add(DeleteUserInlinePolicy, f"{arn}/inline-policy/{policy['PolicyName']}",
+                f"{policy['PolicyName']} of {where}", policy_name=policy["PolicyName"])
+        add(TagUser, arn, where)
+        return out
+
+    def _role_steps(self, r: IamReader, account: str, role: dict[str, Any], principals: dict[str, list[str]],
+                    subjects: Sequence[Subject], since: dt.datetime) -> list[Step]:
+        if role.get("Path", "/").startswith("/aws-service-role/"):
+            return []  # service-linked roles trust AWS services only and cannot be edited
+        doc = loads(role.get("AssumeRolePolicyDocument"))
+        named: list[tuple[Subject, str, list[str]]] = []
+        for subject in subjects:
+            match = principals.get(subject.person, [])
+            for key_principal in _named_principals(doc, match):
+                named.append((subject, key_principal, match))
+        if not named:
+            return []
+        all_match = [m for _, _, match in named for m in match]
+        left_empty = not trust.statements(trust.without(doc, all_match))
+        name, arn = role["RoleName"], role["Arn"]
+        out = []
+        for subject, principal, match in named:
+            params = {"account": account, "role": name, "principal": principal,
+                      "match": [m for m in match if trust.norm_principal(m) == trust.norm_principal(principal)]
+                      or [principal]}
+            note, outcome = "", None
+            if left_empty:
+                outcome = "attention"
+                note = (f"removing the leavers from the trust policy of {name} in {account} would leave it with no "
+                        "statement: decide whether to delete the role or name another principal, then edit it")
+            out.append(self._step(RemoveTrust, r, params, resource=arn, principal=principal, subject=subject,
+                                  label=f"{name} in {account} ({principal})", since=since, outcome=outcome,
+                                  note=note))
+        first = named[0][0]
+        out.append(self._step(RevokeRoleSessions, r, {"account": account, "role": name,
+                                                       "max_age_hours": self.settings.revoked_sessions_max_age_hours},
+                              resource=arn, principal=None, subject=first, label=f"{name} in {account}", since=since))
+        return out
+
+    # ---- apply, read back, restore
+
+    def _lock_for(self, action: Any) -> threading.Lock:
+        key = action.resource if action.kind == "remove-trust" else ""
+        with self._locks_lock:
+            return self._role_locks.setdefault(key, threading.Lock())
+
+    def apply(self, action: Any) -> Receipt:
+        p = dict(action.params)
+        if action.kind == "deactivate-service-credential" and "credential_id" not in p:
+            raise NotSupported("service-specific credentials could not be listed here")
+        with self._lock_for(action):  # two leavers in one trust policy: one read-modify-write at a time
+            return write(action.kind, self.iam(p["account"]), p, run_id=self.context.run_id, now=_now())
+
+    def restore(self, action: Any) -> Receipt:
+        kind = self.kind(action.kind)
+        if not kind.restorable:
+            raise NotSupported(f"{kind.summary}: {kind.restore_note}")
+        p = dict(action.params)
+        with self._lock_for(action):
+            return write(action.kind, self.iam(p["account"]), p, run_id=self.context.run_id, now=_now(), undo=True,
+                         before=action.before)
+
+    def read_back(self, actions: Sequence[Any]) -> dict[str, State]:
+        by_account: dict[str, list[Any]] = {}
+        for a in actions:
+            if a.kind == "deactivate-service-credential" and "credential_id" not in a.params:
+                continue  # planned as not supported: nothing to read
+            by_account.setdefault(a.params["account"], []).append(a)
+
+        def read(account: str) -> dict[str, State]:
+            reader = self._reader(account)
+            return {a.id: state_of(a.kind, reader, dict(a.params), self.context.started_at)
+                    for a in by_account[account]}
+
+        out: dict[str, State] = {}
+        if len(by_account) <= 1:
+            for account in by_account:
+                out.update(read(account))
+            return out
+        with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
+                                thread_name_prefix="aws-read") as pool:
+            for states in pool.map(read, by_account):
+                out.update(states)
+        return out
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _items(found: Any) -> list[dict[str, Any]]:
+    return [] if found is MISSING else list(found)
+
+
+def _named_principals(doc: dict[str, Any], match: list[str]) -> list[str]:
+    """The principals as written in `doc` that denote one of `match`, once each."""
+    wanted = {trust.norm_principal(m) for m in match}
+    out: list[str] = []
+    for st in trust.statements(doc):
+        if st.get("Effect") != "Allow":
+            continue
+        for p in trust.aws_principals(st):
+            if trust.norm_principal(p) in wanted and p not in out:
+                out.append(p)
+    return out
+
+
+def _authorization_details(iam: Any, account: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every user (groups, policies, inline documents) and role (trust policy) of the account, in a few pages."""
+    users: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = []
+    try:
+        for page in iam.get_paginator("get_account_authorization_details").paginate(Filter=["User", "Role"]):
+            users += page.get("UserDetailList", [])
+            roles += page.get("RoleDetailList", [])
+    except Exception as err:  # botocore's errors only; translate re-raises anything else
+        raise translate(err, f"iam:GetAccountAuthorizationDetails in {account}") from None
+    return users, roles
+
