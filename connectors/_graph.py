@@ -52,6 +52,8 @@ class GraphSettings(BaseModel):
     # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
     instance_discovery: bool = True
     read_wait_seconds: float = 120.0   # most time spent waiting out throttled reads in one run
+    # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
+    async_poll_seconds: float = 30.0
     timeout_seconds: float = 30.0
 
     @model_validator(mode="after")

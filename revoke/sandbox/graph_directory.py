@@ -330,6 +330,9 @@ class Directory:
         if rest in (["microsoft.graph.group"], ["microsoft.graph.user"]) and method == "GET":
             kind = rest[0].rsplit(".", 1)[1]
             items = [self.typed_deleted(d) for d in self.deleted.values() if d["kind"] == kind]
+            m = re.fullmatch(r"mail eq '([^']*)'", q.get("$filter", "").strip())
+            if m:
+                items = [i for i in items if (i.get("mail") or "").casefold() == m.group(1).casefold()]
             return self.page(path, items, q)
         if len(rest) == 1 and method == "GET":
             if rest[0] not in self.deleted:
