@@ -88,7 +88,7 @@ class RemoveMembership(ActionKind):
 class CloseDistributionList(ActionKind):
     name = "close-distribution-list"
     item = LISTS
-    summary = "empty and hide distribution list"
+    summary = "close distribution list"
     done_summary = "distribution list already closed:"
     permissions = ("Write Property member on group objects (Write Members)",
                    "Write Property msExchHideFromAddressLists on group objects (schemas with Exchange)")
@@ -187,8 +187,8 @@ class ActiveDirectoryConnector(Connector):
                     before={"exists": True, "member": True, "primary": True}, needed=False,
                     outcome="immutable", label=pg.name, aliases=(pg.name, user.sam, user.upn),
                     params={"group_guid": pg.guid, "user_guid": user.guid},
-                    note=f"primary group (primaryGroupID {user.get('primaryGroupID')}): AD requires one and it is "
-                         "not in the group's member attribute; kept, it grants nothing to a disabled account"))
+                    note=f"primary group (primaryGroupID {user.get('primaryGroupID')}), kept: AD requires one, and "
+                         "it is not held in the group's member attribute"))
             chains = _nesting(user, direct, nested)
             if chains:
                 found.notices.append(Notice(
@@ -235,10 +235,9 @@ class ActiveDirectoryConnector(Connector):
             kind=DisableAccount.name, resource=user.dn, person=subject.person, before=state,
             needed=not state["disabled"], aliases=aliases, label=label,
             params={**params, "stamp_description": self.settings.stamp_description},
-            note=(f"last logon (lastLogonTimestamp, up to 14 days behind): {_iso(last) if last else 'never'}; "
-                  f"manager: {user.get('manager') or 'none'}. Kerberos tickets issued before the disable stay "
-                  f"valid until they expire (at most {self.settings.kerberos_ticket_hours:g} h); sessions of apps "
-                  "that authenticated earlier are not ended")))
+            note=_logon_note(last) + ("" if state["disabled"] else
+                                      f"; Kerberos tickets already issued stay valid up to "
+                                      f"{self.settings.kerberos_ticket_hours:g} h after the disable")))
         if self.settings.expire_account:
             state = self._expire_state(user)
             found.steps.append(Step(kind=ExpireAccount.name, resource=user.dn, person=subject.person, before=state,
@@ -247,7 +246,7 @@ class ActiveDirectoryConnector(Connector):
             state = self._move_state(user, disabled_ou)
             found.steps.append(Step(kind=MoveToDisabledOu.name, resource=user.dn, person=subject.person,
                                     before=state, needed=not state["in_disabled_ou"], aliases=aliases,
-                                    label=f"{label} -> {disabled_ou}",
+                                    label=disabled_ou,
                                     params={**params, "disabled_ou": disabled_ou}))
 
     def _membership_step(self, subject: Subject, user: AdObject, group: AdObject) -> Step:
@@ -293,11 +292,15 @@ class ActiveDirectoryConnector(Connector):
                                         before={"exists": True, "members": members, "entry": group.entry()}))
                 continue
             state = self._list_state(group, members, do_hide, hide)
-            note = "" if hide else (f"this domain's schema has no {HIDE_ATTR} (no Exchange): the list is emptied, "
-                                    "not hidden")
+            # members by objectGUID too: restore re-adds them wherever they have been moved since
+            guids = {k: o.guid for k, o in d.by_dn(members, ["objectGUID"], f"read the members of {group.dn}").items()}
+            note = f"remove all {len(members)} members" + (
+                " and hide it from address lists" if do_hide else
+                "; not hidden: this schema has no msExchHideFromAddressLists (no Exchange)" if not hide else "")
             found.steps.append(Step(kind=CloseDistributionList.name, resource=group.dn, label=group.name,
                                     aliases=(group.name,), needed=not state["closed"], before=state, note=note,
-                                    params={"group_guid": group.guid, "hide": do_hide, "schema_has_hide": hide}))
+                                    params={"group_guid": group.guid, "hide": do_hide, "schema_has_hide": hide,
+                                            "member_guids": guids}))
         return closing
 
     # ---- states: the same shape in discovery and read-back, so the engine can compare them
@@ -499,11 +502,14 @@ class ActiveDirectoryConnector(Connector):
     def _reopen_list(self, action: Any) -> Receipt:
         d, before = self.directory, action.before
         group = self._group(action, GROUP_ATTRS + ["*", "member"])
-        present = {norm_dn(m) for m in d.members(group)}
-        wanted = [m for m in before.get("members", []) if norm_dn(m) not in present]
-        existing = d.by_dn(wanted, ["objectClass"], "check the recorded members still exist")
-        missing = [m for m in wanted if norm_dn(m) not in existing]
-        readd = [m for m in wanted if norm_dn(m) in existing]
+        recorded: dict[str, str] = action.params.get("member_guids", {})
+        current = d.by_dn(d.members(group), ["objectGUID"], f"read the members of {group.dn}")
+        present = {o.guid for o in current.values()}
+        wanted = [(m, recorded.get(norm_dn(m))) for m in before.get("members", [])]
+        alive = d.by_guid([g for _, g in wanted if g], ["objectGUID"], "check the recorded members still exist")
+        readd = [guid_dn(g) for _, g in wanted if g in alive and g not in present]
+        readd += [m for m, g in wanted if not g and norm_dn(m) not in current]  # outside this domain: by DN
+        missing = [m for m, g in wanted if g and g not in alive]
         for i in range(0, len(readd), MEMBER_CHUNK):
             d.modify(f"re-add members to {group.dn}", guid_dn(group.guid),
                      {"member": [(ldap3.MODIFY_ADD, readd[i:i + MEMBER_CHUNK])]}, ok=(SUCCESS, VALUE_EXISTS))
@@ -511,6 +517,11 @@ class ActiveDirectoryConnector(Connector):
             d.modify(f"show {group.dn} again", guid_dn(group.guid), {HIDE_ATTR: [(ldap3.MODIFY_DELETE, [])]},
                      ok=(SUCCESS, NO_SUCH_ATTRIBUTE))
         return Receipt(detail={"re_added": len(readd), "gone_since": missing})
+
+
+def _logon_note(last: dt.datetime | None) -> str:
+    # lastLogonTimestamp replicates lazily (up to 14 days behind), hence "about"
+    return f"last logon about {last:%Y-%m-%d}" if last else "never logged on"
 
 
 def _primary_sid(user: AdObject) -> str:

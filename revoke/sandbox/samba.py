@@ -69,6 +69,14 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _rpc_port_range() -> str:
+    try:
+        high = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        high = 60999
+    return f"{high + 1}-65535" if high < 65000 else "49152-65535"
+
+
 def _binary(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
 
@@ -133,6 +141,10 @@ class SambaDC:
             "pid directory": str(run),
             "winbindd socket directory": str(run / "winbindd"),
             "ncalrpc dir": str(run / "ncalrpc"),
+            # Samba's RPC endpoints take dynamic ports (49152-65535 by default), which overlap the kernel's range
+            # for ephemeral ports: a test server on a free port there made the DC die at start. Above it, they
+            # cannot collide with anything bound to port 0.
+            "rpc server dynamic port range": _rpc_port_range(),
             "tls enabled": "yes",
             "tls keyfile": str(tls_dir / "key.pem"),
             "tls certfile": str(tls_dir / "cert.pem"),
