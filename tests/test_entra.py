@@ -19,7 +19,7 @@ import trustme
 from revoke.actions import Verification
 from revoke.connectors.entra import EntraConnector, RemoveGroupMembership
 from revoke.evidence import read_records
-from revoke.plan import Action, action_id, fingerprint, load_plan
+from revoke.plan import Action, action_id, fingerprint
 from revoke.sandbox.graph import GraphFake, thumbprint
 from tests.conftest import write_runbook, yesterday
 from tests.graph_env import bare_member_deletes, graph, graph_app, graph_connector, graph_system  # noqa: F401
@@ -223,20 +223,19 @@ def test_group_deleted_after_plan_makes_the_plan_stale(tenant: dict[str, Any], g
 
 
 def test_restore_reenables_and_readds(tenant: dict[str, Any], graph: GraphFake, run_cli: Any) -> None:
-    plan(run_cli, tenant)
-    apply_json(run_cli, tenant["dir"] / "plan.json")
-    conn = graph_connector(graph, EntraConnector, *tenant["app"])
-    the_plan = load_plan(tenant["dir"] / "plan.json")
-    changed = [a for a in the_plan.actions if a.status == "change"]
-    for a in changed:
-        conn.restore(a)
-    states = conn.read_back(changed)
-    for a in changed:
-        if a.kind != "revoke-sessions":
-            assert states[a.id] == a.before, a.kind
+    result = run_cli("--quiet", "--output", "json", "apply", str(tenant["runbook"]), "--yes")
+    run_dir = json.loads(result.output)["run_dir"]
+    restored = run_cli("--quiet", "--output", "json", "restore", run_dir, "--yes")
+    assert restored.exit_code == 3, restored.output  # revoked sessions cannot be restored: said, not hidden
+    records = [r for r in read_records(Path(json.loads(restored.output)["run_dir"])) if r["type"] == "action"]
+    assert {r["outcome"] for r in records if r["kind"] != "revoke-sessions"} == {"done"}
+    assert all(r["verification"] == "verified" for r in records if r["outcome"] == "done")
+    sessions = [r for r in records if r["kind"] == "revoke-sessions"]
+    assert sessions and all(r["outcome"] == "attention" for r in sessions)
     ann = tenant["ann"]
     assert graph.user(ann)["accountEnabled"] is True
-    assert ann in graph.members(tenant["eng"]) and ann in graph.role_members(tenant["admin"])
+    assert ann in graph.members(tenant["eng"]) and ann in graph.members(tenant["m365"])
+    assert tenant["bob"] in graph.members(tenant["eng"]) and ann in graph.role_members(tenant["admin"])
     assert [x["appRoleId"] for x in graph.assignments_of(ann)] == [tenant["roles"]["Approver"]]
 
 

@@ -11,12 +11,10 @@ from typing import Any
 
 import pytest
 
-from revoke.connectors.m365_groups import M365GroupsConnector
 from revoke.evidence import read_records
-from revoke.plan import load_plan
 from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday
-from tests.graph_env import bare_member_deletes, graph, graph_app, graph_connector, graph_system  # noqa: F401
+from tests.graph_env import bare_member_deletes, graph, graph_app, graph_system  # noqa: F401
 
 GUEST = "pat_partner.example#EXT#@contoso.test"
 
@@ -150,14 +148,13 @@ def test_archive_still_running_is_read_again_not_failed(lists: dict[str, Any], g
 
 def test_restore_unarchives_readds_and_undeletes(lists: dict[str, Any], graph: GraphFake, run_cli: Any) -> None:
     make_plan(run_cli, lists)
-    apply_json(run_cli, lists["dir"] / "plan.json")
-    conn = graph_connector(graph, M365GroupsConnector, *lists["app"])
-    changed = [a for a in load_plan(lists["dir"] / "plan.json").actions if a.status == "change"]
-    for a in changed:
-        conn.restore(a)
-    states = conn.read_back(changed)
-    assert all(states[a.id] == a.before for a in changed), [(a.kind, states[a.id]) for a in changed]
+    result = run_cli("--quiet", "--output", "json", "apply", str(lists["dir"] / "plan.json"))
+    restored = run_cli("--quiet", "--output", "json", "restore", json.loads(result.output)["run_dir"], "--yes")
+    assert restored.exit_code == 0, restored.output
+    records = [r for r in read_records(Path(json.loads(restored.output)["run_dir"])) if r["type"] == "action"]
+    assert len(records) == 7 and all(r["outcome"] == "done" and r["verification"] == "verified" for r in records)
     assert graph.team(lists["team"])["isArchived"] is False
     assert set(graph.members(lists["team"])) == {lists["ann"], lists["carl"], lists["guest"]}
-    assert graph.group(lists["mailing"]) is not None and graph.members(lists["mailing"]) == [lists["ann"],
-                                                                                           lists["carl"]]
+    assert graph.group(lists["mailing"]) is not None and graph.deleted(lists["mailing"]) is None
+    assert graph.members(lists["mailing"]) == [lists["ann"], lists["carl"]]
+    assert set(graph.members(lists["empty"])) == {lists["ann"], lists["carl"], lists["dave"]}

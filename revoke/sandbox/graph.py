@@ -18,23 +18,22 @@ TLS comes from a throwaway CA made by `trustme` at start; `ca_file` is its PEM f
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import secrets as pysecrets
-import socket
 import ssl
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from revoke.sandbox.graph_directory import ZERO_ROLE, Answer, Directory, GraphError, stamp
+from revoke.sandbox.graph_directory import error_answer as _error
+from revoke.sandbox.graph_http import GraphHandler, thumbprint  # noqa: F401 - thumbprint is part of the API
 
 MAX_BATCH = 20
 
@@ -92,7 +91,7 @@ class GraphFake:
         cert.configure_cert(ctx)
         self.ca_file = str(Path(self._tmp.name) / "graph-fake-ca.pem")
         ca.cert_pem.write_to_path(self.ca_file)
-        handler = type("Handler", (_Handler,), {"fake": self})
+        handler = type("Handler", (GraphHandler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
@@ -427,121 +426,3 @@ class GraphFake:
         if expiry < time.monotonic():
             return "Lifetime validation failed, the token is expired."
         return None
-
-
-def _error(status: int, code: str, message: str, request_id: str, client_request_id: str,
-           headers: dict[str, str] | None = None) -> Answer:
-    body = {"error": {"code": code, "message": message,
-                      "innerError": {"date": stamp(), "request-id": request_id,
-                                     "client-request-id": client_request_id}}}
-    return Answer(status, body, {"Content-Type": "application/json", **(headers or {})})
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: GraphFake
-    protocol_version = "HTTP/1.1"
-    server_version = "graph-fake"
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as two writes; without NODELAY, Nagle and delayed ACKs add ~40 ms to each answer
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read the request log instead
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def _dispatch(self, method: str) -> None:
-        try:
-            self._serve(method)
-        except Exception as exc:  # a fake bug answers 500 instead of dropping the connection
-            rid = str(uuid.uuid4())
-            self._send(_error(500, "InternalServerError", f"graph fake: {type(exc).__name__}: {exc}", rid, rid),
-                       rid, rid)
-
-    def _serve(self, method: str) -> None:
-        fake = self.fake
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        path = unquote(parts.path)
-        request_id = str(uuid.uuid4())
-        client_request_id = self.headers.get("client-request-id") or request_id
-        tenant = re.fullmatch(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)", path)
-        if tenant and tenant.group(2).startswith("v2.0") and method == "GET":
-            t = tenant.group(1)
-            base = f"{fake.origin}/{t}"
-            ok = t == fake.tenant_id
-            body = ({"token_endpoint": f"{base}/oauth2/v2.0/token", "authorization_endpoint":
-                     f"{base}/oauth2/v2.0/authorize", "issuer": f"{fake.origin}/{t}/v2.0",
-                     "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
-                    if ok else {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{t}' not "
-                                "found."})
-            fake._log(method, path, False, 200 if ok else 400, request_id)
-            return self._send(Answer(200 if ok else 400, body), request_id, client_request_id)
-        if tenant and method == "POST":
-            form = dict(parse_qsl(raw.decode()))
-            status, body = fake.token(tenant.group(1), form)
-            fake._log(method, path, False, status, request_id)
-            return self._send(Answer(status, body), request_id, client_request_id)
-        if not path.startswith("/v1.0/"):
-            fake._log(method, path, False, 404, request_id)
-            return self._send(_error(404, "BadRequest", "Invalid version.", request_id, client_request_id),
-                              request_id, client_request_id)
-        gpath = path[len("/v1.0"):]
-        problem = fake.bearer_ok(self.headers.get("Authorization"))
-        if problem:
-            answer = _error(401, "InvalidAuthenticationToken", problem, request_id, client_request_id)
-        else:
-            try:
-                body = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
-                body = None
-                answer = _error(400, "BadRequest", "Unable to read JSON request payload.", request_id,
-                                client_request_id)
-            else:
-                if gpath == "/$batch" and method == "POST":
-                    answer = fake.batch(body, request_id, client_request_id)
-                else:
-                    answer = fake.call(method, gpath, dict(parse_qsl(parts.query)), body, request_id,
-                                       client_request_id)
-        fake._log(method, gpath, False, answer.status, request_id, parts.query)
-        self._send(answer, request_id, client_request_id)
-
-    def _send(self, answer: Answer, request_id: str, client_request_id: str) -> None:
-        payload = json.dumps(answer.body).encode() if answer.body is not None else b""
-        self.send_response(answer.status)
-        self.send_header("request-id", request_id)
-        self.send_header("client-request-id", client_request_id)
-        self.send_header("x-ms-ags-diagnostic", json.dumps({"ServerInfo": {"DataCenter": "Loopback"}}))
-        for k, v in answer.headers.items():
-            if k.lower() != "content-type":
-                self.send_header(k, v)
-        if payload:
-            self.send_header("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-def thumbprint(cert_pem: bytes) -> str:
-    """SHA-1 thumbprint of a PEM certificate, as msal's client_credential wants it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(Encoding.DER)
-    return hashlib.sha1(der).hexdigest().upper()  # noqa: S324 - the thumbprint format is SHA-1 by definition

@@ -405,6 +405,14 @@ class Directory:
                                  "members": members, "owners": owners, "team": team}
 
 
+def error_answer(status: int, code: str, message: str, request_id: str, client_request_id: str,
+           headers: dict[str, str] | None = None) -> Answer:
+    body = {"error": {"code": code, "message": message,
+                      "innerError": {"date": stamp(), "request-id": request_id,
+                                     "client-request-id": client_request_id}}}
+    return Answer(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
 ZERO_ROLE = "00000000-0000-0000-0000-000000000000"  # the default access role of an app with no roles
 
 
