@@ -24,9 +24,9 @@ def moto_server() -> Iterator[MotoServer]:
         server.stop()
 
 
-def fresh_engagement(server: MotoServer) -> SeededAws:
+def fresh_engagement(server: MotoServer, **parts: bool) -> SeededAws:
     server.reset()
-    return seed_engagement(server.url)
+    return seed_engagement(server.url, **parts)
 
 
 def credentials_env(seeded: SeededAws) -> dict[str, str]:

@@ -44,7 +44,7 @@ def _cli(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def applied(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Plan (saved), apply that plan, re-plan: once for the module, recording every AWS call made."""
-    seeded = fresh_engagement(moto_server)
+    seeded = fresh_engagement(moto_server, identity_center=False)
     folder = tmp_path_factory.mktemp("aws-iam")
     runbook = _runbook(seeded, folder / "acme.yaml")
     with pytest.MonkeyPatch.context() as mp:
@@ -207,7 +207,7 @@ def test_every_api_call_is_in_the_permissions_policy(applied: dict[str, Any]) ->
 
 def test_restore_reactivates_keys_and_readds_memberships(moto_server: MotoServer, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    seeded = fresh_engagement(moto_server)
+    seeded = fresh_engagement(moto_server, identity_center=False)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
     loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml"))

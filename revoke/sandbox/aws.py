@@ -41,7 +41,8 @@ class MotoServer:
 
         if self.load_aws_managed_policies:
             os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+        # werkzeug logs an access line per request and a traceback for every call moto lacks
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         # Port 0: the operating system picks a free port at bind time, so two runs never race for one.
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
@@ -231,7 +232,8 @@ def seed_identity_center(seeded: SeededAws) -> None:
                                       PrincipalId=principal)
 
 
-def seed_engagement(url: str, *, member_accounts: int = 2, credentials: dict[str, str] | None = None) -> SeededAws:
+def seed_engagement(url: str, *, member_accounts: int = 2, credentials: dict[str, str] | None = None,
+                    iam: bool = True, identity_center: bool = True) -> SeededAws:
     """An organization (management account plus `member_accounts`), each account with leavers alice and bob and
     stayer carol holding every kind of IAM credential, roles trusting them, and an Identity Center instance."""
     credentials = credentials or fake_credentials()
@@ -246,7 +248,8 @@ def seed_engagement(url: str, *, member_accounts: int = 2, credentials: dict[str
                        contractor_principal="arn:aws:iam::999988887777:user/bob-contractor")
     # moto's CreateAccount makes OrganizationAccountAccessRole in the new account, trusting the management
     # account, as AWS Organizations does.
-    for account in accounts:
+    for account in accounts if iam else []:
         _seed_account(seeded, account)
-    seed_identity_center(seeded)
+    if identity_center:
+        seed_identity_center(seeded)
     return seeded

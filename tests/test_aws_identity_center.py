@@ -1,0 +1,224 @@
+"""aws-identity-center end to end against moto's server: plan and apply through the CLI, restore through the
+connector, each checked by asking sso-admin and identitystore directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from revoke.cli import cli
+from revoke.connector import RunContext
+from revoke.connectors.aws_identity_center import IdentityCenterConnector, IdentityCenterSettings
+from revoke.engine import ApplyOptions, apply_plan, build_plan
+from revoke.errors import NotSupported
+from revoke.evidence import read_records, verify_run
+from revoke.runbook import load_runbook
+from revoke.sandbox.aws import MotoServer, SeededAws
+from revoke.secrets import Secrets
+from tests.aws_env import (aws_system, credentials_env, fresh_engagement, moto_server, policy_actions,  # noqa: F401
+                           record_calls)
+from tests.conftest import write_runbook, yesterday
+
+
+def _runbook(seeded: SeededAws, path: Path, **settings: Any) -> Path:
+    return write_runbook(path, {
+        "engagement": "acme-2026",
+        "final_day": yesterday(),
+        "systems": {"sso": aws_system(seeded, "aws-identity-center", poll_interval_seconds=0.1, **settings)},
+        "people": [{"name": "Alice Example", "ids": {"sso": "alice@example.com"}},  # found by email
+                   {"name": "Bob Example", "ids": {"sso": "bob"}}],
+    })
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def applied(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    seeded = fresh_engagement(moto_server, iam=False)
+    folder = tmp_path_factory.mktemp("aws-sso")
+    runbook = _runbook(seeded, folder / "acme.yaml")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in credentials_env(seeded).items():
+            mp.setenv(k, v)
+        mp.chdir(folder)
+        calls = record_calls(mp)
+        plan_file = folder / "plan.json"
+        planned = _cli("--quiet", "plan", str(runbook), "--out", str(plan_file))
+        assignments_after_plan = _assignments(seeded, "alice")
+        result = _cli("--quiet", "--output", "json", "apply", str(plan_file))
+        replanned = _cli("--quiet", "plan", str(runbook))
+        permissions = _cli("--output", "json", "permissions", str(runbook))
+    yield {"seeded": seeded, "planned": planned, "plan": json.loads(plan_file.read_text())["plan"],
+           "assignments_after_plan": assignments_after_plan, "apply": result,
+           "run_dir": Path(json.loads(result.output)["run_dir"]), "replanned": replanned, "calls": calls.actions,
+           "permissions": json.loads(permissions.output)["sso"]["document"]}
+
+
+def _assignments(seeded: SeededAws, user: str) -> list[tuple[str, str]]:
+    sso = seeded.client("sso-admin")
+    found = sso.list_account_assignments_for_principal(InstanceArn=seeded.instance_arn,
+                                                       PrincipalId=seeded.sso_users[user], PrincipalType="USER")
+    names = {arn: name for name, arn in seeded.permission_sets.items()}
+    return sorted((a["AccountId"], names[a["PermissionSetArn"]]) for a in found["AccountAssignments"])
+
+
+def _groups(seeded: SeededAws, user: str) -> set[str]:
+    ids = seeded.client("identitystore")
+    found = ids.list_group_memberships_for_member(IdentityStoreId=seeded.identity_store_id,
+                                                  MemberId={"UserId": seeded.sso_users[user]})
+    names = {gid: name for name, gid in seeded.sso_groups.items()}
+    return {names[m["GroupId"]] for m in found["GroupMemberships"]}
+
+
+def _inline(seeded: SeededAws, permission_set: str) -> dict[str, Any]:
+    got = seeded.client("sso-admin").get_inline_policy_for_permission_set(
+        InstanceArn=seeded.instance_arn, PermissionSetArn=seeded.permission_sets[permission_set])["InlinePolicy"]
+    return json.loads(got) if got else {}
+
+
+def _denied_users(seeded: SeededAws, permission_set: str) -> set[str]:
+    out = set()
+    for st in _inline(seeded, permission_set).get("Statement", []):
+        user = st.get("Condition", {}).get("StringEquals", {}).get("identitystore:UserId")
+        if st["Effect"] == "Deny" and st["Action"] == "*" and user:
+            out.add(user)
+    return out
+
+
+def test_plan_lists_assignments_memberships_and_session_denies(applied: dict[str, Any]) -> None:
+    assert applied["planned"].exit_code == 2, applied["planned"].output
+    a1, a2, a3 = applied["seeded"].accounts
+    assert applied["assignments_after_plan"] == sorted([(a1, "AdministratorAccess"), (a2, "AdministratorAccess"),
+                                                        (a3, "ReadOnly")])  # the plan wrote nothing
+    alice = {(a["kind"], a["label"]) for a in applied["plan"]["actions"] if a["person"] == "Alice Example"}
+    assert ("remove-account-assignment", f"ReadOnly on {a3} (alice)") in alice
+    assert ("remove-group-membership", "Engineers (alice)") in alice
+    # Billing comes to alice only through the Auditors group: its sessions are denied all the same
+    assert ("deny-permission-set-sessions", "Billing (alice)") in alice
+    assert not any(a["kind"] == "delete-user" for a in applied["plan"]["actions"])  # off by default
+
+
+def test_assignments_and_memberships_of_leavers_are_gone(applied: dict[str, Any]) -> None:
+    seeded = applied["seeded"]
+    assert applied["apply"].exit_code == 0, applied["apply"].output
+    for user in seeded.leavers:
+        assert _assignments(seeded, user) == []
+        assert _groups(seeded, user) == set()
+    # the users themselves stay: deleting is an explicit option
+    ids = seeded.client("identitystore")
+    assert ids.describe_user(IdentityStoreId=seeded.identity_store_id,
+                             UserId=seeded.sso_users["alice"])["UserName"] == "alice"
+
+
+def test_colleague_and_group_assignments_are_untouched(applied: dict[str, Any]) -> None:
+    seeded = applied["seeded"]
+    assert _assignments(seeded, "carol") == [(seeded.accounts[0], "AdministratorAccess")]
+    assert _groups(seeded, "carol") == {"Engineers", "Ops"}
+    sso = seeded.client("sso-admin")
+    group = sso.list_account_assignments_for_principal(InstanceArn=seeded.instance_arn, PrincipalType="GROUP",
+                                                       PrincipalId=seeded.sso_groups["Engineers"])
+    assert [a["AccountId"] for a in group["AccountAssignments"]] == [seeded.accounts[0]]
+
+
+def test_permission_sets_deny_the_leavers_open_sessions_and_keep_their_policy(applied: dict[str, Any]) -> None:
+    seeded = applied["seeded"]
+    alice, bob = seeded.sso_users["alice"], seeded.sso_users["bob"]
+    assert _denied_users(seeded, "AdministratorAccess") == {alice}
+    assert _denied_users(seeded, "ReadOnly") == {alice}
+    assert _denied_users(seeded, "Billing") == {alice, bob}
+    sids = [s.get("Sid") for s in _inline(seeded, "AdministratorAccess")["Statement"]]
+    assert "NoLeavingTheOrg" in sids  # the statement that was there stays
+    assert seeded.sso_users["carol"] not in json.dumps(_inline(seeded, "AdministratorAccess"))
+
+
+def test_evidence_records_assignments_for_restore_with_request_ids(applied: dict[str, Any]) -> None:
+    records = [r for r in read_records(applied["run_dir"]) if r.get("type") == "action"]
+    removal = [r for r in records if r["kind"] == "remove-account-assignment"]
+    assert len(removal) == 4
+    for r in removal:
+        assert r["outcome"] == "done" and r["verification"] == "verified" and r["request_ids"]
+        assert r["before"]["assigned"] is True and r["after"]["assigned"] is False
+        assert r["receipt"]["status"] == "SUCCEEDED"
+    header = read_records(applied["run_dir"])[0]["systems"]["sso"]["operator"]
+    assert header["instance_arn"] == applied["seeded"].instance_arn
+    assert verify_run(applied["run_dir"]).ok
+
+
+def test_replan_after_apply_has_only_noops(applied: dict[str, Any]) -> None:
+    result = applied["replanned"]
+    assert result.exit_code == 0, result.output
+    assert "0 to change" in result.output
+
+
+def test_every_api_call_is_in_the_permissions_policy(applied: dict[str, Any]) -> None:
+    granted = policy_actions(applied["permissions"])
+    called = applied["calls"]
+    assert {"sso:DeleteAccountAssignment", "identitystore:DeleteGroupMembership",
+            "sso:PutInlinePolicyToPermissionSet", "sso:ProvisionPermissionSet"} <= called
+    assert called - granted == set()
+
+
+def _connector(loaded: Any, secrets: Secrets) -> IdentityCenterConnector:
+    settings = IdentityCenterSettings.model_validate(loaded.runbook.systems["sso"].settings)
+    connector = IdentityCenterConnector("sso", settings, secrets,
+                                        RunContext("restore", dt.datetime.now(dt.timezone.utc)))
+    connector.connect()
+    return connector
+
+
+def test_restore_readds_assignments_and_memberships_and_lifts_the_deny(
+        moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = fresh_engagement(moto_server, iam=False)
+    for k, v in credentials_env(seeded).items():
+        monkeypatch.setenv(k, v)
+    loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml"))
+    plan = build_plan(loaded)
+    before = _assignments(seeded, "alice"), _groups(seeded, "alice"), _inline(seeded, "ReadOnly")
+    apply_plan(plan, ApplyOptions(evidence_root=tmp_path / "evidence", fsync=False))
+    assert _denied_users(seeded, "ReadOnly") == {seeded.sso_users["alice"]}
+
+    connector = _connector(loaded, Secrets.load(["aws_key", "aws_secret"]))
+    for action in plan.changes():
+        connector.restore(action)
+    assert (_assignments(seeded, "alice"), _groups(seeded, "alice"), _inline(seeded, "ReadOnly")) == before
+    assert _denied_users(seeded, "AdministratorAccess") == set()
+    states = connector.read_back(plan.changes())
+    assert all(states[a.id] == a.before for a in plan.changes())
+
+
+def test_delete_user_is_explicit_and_restore_says_it_cannot(
+        moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = fresh_engagement(moto_server, iam=False)
+    for k, v in credentials_env(seeded).items():
+        monkeypatch.setenv(k, v)
+    loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml", delete_user=True))
+    plan = build_plan(loaded)
+    result = apply_plan(plan, ApplyOptions(evidence_root=tmp_path / "evidence", fsync=False))
+    assert result.counts() == {"done": len(plan.actions)}
+    listed = seeded.client("identitystore").list_users(IdentityStoreId=seeded.identity_store_id)["Users"]
+    assert sorted(u["UserName"] for u in listed) == ["carol"]
+
+    delete = next(a for a in plan.changes() if a.kind == "delete-user")
+    connector = _connector(loaded, Secrets.load(["aws_key", "aws_secret"]))
+    with pytest.raises(NotSupported, match="cannot be brought back"):
+        connector.restore(delete)
+
+
+def test_a_leaver_not_in_the_identity_store_is_reported(moto_server: MotoServer, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = fresh_engagement(moto_server, iam=False)
+    for k, v in credentials_env(seeded).items():
+        monkeypatch.setenv(k, v)
+    path = _runbook(seeded, tmp_path / "acme.yaml")
+    text = path.read_text().replace("alice@example.com", "alice@elsewhere.example")
+    path.write_text(text)
+    plan = build_plan(load_runbook(path))
+    assert any("alice@elsewhere.example" in n.message and n.severity == "error" for n in plan.notices)
+    assert {a.person for a in plan.actions} == {"Bob Example"}
