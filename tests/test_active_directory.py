@@ -256,3 +256,23 @@ def test_the_bind_account_is_never_acted_on(engagement: dict[str, Any], run_cli:
     assert result.exit_code == 0, result.output + result.stderr
     assert "the connector's own identity" in result.output
     assert e["dc"].can_bind(svc.upn, svc.password)
+
+
+def test_lists_are_hidden_where_the_schema_has_exchange(engagement: dict[str, Any], run_cli: Any) -> None:
+    """Without Exchange the schema has no msExchHideFromAddressLists and the plan says the list is only emptied;
+    with it (added here as Exchange's schema preparation does) the list is also hidden, and restore shows it."""
+    e = engagement
+    dc, team = e["dc"], e["list"]
+    before = run_cli("--quiet", "plan", str(e["runbook"]))
+    assert "not hidden: this schema has no msExchHideFromAddressLists" in before.output
+
+    dc.add_exchange_hide_attribute()  # one way; the last test of the session to need a schema without it
+    plan = run_cli("--quiet", "plan", str(e["runbook"]))
+    assert "remove all 2 members and hide it from address lists" in plan.output
+    run = apply(run_cli, e["runbook"])
+    assert dc.read(team, ["msExchHideFromAddressLists"])["msExchHideFromAddressLists"] == ["TRUE"]
+    assert dc.members(team) == set()
+
+    restore_run(run_cli, e, run)
+    assert dc.read(team, ["msExchHideFromAddressLists"])["msExchHideFromAddressLists"] == []
+    assert dc.members(team) == {e["alice"].dn.casefold(), e["carol"].dn.casefold()}

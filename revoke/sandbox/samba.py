@@ -145,6 +145,8 @@ class SambaDC:
             # for ephemeral ports: a test server on a free port there made the DC die at start. Above it, they
             # cannot collide with anything bound to port 0.
             "rpc server dynamic port range": _rpc_port_range(),
+            # lets a test add Exchange's msExchHideFromAddressLists to the schema, as installing Exchange does
+            "dsdb:schema update allowed": "true",
             "tls enabled": "yes",
             "tls keyfile": str(tls_dir / "key.pem"),
             "tls certfile": str(tls_dir / "cert.pem"),
@@ -322,8 +324,36 @@ class SambaDC:
     def set_uac(self, dn: str, uac: int) -> None:
         self.admin.modify(dn, {"userAccountControl": [(ldap3.MODIFY_REPLACE, [str(uac)])]})
 
+    def add_exchange_hide_attribute(self) -> None:
+        _exchange_attribute(self)
+
     def uac(self, dn: str) -> int:
         return int(self.read(dn, ["userAccountControl"])["userAccountControl"][0])
+
+
+def _exchange_attribute(dc: "SambaDC") -> None:
+    """Add msExchHideFromAddressLists to the schema as Exchange's schema preparation does (attributeID and syntax
+    from Exchange's schema; on the mailRecipient auxiliary class, which every group carries). One way: AD schema
+    additions cannot be removed, so this domain keeps it until it is thrown away."""
+    schema = f"CN=Schema,CN=Configuration,{dc.base_dn}"
+    conn = dc.admin
+    conn.add(f"CN=ms-Exch-Hide-From-Address-Lists,{schema}", ["top", "attributeSchema"], {
+        "lDAPDisplayName": "msExchHideFromAddressLists", "attributeID": "1.2.840.113556.1.4.7000.102.73",
+        "attributeSyntax": "2.5.5.8", "oMSyntax": "1", "isSingleValued": "TRUE",
+        "adminDisplayName": "ms-Exch-Hide-From-Address-Lists"})
+    _reload_schema(conn)
+    conn.modify(f"CN=Mail-Recipient,{schema}",
+                {"mayContain": [(ldap3.MODIFY_ADD, ["msExchHideFromAddressLists"])]})
+    _reload_schema(conn)
+
+
+def _reload_schema(conn: ldap3.Connection) -> None:
+    # schemaUpdateNow on the rootDSE (empty DN), which ldap3 only sends with its DN check off
+    conn.check_names = False
+    try:
+        conn.modify("", {"schemaUpdateNow": [(ldap3.MODIFY_ADD, ["1"])]})
+    finally:
+        conn.check_names = True
 
 
 def _signed32(value: int) -> int:
