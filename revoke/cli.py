@@ -393,6 +393,33 @@ def permissions(obj: Context, runbook: Path) -> None:
         out.print()
 
 
+@cli.command()
+@click.option("--keep", is_flag=True, help="Leave the sandbox running to rehearse your own runbooks against it.")
+@click.option("--dir", "workdir", type=click.Path(path_type=Path), default=Path("revoke-demo"), show_default=True,
+              help="Where the demo's runbook, checklist page and evidence are written.")
+@click.pass_obj
+def demo(obj: Context, keep: bool, workdir: Path) -> None:
+    """Run the whole job locally: a sandbox seeded with an engagement, then validate, plan, apply, verify.
+
+    \b
+    The sandbox is on loopback only: a real OpenLDAP slapd if it is installed, AWS emulated by moto, and local
+    fakes of Microsoft Graph and Slack. Nothing leaves this machine. The sandbox stops at the end (and on
+    Ctrl-C); with --keep it stays up and the demo prints how to point a runbook at it.
+    """
+    from revoke.demo import run_demo
+
+    flags = ["--quiet"] if obj.quiet else []
+
+    def revoke(args: list[str]) -> int:
+        try:
+            code = cli.main(args=[*flags, *args], prog_name="revoke", standalone_mode=False)
+        except SystemExit as e:
+            code = e.code
+        return int(code or 0)
+
+    sys.exit(run_demo(workdir.resolve(), keep, lambda text: out.print(text, markup=False), revoke))
+
+
 def main() -> None:
     cli(prog_name="revoke")
 

@@ -188,11 +188,4 @@ def cross_check(rb: Runbook, doc: LocatedDocument) -> list[Problem]:
         if prot.system is not None and prot.system not in rb.systems:
             problems.append(doc.problem(("protect", i, "system"), f"unknown system '{prot.system}'",
                                         f"systems defined in this runbook: {known}"))
-    for name, spec in rb.systems.items():
-        if spec.identify_by == "email":
-            missing = [p.name for p in rb.people if name not in p.ids and not p.email]
-            for pname in missing:
-                i = next(j for j, p in enumerate(rb.people) if p.name == pname)
-                problems.append(doc.problem(("people", i), f"'{pname}' has no email and no id for {name}, "
-                                            "which identifies people by email", "add email: or ids."))
     return problems

@@ -1,0 +1,226 @@
+"""`revoke demo`: a local sandbox seeded with an engagement, run end to end.
+
+The sandbox runs on loopback only: a real OpenLDAP `slapd` when it is installed, AWS emulated by moto's server,
+and the local Microsoft Graph and Slack fakes. It seeds the Acme engagement (leavers in every system, a protected
+admin, a distribution list, channels), copies the offboarding checklist page, and runs what an operator runs:
+validate, plan, apply, evidence verify. Secrets are generated here and written only to the demo folder's `.env`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+LEAVERS = {"Alice Example": "alice", "Bob Example": "bob"}
+
+
+class Sandbox:
+    """The servers and fakes of the demo, their seed data, and the runbook that points at them."""
+
+    def __init__(self, workdir: Path, say: Callable[[str], None]):
+        self.workdir = workdir
+        self.say = say
+        self.servers = Path(tempfile.mkdtemp(prefix="revoke-sandbox-"))
+        self.systems: dict[str, Any] = {}
+        self.people: dict[str, dict[str, str]] = {name: {} for name in [*LEAVERS, "Dave Admin"]}
+        for name, short in LEAVERS.items():
+            self.people[name]["email"] = f"{short}@consult.example"
+        self.lists: list[dict[str, Any]] = []
+        self.protect: list[Any] = []
+        self.env: dict[str, str] = {}
+        self._stops: list[Callable[[], None]] = []
+
+    # ---- lifecycle
+
+    def start(self) -> None:
+        for start in (self._ldap, self._aws, self._graph, self._slack):
+            try:
+                start()
+            except Exception as err:  # noqa: BLE001 - one missing piece must not stop the others
+                self.say(f"  (skipping {start.__name__.strip('_')}: {type(err).__name__}: {err})")
+
+    def stop(self) -> None:
+        while self._stops:
+            with contextlib.suppress(Exception):
+                self._stops.pop()()
+        shutil.rmtree(self.servers, ignore_errors=True)
+
+    def secret(self, name: str, value: str) -> dict[str, str]:
+        self.env[f"REVOKE_{name.upper()}"] = value
+        return {"secret": name}
+
+    # ---- services
+
+    def _ldap(self) -> None:
+        from revoke.sandbox.slapd import Slapd, unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            self.say(f"  LDAP: {reason}; the demo runs without it")
+            return
+        server = Slapd(self.servers / "slapd").start()
+        self._stops.append(server.stop)
+        users = {u: server.add_user(u, mail=f"{u}@consult.example") for u in ("alice", "bob", "carol", "dave")}
+        server.add_group("engineering", [users["alice"].dn, users["carol"].dn])
+        server.add_group("vpn-users", [users["alice"].dn, users["bob"].dn, users["dave"].dn])
+        server.add_group("alice-sandbox", [users["alice"].dn])
+        dl = server.add_group("acme-team", [users["alice"].dn, users["carol"].dn], ou="lists",
+                              mail="acme-team@consult.example")
+        self.systems["corp-ldap"] = {"connector": "ldap", "settings": {
+            "url": server.url, "bind_dn": server.service.dn, "bind_password": self.secret("corp_ldap",
+                                                                                          server.service.password),
+            "ca_file": server.ca_file, "base_dn": server.suffix, "people_base": f"ou=people,{server.suffix}"}}
+        for name, short in LEAVERS.items():
+            self.people[name].setdefault("ids", {})["corp-ldap"] = short  # type: ignore[index]
+        self.people["Dave Admin"].setdefault("ids", {})["corp-ldap"] = "dave"  # type: ignore[index]
+        self.protect.append({"system": "corp-ldap", "id": "dave"})
+        self.lists.append({"system": "corp-ldap", "id": dl})
+        self.say(f"  LDAP:   slapd on {server.url} (StartTLS), 4 people, 3 groups, distribution list acme-team")
+
+    def _aws(self) -> None:
+        from revoke.sandbox.aws import MotoServer, seed_engagement
+
+        server = MotoServer().start()
+        self._stops.append(server.stop)
+        seeded = seed_engagement(server.url, member_accounts=2)
+        creds = {"endpoint_url": server.url, "region": "us-east-1",
+                 "access_key_id": self.secret("aws_key", seeded.credentials["aws_access_key_id"]),
+                 "secret_access_key": self.secret("aws_secret", seeded.credentials["aws_secret_access_key"])}
+        self.systems["aws"] = {"connector": "aws-iam", "settings": dict(creds)}
+        self.systems["aws-sso"] = {"connector": "aws-identity-center", "settings": dict(creds)}
+        for name, short in LEAVERS.items():
+            ids = self.people[name].setdefault("ids", {})  # type: ignore[assignment]
+            ids["aws"] = short  # type: ignore[index]
+            ids["aws-sso"] = f"{short}@example.com"  # type: ignore[index]
+        self.say(f"  AWS:    moto on {server.url}, an organization of {len(seeded.accounts)} accounts, "
+                 "IAM users with keys, MFA, roles; Identity Center")
+
+    def _graph(self) -> None:
+        from revoke.sandbox.graph import GraphFake
+
+        fake = GraphFake().start()
+        self._stops.append(fake.stop)
+        client_id, secret = fake.add_app()
+        users = {short: fake.add_user(f"{short}@contoso.test", name) for name, short in LEAVERS.items()}
+        carol = fake.add_user("carol@contoso.test", "Carol Client")
+        fake.add_group("Acme Engineers", members=(users["alice"], users["bob"], carol))
+        team = fake.add_group("Acme Project", kind="m365", members=(users["alice"], carol), owners=(carol,),
+                              team=True)
+        dl = fake.add_group("Acme Announcements", kind="distribution", members=(users["alice"], carol))
+        settings = {"tenant_id": fake.tenant_id, "client_id": client_id,
+                    "client_secret": self.secret("graph_secret", secret), "authority_host": fake.authority,
+                    "graph_url": fake.base_url, "ca_file": fake.ca_file, "instance_discovery": False,
+                    "async_poll_seconds": 0.2}
+        self.systems["entra"] = {"connector": "entra", "settings": dict(settings)}
+        self.systems["m365"] = {"connector": "m365-groups", "settings": dict(settings)}
+        for name, short in LEAVERS.items():
+            self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"  # type: ignore[index]
+        self.lists += [{"system": "m365", "id": team}, {"system": "m365", "id": dl}]
+        self.say(f"  Graph:  fake on {fake.base_url}, 3 users, a team to archive, a distribution list")
+
+    def _slack(self) -> None:
+        from revoke.sandbox.slack import SlackFake, seed_engagement
+
+        fake = SlackFake().start()
+        self._stops.append(fake.stop)
+        token = "xoxb-" + secrets.token_hex(12)
+        seed_engagement(fake, token, prefix="acme-", leavers={s: f"{s}@consult.example" for s in LEAVERS.values()})
+        self.systems["slack"] = {"connector": "slack", "identify_by": "email", "settings": {
+            "token": self.secret("slack_token", token), "base_url": fake.base_url, "channel_prefix": "acme-",
+            "closing_message": "This engagement has ended; the channel is archived. Thank you!"}}
+        self.say(f"  Slack:  fake on {fake.base_url}, channels #acme-general, #acme-dev and more")
+
+    # ---- the engagement
+
+    def write(self) -> Path:
+        page = self.workdir / "wiki" / "Customer-Offboarding-Checklist.md"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        seed = resources.files("revoke.sandbox").joinpath("data/customer-offboarding-checklist.md")
+        page.write_bytes(seed.read_bytes())
+        people = [{"name": n, **v} for n, v in self.people.items() if v.get("ids") or "email" in v]
+        runbook = {
+            "engagement": "acme-2026",
+            "final_day": dt.date.today().isoformat(),
+            "checklist": "wiki/Customer-Offboarding-Checklist.md",
+            "systems": self.systems,
+            "people": people,
+            "lists": self.lists,
+            "protect": self.protect,
+        }
+        path = self.workdir / "acme-2026.yaml"
+        header = "# The demo engagement: written by `revoke demo`, pointing at the local sandbox.\n"
+        path.write_text(header + yaml.safe_dump(runbook, sort_keys=False), encoding="utf-8")
+        env = self.workdir / ".env"
+        env.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())), encoding="utf-8")
+        env.chmod(0o600)
+        return path
+
+
+def run_demo(workdir: Path, keep: bool, say: Callable[[str], None],
+             revoke: Callable[[list[str]], int]) -> int:
+    """Start the sandbox, run the operator's commands against it, tear it down (also on Ctrl-C)."""
+    marker = workdir / ".revoke-demo"
+    if workdir.exists() and any(workdir.iterdir()):
+        if not marker.exists():
+            say(f"{workdir} exists and is not a demo folder; choose another with --dir")
+            return 1
+        shutil.rmtree(workdir)  # a previous demo's folder: start clean
+    workdir.mkdir(parents=True)
+    marker.write_text("written by `revoke demo`; removed by the next demo run\n")
+    sandbox = Sandbox(workdir, say)
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    cwd = Path.cwd()
+    try:
+        say("Starting the sandbox (loopback only):")
+        sandbox.start()
+        if not sandbox.systems:
+            say("Nothing could start; see the lines above.")
+            return 1
+        runbook = sandbox.write()
+        os.chdir(workdir)  # the runbook, its .env of generated secrets, evidence and the page all live here
+        rel = runbook.name
+        steps = [["validate", rel], ["plan", rel, "--out", "plan.json", "--mark-checklist"],
+                 ["apply", "plan.json"]]
+        codes = []
+        for args in steps:
+            say(f"\n$ revoke {' '.join(args)}")
+            codes.append(revoke(args))
+            if codes[-1] not in (0, 2):
+                break
+        runs = sorted((workdir / "evidence").glob("*-apply-*"))
+        if runs:
+            say(f"\n$ revoke evidence verify {runs[-1].relative_to(workdir)}")
+            codes.append(revoke(["evidence", "verify", str(runs[-1].relative_to(workdir))]))
+            say(f"\nClosure report: {runs[-1] / 'closure-report.html'}")
+            say(f"Updated checklist page: {workdir / 'wiki' / 'Customer-Offboarding-Checklist.md'}")
+            say(f"Evidence: {runs[-1]}")
+        if keep:
+            say(f"\nThe sandbox keeps running. In another terminal:\n  cd {workdir}\n"
+                f"  revoke plan {rel}        # the generated secrets are in .env there\n"
+                "Edit the runbook to rehearse your own; press Ctrl-C here to stop the sandbox.")
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        # apply's 3 is the demo working: the engagement holds things that need a person, by design
+        expected = [0, 2, 3, 0] if len(codes) == 4 and codes[2] == 3 else [0, 2, 0, 0]
+        return 0 if codes == expected else 1
+    except KeyboardInterrupt:
+        say("\nInterrupted; stopping the sandbox.")
+        return 130
+    finally:
+        os.chdir(cwd)
+        sandbox.stop()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
