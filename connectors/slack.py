@@ -29,6 +29,7 @@ from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice,
 from revoke.connectors._slack import ScimApi, SlackApi, SlackRefused
 from revoke.connectors._slack import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
+from revoke.evidence import now
 from revoke.runbook import SecretRef
 
 CHANNEL_TYPES = "public_channel,private_channel"
@@ -369,8 +370,8 @@ class SlackConnector(Connector):
         elif active:
             found.notices.append(Notice(
                 f"{subject.person}'s Slack account stays active and its sessions stay signed in: a bot token cannot "
-                "end Slack sessions. Until the account is deactivated they can read public channels and the "
-                "history of archived channels they were in. Deactivate it in Slack's admin pages, or set "
+                "end Slack sessions. Until the account is deactivated they can read and rejoin public channels and "
+                "read the history of archived channels they were in. Deactivate it in Slack's admin pages, or set "
                 "scim_deactivate: true with a SCIM admin token (Business+ or Enterprise Grid)",
                 person=subject.person, severity="warning"))
 
@@ -387,7 +388,9 @@ class SlackConnector(Connector):
             return self._kick(action)
         if action.kind == DeactivateUser.name:
             self.scim.set_active(action.resource, False)
-            return Receipt(detail={"scim": "active=false"})
+            return Receipt(detail={"scim": "active=false", "deactivated_at": now().isoformat(timespec="seconds"),
+                                   "residual": {"slack_sessions": "none: deactivation signs the person out of every "
+                                                "Slack session and client at once"}})
         raise NotSupported(f"slack has no action '{action.kind}'")
 
     def _lock(self, channel: str) -> threading.Lock:

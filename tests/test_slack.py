@@ -203,24 +203,32 @@ def test_restore_unarchives_and_reinvites(ws: dict, fake: SlackFake, run_cli: An
     path = runbook(ws)
     result, run_dir, records = apply_json(run_cli, path)
     assert result.exit_code == 0
+    restored = run_cli("--quiet", "restore", run_dir.name, "--yes", "--evidence-dir", str(run_dir.parent))
+    # the closing messages cannot be taken back: restore says so, and that needs a person
+    assert restored.exit_code == 3, restored.output + restored.stderr
+    assert "a posted message stays in the channel" in restored.output + restored.stderr
+    assert not fake.channel("acme-dev").is_archived and not fake.channel("acme-private").is_archived
+    assert fake.channel("acme-old").is_archived  # archived before the run: not part of it, left archived
+    assert ws["alice"] in fake.members("client-team")
+    assert [m["text"] for m in fake.messages("acme-dev")] == [CLOSING]
+    assert sum(1 for c in fake.calls_to("conversations.unarchive") if c.ok) == 2
+    assert sum(1 for c in fake.calls_to("conversations.invite") if c.ok) == 1
+
+
+def test_restore_of_a_connector_action_is_idempotent(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    result, run_dir, records = apply_json(run_cli, runbook(ws))
+    assert result.exit_code == 0
     plan = load_plan(run_dir / "plan.json")
     system = plan.runbook.systems["slack"]
     connector = SlackConnector("slack", SlackConnector.Settings.model_validate(system.settings),
                                Secrets({"slack_token": SecretStr(ws["token"])}), RunContext("restore", now()))
     connector.connect()
     done = {r["action_id"] for r in records if r["outcome"] == "done"}
-    for action in reversed(plan.actions):
-        if action.id in done and SlackConnector.kind(action.kind).restorable:
-            connector.restore(action)
-    assert not fake.channel("acme-dev").is_archived and not fake.channel("acme-private").is_archived
-    assert fake.channel("acme-old").is_archived  # archived before the run: left archived
-    assert ws["alice"] in fake.members("client-team")
-    assert [m["text"] for m in fake.messages("acme-dev")] == [CLOSING]  # a posted message is not taken back
-    # restoring twice changes nothing more and fails nothing
-    for action in reversed(plan.actions):
-        if action.id in done and SlackConnector.kind(action.kind).restorable:
-            connector.restore(action)
-    assert fake.members("client-team").count(ws["alice"]) == 1
+    restorable = [a for a in plan.actions if a.id in done and SlackConnector.kind(a.kind).restorable]
+    for _ in range(2):  # the second time Slack answers not_archived / already_in_channel: still no error
+        receipts = [connector.restore(a) for a in restorable]
+    assert {r.detail.get("answer") for r in receipts} == {"not_archived", "already_in_channel"}
+    assert fake.members("client-team").count(ws["alice"]) == 1 and not fake.channel("acme-dev").is_archived
 
 
 def test_missing_people_and_channels_are_reported(ws: dict, fake: SlackFake, run_cli: Any) -> None:
