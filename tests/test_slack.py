@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from revoke.connector import RunContext
 from revoke.connectors.slack import SlackConnector
 from revoke.evidence import now, read_records, verify_run
-from revoke.plan import load_plan
+from revoke.errors import ActionFailed
+from revoke.plan import Action, action_id, fingerprint, load_plan
 from revoke.sandbox.slack import BOT_SCOPES, SlackFake
 from revoke.secrets import Secrets
 from tests.conftest import write_runbook, yesterday
@@ -284,3 +285,33 @@ def test_a_refused_token_is_reported_with_the_fix(ws: dict, fake: SlackFake, run
     text = result.output + result.stderr
     assert "invalid_auth" in text and "check the secret" in text
     assert fake.writes() == []
+
+
+def _connector(ws: dict[str, Any]) -> SlackConnector:
+    settings = SlackConnector.Settings.model_validate({"token": {"secret": "slack_token"},
+                                                      "base_url": ws["fake"].base_url})
+    connector = SlackConnector("slack", settings, Secrets({"slack_token": SecretStr(ws["token"])}),
+                               RunContext("test", now()))
+    connector.connect()
+    return connector
+
+
+def _action(kind: str, resource: str, principal: str | None, before: dict[str, Any]) -> Action:
+    return Action(id=action_id("slack", kind, resource, principal), system="slack", connector="slack", kind=kind,
+                  item=4, resource=resource, principal=principal, before=before, fingerprint=fingerprint(before),
+                  status="change", params={"private": False})
+
+
+def test_a_wrong_id_never_reads_as_removed(ws: dict, fake: SlackFake) -> None:
+    connector = _connector(ws)
+    wrong_user = _action("remove-from-channel", ws["team"], "U404", {"exists": True, "member": True})
+    with pytest.raises(ActionFailed, match="user_not_found"):
+        connector.apply(wrong_user)
+    assert connector.read_back([wrong_user]) == {}  # unreadable, so the engine cannot record it done
+    wrong_channel = _action("archive-channel", "C404", None, {"exists": True, "archived": False})
+    state = connector.read_back([wrong_channel])[wrong_channel.id]
+    assert not SlackConnector.kind("archive-channel").is_done(state)
+    # a person who exists but is not in the channel: Slack says not_in_channel, the read-back confirms it
+    never_in = _action("remove-from-channel", ws["team"], ws["bob"], {"exists": True, "member": True})
+    assert connector.apply(never_in).detail == {"answer": "not_in_channel"}
+    assert connector.read_back([never_in])[never_in.id] == {"exists": True, "member": False}
