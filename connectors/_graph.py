@@ -44,8 +44,10 @@ class GraphSettings(BaseModel):
     client_secret: SecretRef | None = None
     certificate_key: SecretRef | None = None    # PEM private key of the app's certificate
     certificate_thumbprint: str | None = None   # SHA-1 thumbprint of that certificate, as shown in Entra
-    authority_host: str = "https://login.microsoftonline.com"  # sovereign clouds: login.microsoftonline.us, ...
-    graph_url: str = "https://graph.microsoft.com/v1.0"        # ... graph.microsoft.us/v1.0, microsoftgraph.chinacloudapi.cn
+    # Sovereign clouds: https://login.microsoftonline.us with https://graph.microsoft.us/v1.0 (US Gov L4),
+    # https://login.chinacloudapi.cn with https://microsoftgraph.chinacloudapi.cn/v1.0 (21Vianet).
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
     # A CA bundle to trust (a TLS-inspecting proxy, or the local fake). Explicit on purpose: requests would
     # otherwise let REQUESTS_CA_BUNDLE from the environment override it.
     ca_file: str | None = None
