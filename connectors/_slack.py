@@ -69,24 +69,42 @@ class ThrottleRetryHandler(RateLimitErrorRetryHandler):
         return response.status_code == 200 and body.get("error") == "ratelimited"
 
 
+class SlackChannel:
+    """The fields of a conversation object that revoke plans on."""
+
+    def __init__(self, raw: dict[str, Any]):
+        self.id: str = raw["id"]
+        self.name: str = raw.get("name") or raw["id"]
+        self.private = bool(raw.get("is_private"))
+        self.archived = bool(raw.get("is_archived"))
+        self.shared = bool(raw.get("is_ext_shared") or raw.get("is_shared"))
+        self.general = bool(raw.get("is_general"))
+        self.bot_member = bool(raw.get("is_member"))
+        self.members = raw.get("num_members")
+
+    def state(self) -> dict[str, Any]:
+        return {"exists": True, "archived": self.archived, "name": self.name, "private": self.private,
+                "shared": self.shared}
+
+
+def header(response: SlackResponse | None, name: str) -> str | None:
+    for key, value in ((response.headers or {}) if response is not None else {}).items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) else str(value)
+    return None
+
+
 def request_ids(response: SlackResponse | None) -> list[str]:
-    if response is None:
-        return []
-    headers = response.headers or {}
-    for key, value in headers.items():
-        if key.lower() == "x-slack-req-id":
-            return [value[0] if isinstance(value, list) else str(value)]
-    return []
+    rid = header(response, "x-slack-req-id")
+    return [rid] if rid else []
 
 
 def _retry_after(response: SlackResponse) -> float | None:
-    for key, value in (response.headers or {}).items():
-        if key.lower() == "retry-after":
-            try:
-                return float(value[0] if isinstance(value, list) else value)
-            except ValueError:
-                return None
-    return None
+    try:
+        value = header(response, "retry-after")
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def translate(method: str, err: SlackApiError) -> SlackRefused:

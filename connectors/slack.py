@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from revoke.actions import ACCESS, LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors._slack import ScimApi, SlackApi, SlackRefused
+from revoke.connectors._slack import ScimApi, SlackApi, SlackChannel, SlackRefused, header
 from revoke.connectors._slack import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.evidence import now
@@ -117,22 +117,6 @@ class DeactivateUser(ActionKind):
     restore_note = "restore reactivates the account; its sessions do not come back (the person signs in again)"
 
 
-class _Channel:
-    def __init__(self, raw: dict[str, Any]):
-        self.id: str = raw["id"]
-        self.name: str = raw.get("name") or raw["id"]
-        self.private = bool(raw.get("is_private"))
-        self.archived = bool(raw.get("is_archived"))
-        self.shared = bool(raw.get("is_ext_shared") or raw.get("is_shared"))
-        self.general = bool(raw.get("is_general"))
-        self.bot_member = bool(raw.get("is_member"))
-        self.members = raw.get("num_members")
-
-    def state(self) -> State:
-        return {"exists": True, "archived": self.archived, "name": self.name, "private": self.private,
-                "shared": self.shared}
-
-
 class SlackConnector(Connector):
     name: ClassVar[str] = "slack"
     version: ClassVar[str] = "1.0"
@@ -190,10 +174,7 @@ class SlackConnector(Connector):
         except ActionFailed as err:
             raise ConnectionFailed(self.system, err.reason) from None
         me = resp.data if isinstance(resp.data, dict) else {}
-        scopes = ""
-        for key, value in (resp.headers or {}).items():
-            if key.lower() == "x-oauth-scopes":
-                scopes = value[0] if isinstance(value, list) else str(value)
+        scopes = header(resp, "x-oauth-scopes") or ""
         self._me = me
         who = me.get("user") or me.get("user_id")
         display = f"{who} ({me.get('bot_id') or me.get('user_id')}) in {me.get('team')}"
@@ -213,7 +194,7 @@ class SlackConnector(Connector):
 
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
         found = Discovery()
-        channels = [_Channel(c) for c in self.api.pages("conversations.list", "channels", types=CHANNEL_TYPES,
+        channels = [SlackChannel(c) for c in self.api.pages("conversations.list", "channels", types=CHANNEL_TYPES,
                                                           exclude_archived=False, limit=200)]
         targets = self._targets(channels, lists, found)
         leavers = self._leavers(subjects, found)
@@ -233,8 +214,8 @@ class SlackConnector(Connector):
             self._plan_sessions(subject, user, found)
         return found
 
-    def _targets(self, channels: list[_Channel], lists: Sequence[ListTarget],
-                 found: Discovery) -> dict[str, tuple[_Channel, str]]:
+    def _targets(self, channels: list[SlackChannel], lists: Sequence[ListTarget],
+                 found: Discovery) -> dict[str, tuple[SlackChannel, str]]:
         """Channel id -> (channel, "archive" | "keep"), from the settings first and the runbook's lists after."""
         default = "archive" if self.settings.archive else "keep"
         refs: list[tuple[str, str, bool]] = [(c, default, False) for c in self.settings.channels]
@@ -246,7 +227,7 @@ class SlackConnector(Connector):
                                             "(use archive or keep)", resource=lst.ident))
                 continue
             refs.append((lst.ident, default if lst.close == "default" else lst.close, "*" in lst.ident))
-        out: dict[str, tuple[_Channel, str]] = {}
+        out: dict[str, tuple[SlackChannel, str]] = {}
         for ref, mode, pattern in refs:
             key = ref.strip().lstrip("#")
             if pattern or "*" in key:
@@ -284,7 +265,7 @@ class SlackConnector(Connector):
             out[user["id"]] = (subject, user)
         return out
 
-    def _already_posted(self, targets: dict[str, tuple[_Channel, str]]) -> set[str]:
+    def _already_posted(self, targets: dict[str, tuple[SlackChannel, str]]) -> set[str]:
         text = self.settings.closing_message
         if not text:
             return set()
@@ -296,7 +277,7 @@ class SlackConnector(Connector):
         resp = self.api.read("conversations.history", channel=channel, limit=100)
         return any(m.get("user") == self.bot_user and m.get("text") == text for m in resp.get("messages") or [])
 
-    def _plan_channel(self, ch: _Channel, mode: str, leavers: dict[str, tuple[Subject, dict]],
+    def _plan_channel(self, ch: SlackChannel, mode: str, leavers: dict[str, tuple[Subject, dict]],
                       memberships: dict[str, set[str]], posted: set[str], found: Discovery) -> None:
         count = "" if ch.members is None else f"{ch.members} member" + ("" if ch.members == 1 else "s")
         facts = [count, "private" if ch.private else "public",
@@ -337,7 +318,7 @@ class SlackConnector(Connector):
         for uid, (subject, user) in leavers.items():
             self._plan_removal(ch, subject, user, ch.id in memberships[uid], found)
 
-    def _plan_removal(self, ch: _Channel, subject: Subject, user: dict, member: bool, found: Discovery) -> None:
+    def _plan_removal(self, ch: SlackChannel, subject: Subject, user: dict, member: bool, found: Discovery) -> None:
         label = f"#{ch.name}"
         email = (user.get("profile") or {}).get("email")
         aliases = tuple(a for a in (label, ch.name, email, user.get("name")) if a)
@@ -470,7 +451,7 @@ class SlackConnector(Connector):
             if err.code == "channel_not_found":
                 return {"exists": False, "archived": False}
             raise
-        return _Channel(info).state()
+        return SlackChannel(info).state()
 
     def _members(self, channel: str) -> set[str] | None:
         try:
