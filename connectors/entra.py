@@ -133,6 +133,8 @@ class EntraConnector(Connector):
         for key, reply in related.items():
             if not reply.ok:
                 raise self.graph.read_failure(reply, key)
+        apps = self._app_roles({a["resourceId"] for uid in found
+                                for a in related[f"{uid}/appRoleAssignments"].body["value"]})
         for uid, (s, user) in found.items():
             out.steps.extend(self._account_steps(s, user))
             upn = user["userPrincipalName"]
@@ -142,7 +144,8 @@ class EntraConnector(Connector):
                 out.steps.append(Step(
                     kind=RemoveAppRoleAssignment.name, resource=f"{a['resourceId']}:{a['appRoleId']}",
                     principal=uid, person=s.person, before={"assigned": True}, needed=True, aliases=(upn,),
-                    label=f"{a.get('resourceDisplayName') or a['resourceId']} (role {a['appRoleId']})",
+                    label=f"{a.get('resourceDisplayName') or a['resourceId']}: "
+                          f"{apps.get((a['resourceId'], a['appRoleId']), a['appRoleId'])}",
                     params={"assignmentId": a["id"], "resourceId": a["resourceId"], "appRoleId": a["appRoleId"],
                             "userPrincipalName": upn}))
             for obj in related[f"{uid}/ownedObjects"].body["value"]:
@@ -151,6 +154,17 @@ class EntraConnector(Connector):
                         f"{upn} owns group '{obj.get('displayName')}' ({obj['id']}): ownership is not removed; "
                         "give the group another owner", person=s.person, resource=obj["id"], severity="warning"))
         return out
+
+    def _app_roles(self, resources: set[str]) -> dict[tuple[str, str], str]:
+        """(service principal id, app role id) -> the role's name, for plan lines a reviewer can read."""
+        replies = self.graph.batch_get({r: f"/servicePrincipals/{r}?$select=id,displayName,appRoles"
+                                        for r in resources})
+        names = {}
+        for sp, reply in replies.items():
+            for role in (reply.body or {}).get("appRoles", []) if reply.ok else []:
+                names[(sp, role["id"])] = role.get("value") or role.get("displayName") or role["id"]
+            names[(sp, "00000000-0000-0000-0000-000000000000")] = "default access"
+        return names
 
     def _account_steps(self, s: Subject, user: dict[str, Any]) -> list[Step]:
         uid, upn = user["id"], user["userPrincipalName"]

@@ -185,3 +185,18 @@ def test_team_archive_is_an_async_operation(graph: GraphFake, graph_app: tuple[s
     assert g.call("GET", f"/teams/{team}").json()["isArchived"] is True
     assert g.call("POST", f"/teams/{orphan}/archive").status_code == 400
     assert g.call("GET", f"/teams/{owner}").status_code == 404
+
+
+def test_demo_seed_gives_a_working_app_and_every_kind_of_group(graph: GraphFake) -> None:
+    from revoke.sandbox.graph import seed_engagement
+
+    ids = seed_engagement(graph)
+    g = RawGraph(graph, ids["client_id"], ids["client_secret"])
+    alice = g.call("GET", "/users/alice@client.example").json()
+    assert alice["id"] == ids["alice"] and alice["accountEnabled"] is True
+    assert g.call("GET", f"/users/{ids['bob']}").json()["onPremisesSyncEnabled"] is True
+    kinds = {x["displayName"]: (x["mailEnabled"], x["groupTypes"])
+             for x in g.call("GET", f"/users/{ids['alice']}/memberOf").json()["value"]
+             if x["@odata.type"] == "#microsoft.graph.group"}
+    assert kinds["Acme DL"] == (True, []) and kinds["All consultants"] == (False, ["DynamicMembership"])
+    assert g.call("GET", f"/teams/{ids['Acme project']}").json()["isArchived"] is False
