@@ -77,7 +77,9 @@ class SlackChannel:
         self.name: str = raw.get("name") or raw["id"]
         self.private = bool(raw.get("is_private"))
         self.archived = bool(raw.get("is_archived"))
-        self.shared = bool(raw.get("is_ext_shared") or raw.get("is_shared"))
+        # Slack Connect: shared with another organisation (or an invitation to share is pending); `is_shared`
+        # alone is also true for channels shared between workspaces of one Enterprise Grid org
+        self.shared = bool(raw.get("is_ext_shared") or raw.get("is_pending_ext_shared"))
         self.general = bool(raw.get("is_general"))
         self.bot_member = bool(raw.get("is_member"))
         self.members = raw.get("num_members")

@@ -438,10 +438,11 @@ class SlackConnector(Connector):
                         "exists": True, "member": a.principal in held}
                 elif a.kind == DeactivateUser.name:
                     out[a.id] = {"exists": True, "active": self.scim.active(a.resource)}
-            except SlackRefused as err:
+            except ActionFailed as err:
                 if err.retryable:
                     raise
-                # unreadable (no scope, unknown user): left out, so the engine records it as not verified
+                # unreadable (no scope, unknown user, SCIM refused): left out, so the engine records it as not
+                # verified; the other actions of the batch are still read
         return out
 
     def _channel_state(self, channel: str) -> State:

@@ -315,3 +315,19 @@ def test_a_wrong_id_never_reads_as_removed(ws: dict, fake: SlackFake) -> None:
     never_in = _action("remove-from-channel", ws["team"], ws["bob"], {"exists": True, "member": True})
     assert connector.apply(never_in).detail == {"answer": "not_in_channel"}
     assert connector.read_back([never_in])[never_in.id] == {"exists": True, "member": False}
+
+
+def test_a_scim_token_without_admin_fails_only_the_deactivations(ws: dict, fake: SlackFake, run_cli: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    weak = "xoxp-" + secrets.token_hex(16)
+    fake.add_token(weak, fake.add_user("member", "member@client.example"), scopes=["users:read"])
+    monkeypatch.setenv("REVOKE_SLACK_SCIM", weak)
+    path = runbook(ws, settings={"scim_deactivate": True, "scim_token": {"secret": "slack_scim"},
+                                 "scim_url": fake.scim_url})
+    result, _, records = apply_json(run_cli, path)
+    assert result.exit_code == 3
+    failed = [r for r in records if r["outcome"] == "failed"]
+    assert {r["kind"] for r in failed} == {"deactivate-user"} and len(failed) == 2
+    assert "`admin` scope" in failed[0]["error"]
+    assert not fake.users[ws["alice"]].deleted
+    assert fake.channel("acme-dev").is_archived and ws["alice"] not in fake.members("client-team")
