@@ -331,3 +331,13 @@ def test_a_scim_token_without_admin_fails_only_the_deactivations(ws: dict, fake:
     assert "`admin` scope" in failed[0]["error"]
     assert not fake.users[ws["alice"]].deleted
     assert fake.channel("acme-dev").is_archived and ws["alice"] not in fake.members("client-team")
+
+
+def test_settings_mistakes_are_located_in_the_runbook(ws: dict, run_cli: Any) -> None:
+    path = runbook(ws, settings={"channel_prefix": "#*"})
+    result = run_cli("validate", "--offline", str(path))
+    assert result.exit_code == 1
+    assert "systems.slack.settings.channel_prefix: the prefix is empty" in result.stderr
+    path = runbook(ws, settings={"scim_deactivate": True})
+    result = run_cli("validate", "--offline", str(path))
+    assert result.exit_code == 1 and "scim_deactivate needs scim_token" in result.stderr
