@@ -23,6 +23,7 @@ from revoke.connectors._ldapconn import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJE
                                          VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
                                          entry_attrs, escape, first, norm_dn, values)
 from revoke.errors import ActionFailed, NotSupported
+from revoke.exposure import ExposureRule
 
 PPOLICY_LOCKED = "000001010000Z"  # ppolicy's "locked until an administrator unlocks"
 PASSWORD_LOCKED = "{CRYPT}!revoke-locked"  # matches no password; crypt() never yields a leading '!'
@@ -103,6 +104,11 @@ class LdapConnector(Connector):
 
     def warnings(self) -> list[str]:
         return connection_warnings(self.settings)
+
+    def exposure(self) -> list[ExposureRule]:
+        return [ExposureRule("sessions of applications that authenticated against the directory before the lock",
+                             self._lock_kind().name, None, "LDAP has no session revocation; each application's own "
+                             "session lifetime applies")]
 
     def connect(self) -> Identity:
         self.session.conn()

@@ -26,6 +26,7 @@ class Outcome(str, Enum):
     IMMUTABLE = "immutable"        # the service does not allow this change (dynamic group, ...); nothing to do
     NOT_SUPPORTED = "not_supported"  # this service or emulator lacks the API; stated in evidence
     ATTENTION = "attention"        # needs a person: not found, manual step, decision needed
+    ROUTED = "routed"              # carried out through another system of the runbook (a synced user, in AD)
     FAILED = "failed"
 
 

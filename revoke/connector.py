@@ -20,6 +20,7 @@ from revoke.actions import ActionKind, State
 from revoke.errors import ConnectorNotFound, RevokeError
 
 if TYPE_CHECKING:
+    from revoke.exposure import ExposureRule
     from revoke.plan import Action
     from revoke.secrets import Secrets
 
@@ -129,6 +130,11 @@ class Connector(ABC):
             if k.name == name:
                 return k
         raise KeyError(f"{cls.name} has no action kind '{name}'")
+
+    def exposure(self) -> list["ExposureRule"]:
+        """What stays valid after this connector's actions, and for how long at most (see revoke.exposure).
+        An empty list claims that nothing does: say what does, with its lifetime or None when unbounded."""
+        return []
 
     def warnings(self) -> list[str]:
         """Settings the operator must see in the plan (plain LDAP, TLS verification off...)."""

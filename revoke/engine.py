@@ -25,6 +25,7 @@ from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
                            StalePlan)
 from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now
+from revoke.exposure import residual
 from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
 from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
                             setups_for)
@@ -171,6 +172,10 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
             for records in pool.map(run_system, list(systems)):
                 result.records.extend(records)
         progress.done()
+        if mode == "apply":
+            rules = {sp.name: sp.exposure for sp in plan.systems}
+            for entry in residual(rules, result.actions(), [p.name for p in rb.people]):
+                result.records.append(evidence.append({"type": "exposure", "mode": mode, **entry}))
         result.records.append(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)

@@ -78,6 +78,7 @@ class SystemPlan(Frozen):
     warnings: list[str] = Field(default_factory=list)
     targets: int = 0       # distinct principals/resources this plan changes, for the blast-radius guardrail
     error: str | None = None  # discovery failed: the system is in the plan with no actions, and says why
+    exposure: list[dict[str, Any]] = Field(default_factory=list)  # the connector's residual-exposure rules
 
 
 class Plan(Frozen):

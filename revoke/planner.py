@@ -12,7 +12,7 @@ import logging
 import re
 import secrets as pysecrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -128,6 +128,7 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
 
     with ThreadPoolExecutor(max_workers=max(1, len(setups)), thread_name_prefix="discover") as pool:
         found = list(pool.map(discover, setups.values()))
+    _route(rb, setups, found, secrets, context, progress)
     progress.done()
 
     actions: list[Action] = []
@@ -152,11 +153,14 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
 
 
 def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context: RunContext,
-                     progress: Progress) -> _Discovered:
+                     progress: Progress, subjects: list[Subject] | None = None,
+                     lists: list[ListTarget] | None = None) -> _Discovered:
     spec = rb.systems[setup.name]
-    subjects = [Subject(person=p.name, ident=ident, email=p.email) for p, ident in rb.people_in(setup.name)]
-    lists = [ListTarget(ident=lst.id, close=lst.close, options=lst.options) for lst in rb.lists
-             if lst.system == setup.name]
+    if subjects is None:
+        subjects = [Subject(person=p.name, ident=ident, email=p.email) for p, ident in rb.people_in(setup.name)]
+    if lists is None:
+        lists = [ListTarget(ident=lst.id, close=lst.close, options=lst.options) for lst in rb.lists
+                 if lst.system == setup.name]
     connector = setup.cls(setup.name, setup.settings, secrets, context)
     version = getattr(setup.cls, "version", "0")
     base = SystemPlan(name=setup.name, connector=spec.connector, connector_version=version, operator={},
@@ -179,13 +183,55 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
     finally:
         connector.close()
     operator = {"display": identity.display, **dict(identity.detail)}
+    rules = [r.as_dict() for r in connector.exposure()]
     notices = []
     for n in discovery.notices:
         item = _item_for(rb, setup.name, "lists" if n.resource and not n.person else ACCESS)
         notices.append(NoticeRecord(system=setup.name, message=n.message, person=n.person, resource=n.resource,
                                     severity=n.severity, item=item))
     progress.step(setup.name, f"found {len(discovery.steps)} targets", "done")
-    return _Discovered(base.model_copy(update={"operator": operator}), discovery.steps, notices, identity)
+    return _Discovered(base.model_copy(update={"operator": operator, "exposure": rules}), discovery.steps, notices,
+                       identity)
+
+
+ROUTES = {"active-directory": "disable-account"}  # route name -> the kind that does the work there
+
+
+def _route(rb: Runbook, setups: dict[str, SystemSetup], found: list[_Discovered], secrets: Secrets,
+           context: RunContext, progress: Progress) -> None:
+    """Steps a connector cannot do itself but another system of the runbook can (an Entra user synced from
+    on-premises AD is disabled in AD). Decided at plan time: the plan shows where each one is carried out."""
+    by_name = {d.system.name: d for d in found}
+    wanted: dict[str, list[tuple[_Discovered, int, Step]]] = {}
+    for d in found:
+        for i, step in enumerate(d.steps):
+            route = step.params.get("route")
+            if not route or step.outcome != Outcome.ATTENTION.value:
+                continue
+            target = next((n for n, s in setups.items() if s.cls.name == route and not by_name[n].system.error), None)
+            if target is None:
+                d.steps[i] = replace(step, note=f"{step.note}; this runbook has no {route} system: do it there "
+                                     "by hand, or add that system to the runbook")
+                continue
+            wanted.setdefault(target, []).append((d, i, step))
+    for target, entries in wanted.items():
+        ad = by_name[target]
+        kind = ROUTES.get(setups[target].cls.name, "")
+        have = {s.person for s in ad.steps if s.kind == kind}
+        missing = {s.person: s for _, _, s in entries if s.person and s.person not in have}
+        if missing:
+            subjects = [Subject(person=p, ident=str(s.params.get("onPremisesSamAccountName") or
+                                                    s.params.get("onPremisesDistinguishedName") or ""))
+                        for p, s in missing.items()]
+            extra = _discover_system(rb, setups[target], secrets, context, progress,
+                                     subjects=[x for x in subjects if x.ident], lists=[])
+            ad.steps.extend(extra.steps)
+            ad.notices.extend(extra.notices)
+            have |= {s.person for s in extra.steps if s.kind == kind}
+        for d, i, step in entries:
+            if step.person in have:
+                d.steps[i] = replace(step, outcome=Outcome.ROUTED.value,
+                                     note=f"synced from on-premises AD: disabled through system {target}")
 
 
 def _item_for(rb: Runbook, system: str, item_class: str) -> int:

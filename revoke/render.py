@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from revoke.connector import load
+from revoke.exposure import expected
 from revoke.run import RunResult
 from revoke.errors import ConnectorNotFound
 from revoke.plan import Action, Plan
@@ -58,6 +59,10 @@ def render_plan(plan: Plan, console: Console) -> None:
         for a in by_system.get(sp.name, []):
             people[a.person or ""].append(a)
         notices = [n for n in plan.notices if n.system == sp.name and not (sp.error and n.message == sp.error)]
+        if sp.exposure and people:
+            console.print(Text("  still valid after apply (residual exposure):", style="magenta"))
+            for line in expected(sp.exposure):
+                console.print(Text(f"    ~ {line}", style="magenta"))
         for person in [p.name for p in rb.people] + [""]:
             acts = people.get(person, [])
             person_notices = [n for n in notices if (n.person or "") == person]
@@ -93,6 +98,12 @@ def render_run(result: RunResult, console: Console) -> None:
         what = r.get("summary") or r.get("message")
         console.print(Text(f"  attention  {r['system']}: {what}" + (f": {r['note']}" if r.get("note") else ""),
                            style="yellow"))
+    for r in result.records:
+        if r.get("type") == "exposure":
+            for item in r["items"]:
+                if item["what"] != "none" and item["basis"] != "the action was not carried out":
+                    console.print(Text(f"  residual  {r['person']} in {r['system']}: {item['what']}: {item['bound']}",
+                                       style="magenta"))
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     style = "bold red" if result.exit_code else "bold green"
     console.print(Text(f"{result.mode.capitalize()}: {summary or 'nothing recorded'}.", style=style))
