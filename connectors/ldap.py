@@ -22,7 +22,7 @@ from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice,
 from revoke.connectors._ldapconn import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
                                          VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
                                          entry_attrs, escape, first, norm_dn, values)
-from revoke.errors import ActionFailed, NotSupported
+from revoke.errors import NotSupported
 from revoke.exposure import ExposureRule
 
 PPOLICY_LOCKED = "000001010000Z"  # ppolicy's "locked until an administrator unlocks"

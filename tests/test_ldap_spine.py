@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pytest
 
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.slapd import Slapd
