@@ -385,9 +385,11 @@ class SlackConnector(Connector):
         return _ids(self.api.write("conversations.join", channel=channel))
 
     def _ensure_posted(self, channel: str, text: str, private: bool) -> Receipt:
+        # look first: when the archive of this channel ran first it posted the message, and joining an archived
+        # channel would fail
+        if self._posted_state(channel, text)["posted"]:
+            return Receipt(detail={"note": "the closing message was already posted"})
         ids = self._join(channel, private)
-        if self._posted(channel, text):
-            return Receipt(request_ids=tuple(ids), detail={"note": "the closing message was already posted"})
         resp = self.api.write("chat.postMessage", channel=channel, text=text)
         return Receipt(request_ids=tuple(ids + _ids(resp)), detail={"ts": resp.get("ts")})
 

@@ -296,10 +296,10 @@ def _connector(ws: dict[str, Any]) -> SlackConnector:
     return connector
 
 
-def _action(kind: str, resource: str, principal: str | None, before: dict[str, Any]) -> Action:
+def _action(kind: str, resource: str, principal: str | None, before: dict[str, Any], **params: Any) -> Action:
     return Action(id=action_id("slack", kind, resource, principal), system="slack", connector="slack", kind=kind,
                   item=4, resource=resource, principal=principal, before=before, fingerprint=fingerprint(before),
-                  status="change", params={"private": False})
+                  status="change", params={"private": False, **params})
 
 
 def test_a_wrong_id_never_reads_as_removed(ws: dict, fake: SlackFake) -> None:
@@ -341,3 +341,14 @@ def test_settings_mistakes_are_located_in_the_runbook(ws: dict, run_cli: Any) ->
     path = runbook(ws, settings={"scim_deactivate": True})
     result = run_cli("validate", "--offline", str(path))
     assert result.exit_code == 1 and "scim_deactivate needs scim_token" in result.stderr
+
+
+def test_closing_message_is_posted_once_whichever_action_runs_first(ws: dict, fake: SlackFake) -> None:
+    connector = _connector(ws)
+    archive = _action("archive-channel", ws["dev"], None, {"exists": True, "archived": False}, closing_message=CLOSING)
+    post = _action("post-closing-message", ws["dev"], None, {"exists": True, "archived": False, "posted": False},
+                   text=CLOSING)
+    connector.apply(archive)  # the engine runs actions concurrently: here the archive wins the race
+    assert connector.apply(post).detail == {"note": "the closing message was already posted"}
+    assert [m["text"] for m in fake.messages("acme-dev")] == [CLOSING] and fake.channel("acme-dev").is_archived
+    assert connector.read_back([post])[post.id] == {"exists": True, "archived": True, "posted": True}
