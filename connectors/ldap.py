@@ -94,6 +94,27 @@ class LdapConnector(Connector):
         super().__init__(*args, **kwargs)
         self._session: LdapSession | None = None
 
+    @classmethod
+    def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
+        """OpenLDAP access rules for the bind DN, in slapd.conf form (olcAccess takes the same text)."""
+        names = {k.name for k in kinds}
+        rules = ["# OpenLDAP access rules for revoke's bind DN; put them before your other rules,",
+                 "# with <bind_dn>, <people_base>, <group_base> and <list_base> from the runbook's settings."]
+        if LockAccount.name in names:
+            rules.append('access to dn.subtree="<people_base>" attrs=pwdAccountLockedTime,nsAccountLock\n'
+                         '  by dn.exact="<bind_dn>" manage\n  by * break')
+        if ScramblePassword.name in names:
+            rules.append('access to dn.subtree="<people_base>" attrs=userPassword\n'
+                         '  by dn.exact="<bind_dn>" write\n  by * break')
+        if RemoveMembership.name in names:
+            rules.append('access to dn.subtree="<group_base>" attrs=member,uniqueMember,memberUid\n'
+                         '  by dn.exact="<bind_dn>" write\n  by * break')
+        if DeleteMailGroup.name in names:
+            rules.append('access to dn.subtree="<list_base>" attrs=entry,children\n'
+                         '  by dn.exact="<bind_dn>" write\n  by * break')
+        rules.append('access to *\n  by dn.exact="<bind_dn>" read\n  by * break')
+        return "\n".join(rules)
+
     # ---- connection
 
     @property

@@ -119,3 +119,10 @@ def test_blast_radius_refuses_before_any_change(engagement: dict, slapd: Slapd, 
     assert refused.exit_code == 1 and "blast-radius" in refused.stderr
     alice = engagement["people"]["alice"]
     assert slapd.can_bind(alice.dn, alice.password)
+
+
+def test_permissions_lists_the_ldap_access_rules(engagement: dict, run_cli) -> None:
+    result = run_cli("permissions", str(engagement["runbook"]))
+    assert result.exit_code == 0, result.stderr
+    assert 'attrs=pwdAccountLockedTime,nsAccountLock\n  by dn.exact="<bind_dn>" manage' in result.output
+    assert "attrs=member,uniqueMember,memberUid" in result.output
