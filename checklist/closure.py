@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from revoke.evidence import LOG, read_records
+from revoke.exposure import expected
 from revoke.plan import load_plan
 
 from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
@@ -48,7 +49,8 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
             titles = {it.number: it.title for it in ChecklistPage.read(page).items}
         except (ChecklistError, OSError):
             pass
-    return {"statuses": {a.id: a.status for a in plan.actions}, "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
+    expected_exposure = {sp.name: expected(sp.exposure) for sp in plan.systems if sp.exposure}
+    return {"statuses": {a.id: a.status for a in plan.actions}, "expected_exposure": expected_exposure, "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
             "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists], "titles": titles,
             "runbook_path": plan.runbook_path, "plan_created_at": plan.created_at.isoformat()}
 
@@ -80,6 +82,12 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
             latest[rec["action_id"]] = rec
             history[rec["action_id"]] += 1
     notices = [r for r in records if r.get("type") == "notice"]
+    # Residual exposure per person and system; a resumed run may state it again, the latest statement counts.
+    exposure: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("type") == "exposure":
+            exposure[(rec.get("person", ""), rec.get("system", ""))] = {
+                "person": rec.get("person"), "system": rec.get("system"), "items": rec.get("items") or []}
     ends = [r for r in records if r.get("type") == "end"]
 
     numbers = sorted({int(a.get("item", 0)) for a in latest.values()} | {int(n.get("item", 0)) for n in notices})
@@ -107,12 +115,16 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
             "needs_person": needs_person, "actions": entries, "notices": shown_notices,
         })
     people = facts.get("people") or sorted({a["person"] for a in latest.values() if a.get("person")})
+    order = {name: i for i, name in enumerate(people)}
+    residual = sorted(exposure.values(), key=lambda e: (order.get(e["person"], len(order)), e["person"] or "",
+                                                        e["system"] or ""))
     return {
         "format": CLOSURE_FORMAT,
         "run": {
             "run_id": first.get("run_id"), "engagement": first.get("engagement"), "mode": mode,
             "started": first.get("time"), "ended": ends[-1]["time"] if ends else None,
-            "finished": bool(ends), "resumed": len(runs) - 1, "plan_id": first.get("plan_id"),
+            "finished": bool(ends),
+            "resumed": len(runs) - 1 + sum(1 for r in records if r.get("type") == "resume"), "plan_id": first.get("plan_id"),
             "plan_digest": first.get("plan_digest"), "runbook_sha256": first.get("runbook_sha256"),
             "runbook_path": facts.get("runbook_path"), "final_day": facts.get("final_day"),
             "tool": first.get("tool"),
@@ -124,6 +136,8 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
                     for name, s in (first.get("systems") or {}).items()},
         "counts": ends[-1].get("counts", {}) if ends else {},
         "items": items,
+        "exposure": residual,
+        "expected_exposure": facts.get("expected_exposure", {}) if mode == "plan" else {},
         "evidence": {"log": LOG, "records": len(records), "chain_head": records[-1]["hash"] if records else None},
     }
 

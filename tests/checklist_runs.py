@@ -22,6 +22,8 @@ SEED = Path(__file__).parent / "data" / "customer-offboarding-checklist.md"
 ENGAGEMENT = "acme-2026"
 LDAP_OPERATOR = {"display": "cn=revoke,dc=example,dc=org", "bind_dn": "cn=revoke,dc=example,dc=org"}
 SLACK_OPERATOR = {"display": "revoke-bot (U0BOT)", "team": "T0ACME"}
+LDAP_EXPOSURE = {"what": "sessions of applications that authenticated before the lock", "after_kind": "lock-account",
+                 "minutes": None, "basis": "LDAP has no session revocation"}
 
 
 @dataclass
@@ -80,7 +82,8 @@ def _plan(page: str, steps: list[Step], plan_id: str, runbook_path: Path) -> tup
                       connector=runbook.systems[s.system].connector, kind=s.kind, item=s.item, resource=s.resource,
                       principal=s.principal, person=s.person, before=s.before, fingerprint=fingerprint(s.before),
                       status=s.status, reason=s.error if s.status == "skip" else "") for s in steps]
-    systems = [SystemPlan(name="corp-ldap", connector="ldap", connector_version="0.1.0", operator=LDAP_OPERATOR),
+    systems = [SystemPlan(name="corp-ldap", connector="ldap", connector_version="0.1.0", operator=LDAP_OPERATOR,
+                          exposure=[LDAP_EXPOSURE]),
                SystemPlan(name="chat", connector="slack", connector_version="0.1.0", operator=SLACK_OPERATOR)]
     plan = Plan(plan_id=plan_id, created_at=dt.datetime(2026, 11, 18, 9, 0, tzinfo=dt.timezone.utc),
                 runbook_path=str(runbook_path), runbook_sha256="ab" * 32, runbook=runbook, systems=systems,
@@ -90,7 +93,8 @@ def _plan(page: str, steps: list[Step], plan_id: str, runbook_path: Path) -> tup
 
 def make_run(evidence_root: Path, *, mode: str = "apply", steps: list[Step] | None = None,
              notices: list[NoticeRecord] = (), run_id: str | None = None, page: str = "wiki/Offboarding.md",
-             runbook_path: Path | None = None, resume: list[Step] = ()) -> Path:
+             runbook_path: Path | None = None, resume: list[Step] = (),
+             exposure: list[dict[str, Any]] = ()) -> Path:
     """A sealed run folder. `resume` appends a second run record and later records for these steps, as a
     resumed run does."""
     steps = default_steps() if steps is None else steps
@@ -133,6 +137,9 @@ def make_run(evidence_root: Path, *, mode: str = "apply", steps: list[Step] | No
         by_resource = {(a.system, a.kind, a.resource): a for a in actions}
         for step in resume:
             log.append(action_record(step, by_resource[(step.system, step.kind, step.resource)]))
+    if mode == "apply":
+        for entry in exposure:
+            log.append({"type": "exposure", "mode": mode, **entry})
     log.append({"type": "end", "mode": mode, "counts": {}})
     (run_dir / "summary.md").write_text(f"# revoke {mode}: {ENGAGEMENT}\n", encoding="utf-8")
     write_reports(run_dir)

@@ -106,6 +106,8 @@ def test_dry_run_then_apply_take_the_page_to_done_touching_only_status_links_and
     assert lock["person"] == "Alice Example" and lock["verification"] == "verified"
     assert lock["before"]["locked"] is False and lock["after"]["locked"] is True
     assert lock["operator"].startswith("uid=revoke-svc")
+    assert [(e["person"], e["system"]) for e in report["exposure"]] == [("Alice Example", "corp-ldap")]
+    assert report["exposure"][0]["items"][0]["what"].startswith("sessions of applications")
 
 
 def test_tampered_closure_report_fails_evidence_verify(engagement: dict, run_cli) -> None:

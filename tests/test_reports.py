@@ -185,3 +185,33 @@ def test_reports_render_deterministically_so_only_a_real_edit_fails_verification
     assert verify_run(run).ok
     js.write_text(js.read_text().replace("ldap-msg-7", "ldap-msg-9"))
     assert not verify_run(run).ok
+
+
+def test_residual_exposure_is_stated_for_every_leaver(tmp_path):
+    exposure = [
+        {"person": "Alice Example", "system": "corp-ldap", "items": [
+            {"what": "sessions of applications that authenticated before the lock (issued before 2026-11-25 10:00 UTC)",
+             "until": None, "bound": "no upper bound known", "basis": "LDAP has no session revocation"}]},
+        {"person": "Bob Example", "system": "corp-ldap", "items": [
+            {"what": "none", "until": None, "bound": "nothing remains valid",
+             "basis": "every action was verified and no credential outlives it"}]},
+    ]
+    run = make_run(tmp_path, exposure=exposure)
+    report = json.loads((run / "closure-report.json").read_text())
+    assert report["exposure"] == exposure
+    md = (run / "closure-report.md").read_text()
+    assert ("| Alice Example | corp-ldap | sessions of applications that authenticated before the lock (issued before "
+            "2026-11-25 10:00 UTC) | no upper bound known | LDAP has no session revocation |") in md
+    assert "| Bob Example | corp-ldap | none | nothing remains valid |" in md
+    text = " ".join(parse_html((run / "closure-report.html").read_text()).text)
+    assert "Residual exposure" in text and "no upper bound known" in text
+
+
+def test_dry_run_report_states_the_exposure_expected_after_apply(tmp_path):
+    run = make_run(tmp_path, mode="plan")
+    report = json.loads((run / "closure-report.json").read_text())
+    assert report["exposure"] == []
+    assert report["expected_exposure"] == {
+        "corp-ldap": ["sessions of applications that authenticated before the lock: no upper bound known "
+                      "(LDAP has no session revocation)"]}
+    assert "## Residual exposure expected after apply" in (run / "closure-report.md").read_text()
