@@ -15,6 +15,7 @@ Every answer's `request-id` is kept so evidence can name the provider's record o
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -109,14 +110,17 @@ class Reply:
             return str(err.get("code") or ""), str(err.get("message") or "")
         return "", ""
 
-    def failure(self, what: str) -> ActionFailed:
-        """This answer as the engine's error: retryable when throttled or briefly unavailable."""
+    def failure(self, what: str, needs: Sequence[str] = ()) -> ActionFailed:
+        """This answer as the engine's error: retryable when throttled or briefly unavailable. `needs`: the
+        application permissions the call takes, named in the message when Graph refuses for lack of them."""
         code, message = self.error
         retryable = self.throttled or self.status == 424
         text = f"{what}: Graph answered {self.status}"
         text += f" {code}: {message}" if code or message else ""
         if self.status == 424:
             text = f"{what}: not attempted, an earlier request in its batch failed"
+        if self.status == 403 and needs:
+            text += f"; the app needs the application permission {' or '.join(needs)} (admin consent granted)"
         return ActionFailed(text, retryable=retryable, retry_after=self.retry_after,
                             request_ids=[self.request_id] if self.request_id else [])
 
@@ -159,6 +163,7 @@ class GraphClient:
         self.session = _PinnedSession(settings.ca_file)
         self._app: msal.ConfidentialClientApplication | None = None
         self._read_wait_left = settings.read_wait_seconds
+        self._wait_lock = threading.Lock()  # the engine applies batches from several threads
 
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
@@ -217,9 +222,10 @@ class GraphClient:
     def _wait_for_read(self, replies: Iterable[Reply]) -> bool:
         """Wait out throttled reads within the run's budget. False when the budget is spent."""
         wait = max((r.retry_after if r.retry_after is not None else 1.0) for r in replies)
-        if wait > self._read_wait_left:
-            return False
-        self._read_wait_left -= wait
+        with self._wait_lock:
+            if wait > self._read_wait_left:
+                return False
+            self._read_wait_left -= wait
         time.sleep(wait)
         return True
 

@@ -266,7 +266,7 @@ class EntraConnector(Connector):
             return Receipt(request_ids=(reply.request_id,),
                            detail={"status": 404, "note": "Graph answered 404; the read-back checks that the "
                                    "user and the group exist and the membership does not"})
-        return reply.failure(what)
+        return reply.failure(what, self.kind(a.kind).permissions)
 
     # ---- read back -----------------------------------------------------------------------------------------
     def read_back(self, actions: Sequence[Action]) -> dict[str, State]:
@@ -336,5 +336,6 @@ class EntraConnector(Connector):
             raise ActionFailed(f"entra cannot restore '{a.kind}'")
         if reply.ok or (reply.status == 400 and "already exist" in reply.error[1]):
             return Receipt(request_ids=(reply.request_id,), detail={"status": reply.status})
-        raise reply.failure(f"restore {self.kind(a.kind).describe(a.label or a.resource)}")
+        raise reply.failure(f"restore {self.kind(a.kind).describe(a.label or a.resource)}",
+                            self.kind(a.kind).permissions)
 

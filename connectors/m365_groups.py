@@ -295,7 +295,8 @@ class M365GroupsConnector(Connector):
                 return Receipt(request_ids=(reply.request_id,),
                                detail={"status": 404, "note": "Graph answered 404; the read-back checks that the "
                                        "user and the group exist and the membership does not"})
-            return reply.failure(self.kind(a.kind).describe(a.label or a.resource))
+            return reply.failure(self.kind(a.kind).describe(a.label or a.resource),
+                                 self.kind(a.kind).permissions)
         detail: dict[str, Any] = {"status": reply.status}
         if a.kind == ArchiveTeam.name:
             location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
@@ -392,7 +393,8 @@ class M365GroupsConnector(Connector):
         else:
             raise ActionFailed(f"m365-groups cannot restore '{a.kind}'")
         if not reply.ok:
-            raise reply.failure(f"restore {self.kind(a.kind).describe(a.label or a.resource)}")
+            raise reply.failure(f"restore {self.kind(a.kind).describe(a.label or a.resource)}",
+                            self.kind(a.kind).permissions)
         return Receipt(request_ids=(reply.request_id,), detail={"status": reply.status})
 
 

@@ -198,6 +198,18 @@ def test_sub_request_applied_but_throttled_ends_verified(tenant: dict[str, Any],
     assert tenant["ann"] not in graph.members(tenant["eng"])
 
 
+def test_a_refused_write_fails_alone_and_names_the_permission(tenant: dict[str, Any], graph: GraphFake,
+                                                              run_cli: Any) -> None:
+    graph.throttle(rf"^/directoryRoles/{tenant['admin']}/members/", method="DELETE", status=403)
+    result, records = apply_json(run_cli, tenant["runbook"])
+    assert result.exit_code == 3
+    failed = [r for r in records if r["outcome"] == "failed"]
+    assert [r["kind"] for r in failed] == ["remove-directory-role"]
+    assert "RoleManagement.ReadWrite.Directory" in failed[0]["error"] and failed[0]["attempts"] == 1
+    assert tenant["ann"] in graph.role_members(tenant["admin"])
+    assert graph.user(tenant["ann"])["accountEnabled"] is False  # the rest of the batch was done
+
+
 def test_wrong_object_id_is_never_reported_removed(tenant: dict[str, Any], graph: GraphFake) -> None:
     conn = graph_connector(graph, EntraConnector, *tenant["app"])
     wrong_group, wrong_user = str(uuid.uuid4()), str(uuid.uuid4())

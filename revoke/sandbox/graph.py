@@ -269,8 +269,8 @@ class GraphFake:
 
     def throttle(self, path: str, *, method: str | None = None, times: int = 1, applied: bool = False,
                  status: int = 429, retry_after: int = 1) -> None:
-        """The next `times` requests whose path matches the regex `path` (and method) are answered `status` with
-        Retry-After. With applied=True the request is carried out first and answered as throttled anyway, as the
+        """The next `times` requests whose path matches the regex `path` (and method) are answered `status` (429
+        and 503 with Retry-After; 403 as a missing permission). With applied=True the request is carried out first and answered as throttled anyway, as the
         service may do inside a $batch."""
         with self._lock:
             self._injections.append(_Injection(method, re.compile(path), times, applied, status, retry_after))
@@ -308,9 +308,11 @@ class GraphFake:
                     self.directory.handle(method, path, query, body)
                 except GraphError:
                     pass
-            code = "TooManyRequests" if inj.status == 429 else "ServiceUnavailable"
-            return _error(inj.status, code, "Too many requests." if inj.status == 429 else "Service unavailable.",
-                          request_id, client_request_id, {"Retry-After": str(inj.retry_after)})
+            code, message = {429: ("TooManyRequests", "Too many requests."),
+                             403: ("Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                   "operation.")}.get(inj.status, ("ServiceUnavailable", "Service unavailable."))
+            headers = {"Retry-After": str(inj.retry_after)} if inj.status in (429, 503) else {}
+            return _error(inj.status, code, message, request_id, client_request_id, headers)
         try:
             return self.directory.handle(method, path, query, body)
         except GraphError as err:
