@@ -12,12 +12,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
+from revoke.checklist.page import ChecklistError, ChecklistPage
+
+from revoke.errors import RevokeError
 from revoke.evidence import LOG, read_records
 from revoke.exposure import expected
 from revoke.plan import load_plan
-
-from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
-from revoke.checklist.page import ChecklistError, ChecklistPage
 
 CLOSURE_FORMAT = "revoke-closure/1"
 ACTION_FIELDS = ("action_id", "system", "connector", "kind", "summary", "person", "resource", "principal", "label",
@@ -38,7 +39,7 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
         return {}
     try:
         plan = load_plan(path)
-    except Exception:  # a damaged plan.json is reported by `revoke evidence verify`, not here
+    except RevokeError:  # a damaged plan.json is reported by `revoke evidence verify`, not here
         return {}
     rb = plan.runbook
     titles: dict[int, str] = {}
@@ -50,7 +51,8 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
         except (ChecklistError, OSError):
             pass
     expected_exposure = {sp.name: expected(sp.exposure) for sp in plan.systems if sp.exposure}
-    return {"statuses": {a.id: a.status for a in plan.actions}, "expected_exposure": expected_exposure, "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
+    return {"statuses": {a.id: a.status for a in plan.actions}, "expected_exposure": expected_exposure,
+            "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
             "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists], "titles": titles,
             "runbook_path": plan.runbook_path, "plan_created_at": plan.created_at.isoformat()}
 
@@ -124,7 +126,8 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
             "run_id": first.get("run_id"), "engagement": first.get("engagement"), "mode": mode,
             "started": first.get("time"), "ended": ends[-1]["time"] if ends else None,
             "finished": bool(ends),
-            "resumed": len(runs) - 1 + sum(1 for r in records if r.get("type") == "resume"), "plan_id": first.get("plan_id"),
+            "resumed": len(runs) - 1 + sum(1 for r in records if r.get("type") == "resume"),
+            "plan_id": first.get("plan_id"),
             "plan_digest": first.get("plan_digest"), "runbook_sha256": first.get("runbook_sha256"),
             "runbook_path": facts.get("runbook_path"), "final_day": facts.get("final_day"),
             "tool": first.get("tool"),

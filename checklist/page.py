@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from revoke.errors import RevokeError
@@ -107,9 +108,8 @@ def _lines(text: str) -> list[_Line]:
     out = []
     for m in _LINE.finditer(text):
         chunk = m.group(0)
-        body = chunk[:-1] if chunk.endswith("\n") else chunk
-        if body.endswith("\r"):
-            body = body[:-1]
+        body = chunk.removesuffix("\n")
+        body = body.removesuffix("\r")
         out.append(_Line(m.start(), body, m.end()))
     return out
 
@@ -131,7 +131,7 @@ def _split_row(line: _Line) -> list[Cell]:
     if bounds[-1] != len(trailing) - 1:
         bounds.append(len(body))            # a row without a trailing pipe
     cells = []
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in pairwise(bounds):
         cells.append(Cell(line.start + a + 1, line.start + b, body[a + 1:b]))
     return cells
 
@@ -177,7 +177,7 @@ class ChecklistPage:
         self._parse()
 
     @classmethod
-    def read(cls, path: Path) -> "ChecklistPage":
+    def read(cls, path: Path) -> ChecklistPage:
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:

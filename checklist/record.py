@@ -12,12 +12,12 @@ import getpass
 import os
 from pathlib import Path
 
-from revoke.runbook import ChecklistSpec
-
 from revoke.checklist.attachments import attach_file, copy_run, link_target, run_attachment_dir, wiki_root
 from revoke.checklist.closure import build_closure
 from revoke.checklist.items import DEFAULT_TITLES
-from revoke.checklist.page import ChecklistPage, Link, canonical_status, escape_cell, link_markdown
+from revoke.checklist.page import ChecklistError, ChecklistPage, Link, canonical_status, escape_cell, link_markdown
+
+from revoke.runbook import ChecklistSpec
 
 _MODE_WORDS = {"plan": "dry run", "apply": "apply", "restore": "restore"}
 
@@ -32,6 +32,22 @@ def title_hint(number: int, spec: ChecklistSpec) -> str | None:
     if (number == 3 and spec.accounts_item == 3) or (number == 4 and spec.lists_item == 4):
         return DEFAULT_TITLES[number]
     return None
+
+
+def check_checklist(spec: ChecklistSpec, runbook_dir: Path) -> list[str]:
+    """What would stop `record_run` from marking the page, for `revoke validate` to report before any run."""
+    try:
+        page = ChecklistPage.read(page_path(spec, runbook_dir))
+    except ChecklistError as err:
+        return [str(err)]
+    numbers = {spec.accounts_item, spec.lists_item, *spec.items.values()}
+    problems = []
+    for number in sorted(numbers):
+        try:
+            page.item(number, title_hint(number, spec))
+        except ChecklistError as err:
+            problems.append(str(err))
+    return problems
 
 
 def recorded_paths(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path) -> list[Path]:

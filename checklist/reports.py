@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from revoke.checklist.closure import build_closure, closure_json
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from revoke.checklist.reports import write_reports
+
 from revoke.evidence import EvidenceLog
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
 from revoke.runbook import ChecklistSpec, ListSpec, PersonSpec, Runbook, SystemSpec
-
-from revoke.checklist.reports import write_reports
 
 SEED = Path(__file__).parent / "data" / "customer-offboarding-checklist.md"
 ENGAGEMENT = "acme-2026"

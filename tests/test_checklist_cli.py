@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from revoke.checklist.cli import checklist
+from revoke.checklist.git import commit_page
+from revoke.checklist.page import ChecklistPage
+from revoke.checklist.record import check_checklist, record_run, recorded_paths
 
 from revoke.evidence import verify_run
 from revoke.runbook import ChecklistSpec
 from tests.checklist_runs import SEED, default_steps, make_run, make_wiki
-
-from revoke.checklist.cli import checklist
-from revoke.checklist.git import commit_page
-from revoke.checklist.page import ChecklistPage
-from revoke.checklist.record import record_run, recorded_paths
 
 RUN_ID = "acme-2026-20261125T100000Z-apply-abc123"
 PLAN_RUN_ID = "acme-2026-20261125T100000Z-plan-abc123"
@@ -284,3 +283,11 @@ def test_closure_json_and_page_agree(wiki: Path, tmp_path: Path):
     report = json.loads((run / "closure-report.json").read_text())
     page = ChecklistPage.read(wiki)
     assert {i["number"]: i["status"] for i in report["items"]} == {3: page.item(3).status, 4: page.item(4).status}
+
+
+def test_check_checklist_reports_a_missing_page_or_item_before_any_run(tmp_path: Path):
+    assert "checklist page not found" in check_checklist(ChecklistSpec(page="wiki/Offboarding.md"), tmp_path)[0]
+    make_wiki(tmp_path)
+    assert check_checklist(ChecklistSpec(page="wiki/Offboarding.md"), tmp_path) == []
+    problems = check_checklist(ChecklistSpec(page="wiki/Offboarding.md", items={"chat": 7}), tmp_path)
+    assert len(problems) == 1 and "no item 7 in the checklist table" in problems[0]

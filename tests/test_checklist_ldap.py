@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from revoke.checklist.cli import checklist
+from revoke.checklist.page import ChecklistPage
 
 from revoke.evidence import verify_run
 from revoke.sandbox.slapd import Slapd
 from tests.checklist_runs import SEED, make_wiki
 from tests.conftest import ldap_system, write_runbook, yesterday
-
-from revoke.checklist.cli import checklist
-from revoke.checklist.page import ChecklistPage
 
 
 @pytest.fixture
@@ -130,3 +129,16 @@ def test_checklist_show_after_apply(engagement: dict, run_cli) -> None:
     assert "  3  Done         Site/Network Access" in shown.output
     assert "  4  Done         Team Collaboration" in shown.output
     assert "(file missing)" not in shown.output
+
+
+def test_restore_reopens_the_items_it_undid(engagement: dict, slapd: Slapd, run_cli) -> None:
+    assert run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes").exit_code == 0
+    (run_dir,) = (engagement["dir"] / "evidence").glob("*-apply-*")
+    restored = run_cli("--quiet", "restore", str(run_dir), "--yes", "--system", "corp-ldap",
+                       "--person", "Alice Example")
+    assert restored.exit_code == 0, restored.output + restored.stderr
+    assert slapd.can_bind(engagement["alice"].dn, engagement["alice"].password)
+    page = ChecklistPage.read(engagement["page"])
+    assert page.item(3).status == "In Progress"  # access is back: the item is no longer done
+    assert page.item(3).links[-1].label.startswith("restore on ")
+    assert page.item(3).links[-1].target.endswith("closure-report.html#item-3")

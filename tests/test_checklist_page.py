@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from revoke.checklist.page import ChecklistError, ChecklistPage, Link, canonical_status, link_markdown
 
 SEED = Path(__file__).parent / "data" / "customer-offboarding-checklist.md"

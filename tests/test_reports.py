@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from tests.checklist_runs import LDAP_OPERATOR, Step, default_steps, make_run
+from revoke.checklist.reports import REPORTS, write_reports
 
 from revoke.evidence import file_sha256, read_records, verify_run
 from revoke.plan import NoticeRecord
-
-from revoke.checklist.reports import REPORTS, write_reports
+from tests.checklist_runs import LDAP_OPERATOR, Step, default_steps, make_run
 
 
 class _Html(HTMLParser):
@@ -212,6 +211,6 @@ def test_dry_run_report_states_the_exposure_expected_after_apply(tmp_path):
     report = json.loads((run / "closure-report.json").read_text())
     assert report["exposure"] == []
     assert report["expected_exposure"] == {
-        "corp-ldap": ["sessions of applications that authenticated before the lock: no upper bound known "
-                      "(LDAP has no session revocation)"]}
+        "corp-ldap": [("sessions of applications that authenticated before the lock: no upper bound known "
+                       "(LDAP has no session revocation)")]}
     assert "## Residual exposure expected after apply" in (run / "closure-report.md").read_text()
