@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Sequence
 from revoke.actions import ACCESS, ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
+from revoke.exposure import ExposureRule
 from revoke.plan import Action
 from revoke.connectors._graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
                                       membership_blocker, seg)
@@ -103,6 +104,19 @@ class EntraConnector(Connector):
     def __init__(self, system: str, settings: GraphSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
         self.graph = GraphClient(system, settings, secrets)
+
+    def exposure(self) -> list[ExposureRule]:
+        return [
+            ExposureRule("Entra ID access tokens issued before the sign-in sessions were revoked", RevokeSessions.name,
+                         ACCESS_TOKEN_MINUTES, "access tokens live 60-90 minutes by default and revokeSignInSessions "
+                         "does not end them; clients using continuous access evaluation (Exchange, SharePoint, "
+                         "Teams) drop theirs within minutes"),
+            ExposureRule("Entra ID access tokens issued before the account was disabled", DisableAccount.name,
+                         ACCESS_TOKEN_MINUTES, "a disable blocks new tokens; issued ones live 60-90 minutes"),
+            ExposureRule("sessions that applications keep themselves after an Entra ID sign-in (their own cookies)",
+                         DisableAccount.name, None, "each application's own session lifetime; Entra ID cannot end "
+                         "them"),
+        ]
 
     def connect(self) -> Identity:
         return self.graph.connect()

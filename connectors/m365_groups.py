@@ -20,6 +20,7 @@ from urllib.parse import quote
 from revoke.actions import LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
+from revoke.exposure import ExposureRule
 from revoke.plan import Action
 from revoke.connectors._graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
                                       directory_object_url, is_mail_only, membership_blocker, seg)
@@ -73,6 +74,15 @@ class M365GroupsConnector(Connector):
         super().__init__(system, settings, secrets, context)
         self.graph = GraphClient(system, settings, secrets)
         self._operations: dict[str, str] = {}  # team id -> Location of its archive operation, this run
+
+    def exposure(self) -> list[ExposureRule]:
+        return [
+            ExposureRule("the group's files and chats through sharing links or direct shares made before the removal",
+                         RemoveMember.name, None, "sharing links do not depend on membership; review the team "
+                         "site's sharing"),
+            ExposureRule("membership still cached by Teams, Exchange and SharePoint", RemoveMember.name, None,
+                         "the services apply a removal after their own sync; Microsoft documents no upper bound"),
+        ]
 
     def connect(self) -> Identity:
         return self.graph.connect()

@@ -125,6 +125,21 @@ def test_apply_disables_and_strips_access(tenant: dict[str, Any], graph: GraphFa
     assert attention == {tenant["bob"], tenant["dl"], tenant["mesg"]}
 
 
+def test_residual_exposure_is_bounded_by_the_revocation_time(tenant: dict[str, Any], run_cli: Any) -> None:
+    result = run_cli("--quiet", "--output", "json", "apply", str(tenant["runbook"]), "--yes")
+    records = read_records(Path(json.loads(result.output)["run_dir"]))
+    revoked = next(r for r in records if r["type"] == "action" and r["kind"] == "revoke-sessions"
+                   and r["person"] == "Ann Leaver")
+    exposure = next(r for r in records if r["type"] == "exposure" and r["person"] == "Ann Leaver")
+    tokens = next(i for i in exposure["items"] if i["what"].startswith("Entra ID access tokens issued before the "
+                                                                         "sign-in sessions were revoked"))
+    until = dt.datetime.fromisoformat(tokens["until"])
+    assert until - dt.datetime.fromisoformat(revoked["time"].replace("Z", "+00:00")) == dt.timedelta(minutes=90)
+    bob = next(r for r in records if r["type"] == "exposure" and r["person"] == "Bob Synced")
+    assert any("disable in Active Directory" in i["what"] and i["bound"] == "until a person acts"
+               for i in bob["items"])
+
+
 def test_replan_after_apply_is_empty(tenant: dict[str, Any], graph: GraphFake, run_cli: Any) -> None:
     apply_json(run_cli, tenant["runbook"])
     # the synced account is still enabled until AD disables it and sync carries that up: until then it can sign
