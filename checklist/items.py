@@ -109,6 +109,6 @@ def verdict(mode: str, number: int, actions: list[dict[str, Any]], notices: list
 def _settled_word(record: dict[str, Any]) -> str:
     outcome = record.get("outcome")
     if outcome == Outcome.DONE.value:
-        return "absent" if record.get("verification") == Verification.ABSENT.value else "verified"
+        return "verified gone" if record.get("verification") == Verification.ABSENT.value else "verified"
     return {Outcome.ALREADY_DONE.value: "already done", Outcome.IMMUTABLE.value: "immutable",
             Outcome.SKIPPED.value: "skipped"}.get(outcome or "", outcome or "")

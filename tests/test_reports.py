@@ -65,7 +65,7 @@ def test_json_report_gives_each_item_its_actions_with_who_what_when_and_verifica
     access, lists = item(report, 3), item(report, 4)
     assert (access["title"], access["status"]) == ("Site/Network Access", "Done")
     assert access["result"] == "1 already done, 1 skipped, 2 verified"
-    assert (lists["title"], lists["status"], lists["result"]) == ("Team Collaboration", "Done", "1 absent, 1 verified")
+    assert (lists["title"], lists["status"], lists["result"]) == ("Team Collaboration", "Done", "1 verified, 1 verified gone")
     lock = next(a for a in access["actions"] if a["resource"].startswith("uid=alice"))
     assert lock["person"] == "Alice Example" and lock["operator"] == LDAP_OPERATOR["display"]
     assert (lock["before"], lock["after"]) == ({"locked": False}, {"locked": True})
