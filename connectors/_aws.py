@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    DeferredRefreshableCredentials,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,13 +95,6 @@ def translate(err: Exception, what: str) -> RevokeError:
 def _html_page(text: str) -> bool:
     # AWS answers API errors as XML or JSON documents; an HTML page comes from an emulator lacking the call.
     return "<!doctype html" in text.lower() or "<html" in text.lower()
-
-
-def call(what: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    try:
-        return fn(**kwargs)
-    except AWS_ERRORS as err:
-        raise translate(err, what) from None
 
 
 def error_code(err: ClientError) -> str:
@@ -218,9 +214,6 @@ class AwsSessions:
             core._credentials = creds  # botocore's way to give a session ready credentials (no public setter)
             self._sessions[account] = boto3.session.Session(botocore_session=core, region_name=self.settings.region)
 
-    def has(self, account: str) -> bool:
-        return account in self._sessions
-
     def alias(self, account: str) -> None:
         """Let `account` use the base credentials (the caller's own account)."""
         with self._lock:
@@ -246,13 +239,3 @@ def _announce(hook: Callable[..., None], prefix: str) -> Callable[..., None]:
     def before_call(model: Any, **_: Any) -> None:
         hook(prefix, model.name)
     return before_call
-
-
-def account_of(arn: str) -> str:
-    """The account id inside an ARN (arn:aws:iam::123456789012:user/alice)."""
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 else ""
-
-
-def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]

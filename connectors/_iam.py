@@ -13,10 +13,10 @@ import math
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
-
-from revoke.actions import State
 from revoke.connectors import _iam_trust as trust
 from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
+
+from revoke.actions import State
 from revoke.connector import Receipt
 from revoke.errors import ActionFailed
 

@@ -19,13 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Sequence
 
 from pydantic import Field
+from revoke.connectors import _iam_trust as trust
+from revoke.connectors._aws import (
+    AWS_ERRORS,
+    AwsSessions,
+    AwsSettings,
+    loads,
+    policy_document,
+    translate,
+)
+from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
 
 from revoke.actions import ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import AwsSessions, AwsSettings, loads, policy_document, translate
-from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
+from revoke.connector import (
+    Connector,
+    Discovery,
+    Identity,
+    ListTarget,
+    Notice,
+    Receipt,
+    Step,
+    Subject,
+)
 from revoke.errors import ConnectionFailed, NotSupported
+from revoke.exposure import ExposureRule
 from revoke.runbook import SecretRef
 
 
@@ -113,6 +130,20 @@ class AwsIamConnector(Connector):
     @classmethod
     def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
         return policy_document(cls.read_permissions, [p for k in kinds for p in k.permissions])
+
+    def exposure(self) -> list[ExposureRule]:
+        # Role sessions are denied by AWSRevokeOlderSessions, so they appear only when that action did not happen
+        # (the engine lists actions not carried out). What an IAM user obtained before losing its credentials
+        # cannot be denied by a role policy: it keeps what resource-based policies grant the user by ARN.
+        return [
+            ExposureRule("temporary credentials the user made with sts:GetSessionToken or GetFederationToken before "
+                         "the access keys were deactivated (with the user's policies gone they keep only what "
+                         "resource-based policies grant the user)", "deactivate-access-key", 36 * 60,
+                         "the longest duration AWS STS allows for GetSessionToken and GetFederationToken (36 h)"),
+            ExposureRule("an AWS console session signed in before the console password was deleted (with the "
+                         "user's policies gone it keeps only what resource-based policies grant)",
+                         "delete-console-password", 12 * 60, "AWS console sessions of IAM users last at most 12 h"),
+        ]
 
     # ---- connection
 
@@ -380,7 +411,7 @@ def _authorization_details(iam: Any, account: str) -> tuple[list[dict[str, Any]]
         for page in iam.get_paginator("get_account_authorization_details").paginate(Filter=["User", "Role"]):
             users += page.get("UserDetailList", [])
             roles += page.get("RoleDetailList", [])
-    except Exception as err:  # botocore's errors only; translate re-raises anything else
+    except AWS_ERRORS as err:
         raise translate(err, f"iam:GetAccountAuthorizationDetails in {account}") from None
     return users, roles
 

@@ -14,12 +14,22 @@ import threading
 from typing import Any, ClassVar, Sequence
 
 from pydantic import Field
-
-from revoke.actions import ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors._aws import AwsSessions, AwsSettings, pages, policy_document
 from revoke.connectors._sso import MISSING, SsoReader, SsoWriter, state_of
+
+from revoke.actions import ActionKind, State
+from revoke.connector import (
+    Connector,
+    Discovery,
+    Identity,
+    ListTarget,
+    Notice,
+    Receipt,
+    Step,
+    Subject,
+)
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
+from revoke.exposure import ExposureRule
 
 
 class IdentityCenterSettings(AwsSettings):
@@ -93,6 +103,21 @@ class IdentityCenterConnector(Connector):
     @classmethod
     def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
         return policy_document(cls.read_permissions, [p for k in kinds for p in k.permissions])
+
+    def exposure(self) -> list[ExposureRule]:
+        rules = [
+            ExposureRule("the AWS access portal session signed in before the assignments were removed (it lists no "
+                         "account once they are gone)", "remove-account-assignment", 8 * 60,
+                         "Identity Center's default portal session duration (8 h); an instance may set up to 90 days"),
+            ExposureRule("applications assigned through Identity Center (SAML or OAuth apps) and their sessions: "
+                         "this connector does not remove application assignments", None, None,
+                         "not handled by aws-identity-center; check the instance's applications by hand"),
+        ]
+        if not self.settings.deny_open_sessions:
+            rules.append(ExposureRule("role sessions from permission sets, issued before the assignment was removed",
+                                      "remove-account-assignment", 12 * 60,
+                                      "the longest permission set session duration (12 h); deny_open_sessions is off"))
+        return rules
 
     def connect(self) -> Identity:
         me = self.sessions.caller_identity()

@@ -10,8 +10,8 @@ import json
 from typing import Any, Iterator
 
 import pytest
-
 from revoke.connectors import _aws
+
 from revoke.sandbox.aws import MotoServer, SeededAws, seed_engagement
 
 
@@ -24,7 +24,7 @@ def moto_server() -> Iterator[MotoServer]:
         server.stop()
 
 
-def fresh_engagement(server: MotoServer, **parts: bool) -> SeededAws:
+def fresh_engagement(server: MotoServer, **parts: Any) -> SeededAws:
     server.reset()
     return seed_engagement(server.url, **parts)
 

@@ -11,19 +11,26 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
-
-from revoke.cli import cli
-from revoke.connector import RunContext
 from revoke.connectors import _iam_trust as trust
 from revoke.connectors._aws import AwsSessions
 from revoke.connectors.aws_iam import AwsIamConnector, AwsIamSettings
+
+from revoke.cli import cli
+from revoke.connector import RunContext
 from revoke.engine import ApplyOptions, apply_plan, build_plan
 from revoke.evidence import read_records, verify_run
 from revoke.runbook import load_runbook
 from revoke.sandbox.aws import MotoServer, SeededAws
 from revoke.secrets import Secrets
-from tests.aws_env import (aws_system, credentials_env, fresh_engagement, moto_server, policy_actions,  # noqa: F401
-                           record_calls, trust_principals)
+from tests.aws_env import (  # noqa: F401
+    aws_system,
+    credentials_env,
+    fresh_engagement,
+    moto_server,
+    policy_actions,
+    record_calls,
+    trust_principals,
+)
 from tests.conftest import write_runbook, yesterday
 
 
@@ -191,6 +198,14 @@ def test_evidence_has_request_ids_and_caller_identity_of_every_account(applied: 
     assert seeded.credentials["aws_secret_access_key"] not in text
 
 
+def test_residual_exposure_is_stated_for_every_leaver(applied: dict[str, Any]) -> None:
+    exposure = [r for r in read_records(applied["run_dir"]) if r.get("type") == "exposure"]
+    assert {r["person"] for r in exposure} == {"Alice Example", "Bob Example"}
+    for r in exposure:
+        whats = " ".join(i["what"] + " " + i["bound"] for i in r["items"])
+        assert "GetSessionToken" in whats and "until about" in whats  # a time bound, not "none"
+
+
 def test_replan_after_apply_has_only_noops(applied: dict[str, Any]) -> None:
     result = applied["replanned"]
     assert result.exit_code in (0, 3), result.output  # nothing to change; the empty-trust decision remains
@@ -207,7 +222,8 @@ def test_every_api_call_is_in_the_permissions_policy(applied: dict[str, Any]) ->
 
 def test_restore_reactivates_keys_and_readds_memberships(moto_server: MotoServer, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    seeded = fresh_engagement(moto_server, identity_center=False)
+    # one member account besides the management one: the assumed-role path without the cost of three
+    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=1)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
     loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml"))

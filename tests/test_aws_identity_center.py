@@ -10,18 +10,27 @@ from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
+from revoke.connectors.aws_identity_center import (
+    IdentityCenterConnector,
+    IdentityCenterSettings,
+)
 
 from revoke.cli import cli
 from revoke.connector import RunContext
-from revoke.connectors.aws_identity_center import IdentityCenterConnector, IdentityCenterSettings
 from revoke.engine import ApplyOptions, apply_plan, build_plan
 from revoke.errors import NotSupported
 from revoke.evidence import read_records, verify_run
 from revoke.runbook import load_runbook
 from revoke.sandbox.aws import MotoServer, SeededAws
 from revoke.secrets import Secrets
-from tests.aws_env import (aws_system, credentials_env, fresh_engagement, moto_server, policy_actions,  # noqa: F401
-                           record_calls)
+from tests.aws_env import (  # noqa: F401
+    aws_system,
+    credentials_env,
+    fresh_engagement,
+    moto_server,
+    policy_actions,
+    record_calls,
+)
 from tests.conftest import write_runbook, yesterday
 
 
