@@ -33,6 +33,7 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
 _LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\(([^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"]*\")?\)")
 _ATTACHMENTS_HEADING = re.compile(r"^\s*(?:\*\*|__)\s*attachments\s*:?\s*(?:\*\*|__)\s*:?\s*$"
                                   r"|^\s*#{1,6}\s*attachments\s*:?\s*#*\s*$", re.IGNORECASE)
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s|^\s{0,3}(?:=+|-+)\s*$")
 
 
@@ -112,6 +113,22 @@ def _lines(text: str) -> list[_Line]:
         body = body.removesuffix("\r")
         out.append(_Line(m.start(), body, m.end()))
     return out
+
+
+def _code_lines(lines: list[_Line]) -> set[int]:
+    """Lines inside fenced code blocks: an example table or link shown in code is not part of the page's record."""
+    inside: set[int] = set()
+    fence = ""
+    for n, line in enumerate(lines):
+        m = _FENCE.match(line.body)
+        if fence:
+            inside.add(n)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+                fence = ""
+        elif m:
+            fence = m.group(1)
+            inside.add(n)
+    return inside
 
 
 def _split_row(line: _Line) -> list[Cell]:
@@ -203,14 +220,19 @@ class ChecklistPage:
 
     def _parse(self) -> None:
         self.lines = _lines(self.text)
+        self.in_code = _code_lines(self.lines)
         self.items: list[Item] = []
+
+        def row(n: int) -> bool:
+            return n < len(self.lines) and n not in self.in_code and self.lines[n].body.lstrip().startswith("|")
+
         i = 0
         while i < len(self.lines):
-            if not self.lines[i].body.lstrip().startswith("|"):
+            if not row(i):
                 i += 1
                 continue
             j = i
-            while j < len(self.lines) and self.lines[j].body.lstrip().startswith("|"):
+            while row(j):
                 j += 1
             self._parse_table(i, j)
             i = j
@@ -245,7 +267,7 @@ class ChecklistPage:
         self.attachments_heading: int | None = None
         self.attachments_end: int | None = None   # index of the last non-blank line of the section
         for n, line in enumerate(self.lines):
-            if _ATTACHMENTS_HEADING.match(line.body):
+            if n not in self.in_code and _ATTACHMENTS_HEADING.match(line.body):
                 self.attachments_heading = n
         if self.attachments_heading is None:
             self.attachments = []
@@ -253,7 +275,7 @@ class ChecklistPage:
         last = self.attachments_heading
         for n in range(self.attachments_heading + 1, len(self.lines)):
             body = self.lines[n].body
-            if _HEADING.match(body) or body.lstrip().startswith("|"):
+            if n in self.in_code or _HEADING.match(body) or body.lstrip().startswith("|"):
                 break
             if body.strip():
                 last = n

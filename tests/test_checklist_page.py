@@ -144,6 +144,18 @@ def test_escaped_pipes_stay_inside_their_cell():
     assert len(changed_lines(text, page.text)) == 1
 
 
+def test_tables_and_headings_inside_code_fences_are_not_the_checklist():
+    example = ("```markdown\n| # | Status | | Activity | Owner/Link |\n| --- | --- | --- | --- | --- |\n"
+               "| 3 | To Do | **Site/Network Access** | example | x |\n```\n\n~~~\n **Attachments:** \n~~~\n")
+    text = example + SEED_TEXT + "\n```\n **Attachments:** \n[a](/.attachments/in-code.png)\n```\n"
+    page = ChecklistPage(text)
+    assert [it.line for it in page.items] == [ln + example.count("\n") for ln in (19, 20, 21, 22, 23)]
+    page.set_status(3, "Done")
+    page.add_attachments([Link("b.md", "/.attachments/b.md")])
+    assert page.text.startswith(example)  # the example in code is untouched
+    assert "image2020-10-12_15-54-52.png)\n\n[b.md](/.attachments/b.md)\n\n```\n" in page.text
+
+
 def test_page_without_attachments_section_gets_one_at_the_end():
     text = SEED_TEXT[:SEED_TEXT.index(" **Attachments:**")].rstrip("\n")  # and no final newline
     page = ChecklistPage(text)
