@@ -16,8 +16,9 @@ from typing import Any, Iterable
 
 import ldap3
 
-from revoke.connectors._ldapconn import (LdapSession, NO_SUCH_OBJECT, SUCCESS, entry_attrs, escape, first, norm_dn,
-                                  values)
+from revoke.connectors._ldapconn import (NO_SUCH_OBJECT, SUCCESS, LdapSession, entry_attrs, escape, first, norm_dn,
+                                         values)
+from revoke.errors import ActionFailed
 
 # userAccountControl (MS-ADTS 2.2.16)
 ACCOUNTDISABLE = 0x2
@@ -168,6 +169,11 @@ class AdDirectory:
                scope: str = ldap3.SUBTREE) -> list[AdObject]:
         result = self.session.search(what, base or self.base_dn, flt, attributes, scope=scope,
                                      ok=(SUCCESS, NO_SUCH_OBJECT))
+        return self.objects(result)
+
+    @staticmethod
+    def objects(result: dict[str, Any]) -> list[AdObject]:
+        """The entries of a search answer, with objectGUID and objectSid decoded to their string forms."""
         out = []
         for e in _entries(result):
             raw = e.get("raw_attributes") or {}
@@ -248,22 +254,23 @@ class AdDirectory:
         return out
 
     def members(self, group: AdObject) -> list[str]:
-        """All values of a group's `member`, following AD's ranged retrieval (1500 values per answer)."""
-        ranged = [k for k in group.attrs if k.lower().startswith("member;range=")]
-        if not ranged:
+        """All values of a group's `member`. Past MaxValRange values (1500) AD answers `member;range=0-1499` instead
+        of `member`, and the rest must be asked for range by range until one ends in `-*` (MS-ADTS 3.1.1.3.1.3.3)."""
+        key = _ranged_key(group)
+        if key is None:
             return list(group.all("member"))
-        got = list(group.attrs[ranged[0]])
-        key = ranged[0]
+        got = list(group.attrs[key])
         while not key.endswith("-*"):
-            start = len(got)
-            answer = self.search(f"read the members of {group.dn}", "(objectClass=*)", [f"member;range={start}-*"],
-                                 base=group.dn, scope=ldap3.BASE)
+            answer = self.search(f"read the members of {group.dn}", "(objectClass=*)",
+                                 [f"member;range={len(got)}-*"], base=guid_dn(group.guid) if group.guid else group.dn,
+                                 scope=ldap3.BASE)
             if not answer:
+                raise ActionFailed(f"{group.dn} disappeared while its members were being read")
+            next_key = _ranged_key(answer[0])
+            if next_key is None:  # the server answered the rest without a range
+                got.extend(answer[0].all("member"))
                 break
-            keys = [k for k in answer[0].attrs if k.lower().startswith("member;range=")]
-            if not keys:
-                break
-            key = keys[0]
+            key = next_key
             got.extend(answer[0].attrs[key])
         return got
 
@@ -278,6 +285,11 @@ class AdDirectory:
 
     def delete(self, what: str, dn: str) -> dict[str, Any]:
         return self.session.call(what, lambda conn: conn.delete(dn))
+
+
+def _ranged_key(obj: AdObject) -> str | None:
+    # ldap3 also lists a requested attribute the server did not send, empty: only a key with values counts
+    return next((k for k, v in obj.attrs.items() if k.lower().startswith("member;range=") and v), None)
 
 
 def _names(obj: AdObject, ident: str) -> bool:

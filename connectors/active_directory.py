@@ -7,9 +7,10 @@ primary group (`primaryGroupID`, usually Domain Users) is not in `member` and AD
 and kept. Distribution lists named in the runbook are emptied and hidden from the address lists
 (`msExchHideFromAddressLists`, when the schema has it) with their full entry recorded; deletion is explicit.
 
-Every target is found again by objectGUID, so a user moved to the disabled OU by one action is still found by the
-others, whatever order the engine runs them in. AD refuses simple binds without TLS; the shared connection layer
-(`_ldapconn`) does LDAPS or StartTLS and says so plainly when the server refuses.
+Every target is read by objectGUID and written as `<GUID=...>`, so a user moved to the disabled OU by one action is
+still found by the others, whatever order the engine runs them in. Distribution lists live in `_ad_lists`.
+AD refuses simple binds without TLS; the shared connection layer (`_ldapconn`) does LDAPS or StartTLS and says so
+plainly when the server refuses.
 
 A disable does not end Kerberos tickets already issued (10 h at AD's default maxTicketAge) nor sessions of apps that
 authenticated earlier: each disable records when it happened and until when such tickets may still be valid.
@@ -23,18 +24,17 @@ from typing import Any, ClassVar, Sequence
 import ldap3
 from pydantic import Field
 
-from revoke.actions import LISTS, ActionKind, State
+from revoke.actions import ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors._ad import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject,
-                                   filetime, from_filetime, guid_dn, parent_dn)
-from revoke.connectors._ldapconn import (NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS, ENTRY_EXISTS,
+from revoke.connectors._ad import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
+                                   from_filetime, guid_dn, parent_dn)
+from revoke.connectors._ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
+                                         DistributionLists)
+from revoke.connectors._ldapconn import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
                                          LdapConnectionSettings, LdapSession, connection_warnings, norm_dn)
 from revoke.errors import ActionFailed, NotSupported
 
-HIDE_ATTR = "msExchHideFromAddressLists"
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
-GROUP_FILTER = "(objectClass=group)"
-MEMBER_CHUNK = 1000  # values per modify: AD refuses very large single modifications (MaxValRange is 1500)
 
 
 class ActiveDirectorySettings(LdapConnectionSettings):
@@ -85,29 +85,6 @@ class RemoveMembership(ActionKind):
     desired = {"exists": True, "member": False}
 
 
-class CloseDistributionList(ActionKind):
-    name = "close-distribution-list"
-    item = LISTS
-    summary = "close distribution list"
-    done_summary = "distribution list already closed:"
-    permissions = ("Write Property member on group objects (Write Members)",
-                   "Write Property msExchHideFromAddressLists on group objects (schemas with Exchange)")
-    desired = {"exists": True, "closed": True}
-    restore_note = "re-adds the recorded members that still exist and shows the list again"
-
-
-class DeleteDistributionList(ActionKind):
-    name = "delete-distribution-list"
-    item = LISTS
-    summary = "delete distribution list"
-    done_summary = "distribution list already gone:"
-    permissions = ("Delete group objects",)
-    desired = {"exists": False}
-    restorable = False
-    restore_note = ("a deleted group comes back only from the AD Recycle Bin (Restore-ADObject), with its SID; "
-                    "the evidence holds its full entry and members")
-
-
 class ActiveDirectoryConnector(Connector):
     name: ClassVar[str] = "active-directory"
     version: ClassVar[str] = "1.0"
@@ -132,6 +109,10 @@ class ActiveDirectoryConnector(Connector):
             session = LdapSession(self.system, self.settings, self.secrets.get(self.settings.bind_password))
             self._directory = AdDirectory(session, self.settings.base_dn)
         return self._directory
+
+    @property
+    def lists(self) -> DistributionLists:
+        return DistributionLists(self.directory)
 
     def warnings(self) -> list[str]:
         return connection_warnings(self.settings)
@@ -167,7 +148,7 @@ class ActiveDirectoryConnector(Connector):
         primary = d.by_sid({_primary_sid(u) for u in users.values() if u.get("primaryGroupID")}, GROUP_ATTRS,
                            "read the primary groups of the leavers")
         nested = d.ancestors(direct.values())
-        closing = self._list_steps(lists, found)
+        closing = self.lists.discover(lists, found)
         for subject, user in users.items():
             self._account_steps(subject, user, disabled_ou, found)
             for group_dn in user.all("memberOf"):
@@ -256,53 +237,6 @@ class ActiveDirectoryConnector(Connector):
                     aliases=(group.name, user.sam, user.upn), note=what,
                     params={"group_guid": group.guid, "user_guid": user.guid})
 
-    def _list_steps(self, lists: Sequence[ListTarget], found: Discovery) -> set[str]:
-        d = self.directory
-        if not lists:
-            return set()
-        groups = d.find([t.ident for t in lists], GROUP_FILTER, GROUP_ATTRS + ["*", "member"],
-                        "find the distribution lists")
-        hide = d.has_attribute(HIDE_ATTR)
-        closing: set[str] = set()
-        for t in lists:
-            got = groups.get(t.ident, [])
-            if len(got) != 1:
-                found.notices.append(Notice(
-                    f"distribution list '{t.ident}' " + ("does not exist" if not got else
-                                                         f"is ambiguous ({len(got)} groups)") +
-                    f" under {d.base_dn}; give its sAMAccountName, mail or DN", resource=t.ident))
-                continue
-            group = got[0]
-            if group.is_security:
-                found.notices.append(Notice(
-                    f"{group.dn} is a security group, not a distribution list: closing it would take access from "
-                    "everyone in it. Remove it from lists: (the leavers' own memberships are removed anyway)",
-                    resource=t.ident))
-                continue
-            if t.close not in ("default", "empty", "delete"):
-                found.notices.append(Notice(f"close: {t.close} is not known for {group.dn}: use default (empty "
-                                            "and hide) or delete", resource=t.ident))
-                continue
-            closing.add(norm_dn(group.dn))
-            members = sorted(d.members(group), key=str.casefold)
-            do_hide = hide and bool(t.options.get("hide", True))
-            if t.close == "delete":
-                found.steps.append(Step(kind=DeleteDistributionList.name, resource=group.dn, label=group.name,
-                                        aliases=(group.name,), needed=True, params={"group_guid": group.guid},
-                                        before={"exists": True, "members": members, "entry": group.entry()}))
-                continue
-            state = self._list_state(group, members, do_hide, hide)
-            # members by objectGUID too: restore re-adds them wherever they have been moved since
-            guids = {k: o.guid for k, o in d.by_dn(members, ["objectGUID"], f"read the members of {group.dn}").items()}
-            note = f"remove all {len(members)} members" + (
-                " and hide it from address lists" if do_hide else
-                "; not hidden: this schema has no msExchHideFromAddressLists (no Exchange)" if not hide else "")
-            found.steps.append(Step(kind=CloseDistributionList.name, resource=group.dn, label=group.name,
-                                    aliases=(group.name,), needed=not state["closed"], before=state, note=note,
-                                    params={"group_guid": group.guid, "hide": do_hide, "schema_has_hide": hide,
-                                            "member_guids": guids}))
-        return closing
-
     # ---- states: the same shape in discovery and read-back, so the engine can compare them
 
     @staticmethod
@@ -322,25 +256,16 @@ class ActiveDirectoryConnector(Connector):
         parent = parent_dn(user.dn)
         return {"exists": True, "parent": parent, "in_disabled_ou": norm_dn(parent) == norm_dn(disabled_ou)}
 
-    @staticmethod
-    def _list_state(group: AdObject, members: list[str], do_hide: bool, schema_has_hide: bool) -> State:
-        hidden = (group.get(HIDE_ATTR) or "").upper() == "TRUE" if schema_has_hide else None
-        return {"exists": True, "members": members, "hidden": hidden,
-                "closed": not members and (hidden is True or not do_hide), "entry": group.entry()}
-
     # ---- read back
 
     def read_back(self, actions: Sequence[Any]) -> dict[str, State]:
         d = self.directory
         if not d.base_dn:
             d.load_root()
-        lists = [a for a in actions if a.kind in (CloseDistributionList.name, DeleteDistributionList.name)]
-        others = [a for a in actions if a not in lists]
+        out = self.lists.read_back([a for a in actions if a.kind in LIST_KINDS])
+        others = [a for a in actions if a.kind not in LIST_KINDS]
         guids = {a.params.get(k) for a in others for k in ("user_guid", "group_guid")} - {None}
         objs = d.by_guid(guids, USER_ATTRS + GROUP_ATTRS, "read the targets back")
-        groups = d.by_guid({a.params.get("group_guid") for a in lists}, GROUP_ATTRS + ["*", "member"],
-                           "read the distribution lists back")
-        out: dict[str, State] = {}
         for a in others:
             user = objs.get(a.params.get("user_guid", ""))
             if a.kind == RemoveMembership.name:
@@ -360,16 +285,6 @@ class ActiveDirectoryConnector(Connector):
                 out[a.id] = self._expire_state(user)
             elif a.kind == MoveToDisabledOu.name:
                 out[a.id] = self._move_state(user, a.params["disabled_ou"])
-        for a in lists:
-            group = groups.get(a.params.get("group_guid", ""))
-            if group is None:
-                out[a.id] = {"exists": False}
-            elif a.kind == DeleteDistributionList.name:
-                out[a.id] = {"exists": True, "members": sorted(d.members(group), key=str.casefold),
-                             "entry": group.entry()}
-            else:
-                out[a.id] = self._list_state(group, sorted(d.members(group), key=str.casefold),
-                                             a.params.get("hide", False), a.params.get("schema_has_hide", False))
         return out
 
     # ---- apply
@@ -377,7 +292,7 @@ class ActiveDirectoryConnector(Connector):
     def apply(self, action: Any) -> Receipt:
         handler = {DisableAccount.name: self._disable, ExpireAccount.name: self._expire,
                    MoveToDisabledOu.name: self._move, RemoveMembership.name: self._remove_member,
-                   CloseDistributionList.name: self._close_list, DeleteDistributionList.name: self._delete_list}
+                   CloseDistributionList.name: self.lists.close, DeleteDistributionList.name: self.lists.delete}
         if action.kind not in handler:
             raise NotSupported(f"active-directory has no action '{action.kind}'")
         return handler[action.kind](action)
@@ -447,24 +362,6 @@ class ActiveDirectoryConnector(Connector):
             return Receipt(detail={"note": "was no longer a member"})
         return Receipt()
 
-    def _close_list(self, action: Any) -> Receipt:
-        d = self.directory
-        group = self._group(action, GROUP_ATTRS + ["*", "member"])
-        members = d.members(group)
-        for i in range(0, len(members), MEMBER_CHUNK):
-            d.modify(f"empty {group.dn}", guid_dn(group.guid), {"member": [(ldap3.MODIFY_DELETE, members[i:i + MEMBER_CHUNK])]},
-                     ok=(SUCCESS,))
-        if action.params.get("hide"):
-            d.modify(f"hide {group.dn}", guid_dn(group.guid), {HIDE_ATTR: [(ldap3.MODIFY_REPLACE, ["TRUE"])]})
-        return Receipt(detail={"removed_members": len(members), "hidden": bool(action.params.get("hide"))})
-
-    def _delete_list(self, action: Any) -> Receipt:
-        group = self._group(action)
-        if group.is_security:
-            raise ActionFailed(f"{group.dn} has become a security group since the plan; not deleted")
-        self.directory.delete(f"delete {group.dn}", guid_dn(group.guid))
-        return Receipt()
-
     # ---- restore
 
     def restore(self, action: Any) -> Receipt:
@@ -496,28 +393,8 @@ class ActiveDirectoryConnector(Connector):
                      ok=(SUCCESS, VALUE_EXISTS, ENTRY_EXISTS))
             return Receipt()
         if action.kind == CloseDistributionList.name:
-            return self._reopen_list(action)
+            return self.lists.reopen(action)
         raise NotSupported(f"{action.kind} cannot be restored: {DeleteDistributionList.restore_note}")
-
-    def _reopen_list(self, action: Any) -> Receipt:
-        d, before = self.directory, action.before
-        group = self._group(action, GROUP_ATTRS + ["*", "member"])
-        recorded: dict[str, str] = action.params.get("member_guids", {})
-        current = d.by_dn(d.members(group), ["objectGUID"], f"read the members of {group.dn}")
-        present = {o.guid for o in current.values()}
-        wanted = [(m, recorded.get(norm_dn(m))) for m in before.get("members", [])]
-        alive = d.by_guid([g for _, g in wanted if g], ["objectGUID"], "check the recorded members still exist")
-        readd = [guid_dn(g) for _, g in wanted if g in alive and g not in present]
-        readd += [m for m, g in wanted if not g and norm_dn(m) not in current]  # outside this domain: by DN
-        missing = [m for m, g in wanted if g and g not in alive]
-        for i in range(0, len(readd), MEMBER_CHUNK):
-            d.modify(f"re-add members to {group.dn}", guid_dn(group.guid),
-                     {"member": [(ldap3.MODIFY_ADD, readd[i:i + MEMBER_CHUNK])]}, ok=(SUCCESS, VALUE_EXISTS))
-        if action.params.get("hide") and before.get("hidden") is not True:
-            d.modify(f"show {group.dn} again", guid_dn(group.guid), {HIDE_ATTR: [(ldap3.MODIFY_DELETE, [])]},
-                     ok=(SUCCESS, NO_SUCH_ATTRIBUTE))
-        return Receipt(detail={"re_added": len(readd), "gone_since": missing})
-
 
 def _logon_note(last: dt.datetime | None) -> str:
     # lastLogonTimestamp replicates lazily (up to 14 days behind), hence "about"

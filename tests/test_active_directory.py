@@ -38,6 +38,9 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         dc.start()
     except SambaUnavailable as err:
         dc.stop()
+        raced = unavailable_reason()  # another test session took the fixed ports between the check and the start
+        if raced and not os.environ.get("CI"):
+            pytest.skip(raced)
         pytest.fail(str(err))
     service = dc.add_user("svc-revoke", password=None)
     dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn])
@@ -211,7 +214,8 @@ def test_delete_is_an_explicit_option_and_records_the_entry(samba_dc: SambaDC, t
     records = [r for r in read_records(Path(json.loads(result.output)["run_dir"])) if r["type"] == "action"]
     deleted = next(r for r in records if r["kind"] == "delete-distribution-list")
     assert deleted["outcome"] == "done" and deleted["verification"] == "absent"
-    assert deleted["before"]["members"] == [member.dn] and deleted["before"]["entry"]["mail"] == [f"old-{n}@corp.example.org"]
+    assert deleted["before"]["members"] == [member.dn]
+    assert deleted["before"]["entry"]["mail"] == [f"old-{n}@corp.example.org"]
 
 
 def test_bind_without_tls_is_refused_with_a_plain_message(engagement: dict[str, Any], run_cli: Any) -> None:
