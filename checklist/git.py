@@ -7,7 +7,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from revoke.runbook import ChecklistSpec
+
+from revoke.checklist.closure import build_closure
 from revoke.checklist.page import ChecklistError
+from revoke.checklist.record import recorded_paths
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +57,15 @@ def commit_page(page: Path, paths: list[Path], message: str, push: bool) -> str:
                                  "push it yourself once the remote is reachable")
         said += ", pushed"
     return said
+
+
+def commit_run(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path, *, push: bool) -> str:
+    """Commit what `record_run` wrote for this run (`revoke plan|apply --commit [--push]`), with a message
+    naming the engagement, the run id and each item's new status."""
+    run_dir = Path(run_dir)
+    closure = build_closure(run_dir)
+    run = closure["run"]
+    items = ", ".join(f"item {i['number']} {i['status']}" for i in closure["items"]) or "no items"
+    page, *paths = recorded_paths(spec, runbook_dir, run_dir)
+    return commit_page(page, paths, commit_message(run["engagement"], run["run_id"], f"{run['mode']}: {items}"),
+                       push)

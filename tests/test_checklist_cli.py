@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from revoke.checklist.cli import checklist
-from revoke.checklist.git import commit_page
+from revoke.checklist.git import commit_page, commit_run
 from revoke.checklist.page import ChecklistPage
 from revoke.checklist.record import check_checklist, record_run, recorded_paths
 
@@ -291,3 +291,15 @@ def test_check_checklist_reports_a_missing_page_or_item_before_any_run(tmp_path:
     assert check_checklist(ChecklistSpec(page="wiki/Offboarding.md"), tmp_path) == []
     problems = check_checklist(ChecklistSpec(page="wiki/Offboarding.md", items={"chat": 7}), tmp_path)
     assert len(problems) == 1 and "no item 7 in the checklist table" in problems[0]
+
+
+def test_commit_run_names_engagement_run_and_item_statuses(wiki_clone, tmp_path: Path):
+    clone, page = wiki_clone
+    spec = ChecklistSpec(page="wiki/Offboarding.md")
+    run = make_run(tmp_path / "evidence", steps=default_steps(list_fails=True))
+    record_run(spec, clone, run, mark=False)
+    said = commit_run(spec, clone, run, push=False)
+    assert "committed Offboarding.md" in said and "pushed" not in said
+    assert git(clone, "log", "-1", "--format=%s").strip() == (
+        f"revoke: acme-2026 run {RUN_ID}: apply: item 3 Done, item 4 Blocked")
+    assert git(clone, "status", "--porcelain") == ""
