@@ -7,11 +7,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from revoke.runbook import ChecklistSpec
-
 from revoke.checklist.closure import build_closure
 from revoke.checklist.page import ChecklistError
 from revoke.checklist.record import recorded_paths
+
+from revoke.runbook import ChecklistSpec
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

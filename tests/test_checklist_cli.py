@@ -294,7 +294,7 @@ def test_check_checklist_reports_a_missing_page_or_item_before_any_run(tmp_path:
 
 
 def test_commit_run_names_engagement_run_and_item_statuses(wiki_clone, tmp_path: Path):
-    clone, page = wiki_clone
+    clone, _ = wiki_clone
     spec = ChecklistSpec(page="wiki/Offboarding.md")
     run = make_run(tmp_path / "evidence", steps=default_steps(list_fails=True))
     record_run(spec, clone, run, mark=False)
