@@ -85,17 +85,24 @@ def dotted(path: Path_) -> str:
 def load_yaml(path: Path) -> LocatedDocument:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RunbookError([Problem(file, None, "", "file not found", "check the path")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise RunbookError([Problem(file, None, "", f"cannot read the file: {exc}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RunbookError([Problem(file, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                                    "save the file as UTF-8")]) from None
     return parse_yaml(text, file)
 
 
 def parse_yaml(text: str, file: str) -> LocatedDocument:
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # its reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
             raise RunbookError([Problem(file, 1, "", "the file is empty", "start from runbooks/example.yaml")])
@@ -109,9 +116,15 @@ def parse_yaml(text: str, file: str) -> LocatedDocument:
         raise RunbookError([Problem(file, line, "", f"YAML syntax error: {what}",
                                     "check indentation, colons and quotes on this line or the one above")]) from None
     except yaml.YAMLError as exc:
-        raise RunbookError([Problem(file, None, "", f"YAML error: {exc}")]) from None
+        position = getattr(exc, "position", None)  # a ReaderError has no mark, only a character offset
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        char = getattr(exc, "character", None)
+        what = f"character #x{char:04x}: {exc.reason}" if isinstance(char, int) else str(exc)  # type: ignore[attr-defined]
+        raise RunbookError([Problem(file, line, "", f"YAML error: {what}",
+                                    "remove control characters; a runbook is plain text")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise RunbookError(problems)
     return LocatedDocument(file, data, lines)
@@ -123,7 +136,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Pa
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(loader, key_node, path, problems, file)
+            if key is _UNREADABLE:
+                continue
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path),
                                         "a key must be a plain name", "quote the key"))
@@ -143,4 +158,18 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Pa
             lines[path + (i,)] = item.start_mark.line + 1
             items.append(_build(loader, item, path + (i,), lines, problems, file))
         return items
-    return loader.construct_object(node, deep=True)
+    value = _construct(loader, node, path, problems, file)
+    return None if value is _UNREADABLE else value
+
+
+_UNREADABLE = object()
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, problems: list[Problem], file: str) -> Any:
+    # PyYAML's scalar constructors raise plain ValueErrors, e.g. for 2026-02-30 or `!!int x`
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        problems.append(Problem(file, node.start_mark.line + 1, dotted(path), f"cannot read this value: {exc}",
+                                "quote it to keep it as text, or write a valid value (dates as YYYY-MM-DD)"))
+        return _UNREADABLE
