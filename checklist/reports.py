@@ -39,6 +39,20 @@ def state_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     return sorted(rows, key=lambda r: not r["changed"])
 
 
+def targets(action: dict[str, Any]) -> dict[str, str]:
+    """The label, resource and principal an action names that its summary does not already say, each once:
+    a lock-account record often carries the same DN as all three."""
+    summary = action.get("summary") or ""
+    seen = [summary]
+    out = {"label": "", "resource": "", "principal": ""}
+    for key in ("label", "resource", "principal"):
+        value = action.get(key) or ""
+        if value and not any(value in s for s in seen):
+            out[key] = value
+            seen.append(value)
+    return out
+
+
 def operator_text(operator: Any) -> str:
     if isinstance(operator, dict):
         return ", ".join(f"{k}={value_text(v)}" for k, v in sorted(operator.items()))
@@ -63,7 +77,7 @@ def _environment(autoescape: bool) -> Environment:
                       lstrip_blocks=True, keep_trailing_newline=True,
                       autoescape=autoescape)
     env.filters.update(value_text=value_text, state_changes=state_changes, operator_text=operator_text,
-                       md_cell=md_cell, short_time=short_time)
+                       md_cell=md_cell, short_time=short_time, targets=targets)
     return env
 
 

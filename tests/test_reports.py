@@ -214,3 +214,14 @@ def test_dry_run_report_states_the_exposure_expected_after_apply(tmp_path):
         "corp-ldap": [("sessions of applications that authenticated before the lock: no upper bound known "
                        "(LDAP has no session revocation)")]}
     assert "## Residual exposure expected after apply" in (run / "closure-report.md").read_text()
+
+
+def test_an_action_names_its_target_once_even_when_label_resource_and_principal_agree(tmp_path):
+    steps = default_steps()
+    steps[0].principal = steps[0].resource  # how the ldap connector records a lock: the DN three times
+    run = make_run(tmp_path, steps=steps)
+    md = (run / "closure-report.md").read_text()
+    row = next(line for line in md.splitlines() if "ldap-msg-7" in line)
+    assert row.count("uid=alice,ou=people,dc=example,dc=org") == 1
+    html = (run / "closure-report.html").read_text()
+    assert html.count("<code>uid=alice,ou=people,dc=example,dc=org</code>") == 2  # the lock and the membership's "for"
