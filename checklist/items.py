@@ -22,18 +22,10 @@ DEFAULT_TITLES = {
     4: "Team Collaboration",
     5: "Celebrate Success",
 }
-MANUAL_ITEMS = (1, 2, 5)
 
 # Settled without a person: the change happened and was read back, or there was nothing the service allows.
 _SETTLED = {Outcome.ALREADY_DONE.value, Outcome.IMMUTABLE.value, Outcome.SKIPPED.value}
 _READ_BACK = {Verification.VERIFIED.value, Verification.ABSENT.value}
-
-
-def expected_title(number: int, default_number: int | None = None) -> str | None:
-    """The bold title to look for: the seed's title for the default items, so a renumbered page still matches."""
-    if default_number is not None and number != default_number:
-        return None
-    return DEFAULT_TITLES.get(number)
 
 
 def problem_of(record: dict[str, Any], planned_status: str | None = None) -> str | None:
