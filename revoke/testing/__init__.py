@@ -1,0 +1,222 @@
+"""The conformance suite every connector passes, built-in or third-party.
+
+A plugin author calls it from their own tests, against their own fake or test server::
+
+    from revoke.testing import check_connector
+
+    def test_my_connector_conforms(tmp_path, my_fake):
+        check_connector("my-system", {"url": my_fake.url, "token": {"secret": "my_token"}},
+                        people={"Alice Example": "alice"}, lists=["#acme-dev"],
+                        secrets={"my_token": my_fake.token}, server_state=my_fake.snapshot, workdir=tmp_path)
+
+It drives the connector through revoke's own engine, exactly as `revoke plan` and `revoke apply` do, and checks
+the contract the engine relies on (the habits of Terraform's "inconsistent result after apply" check and baton's
+integration tests):
+
+1. the connector is installed under its `name` in the `revoke.connectors` entry-point group and declares its kinds;
+2. plan causes no writes: `server_state()` reads the same before and after discovery and a read-back;
+3. the plan has something to change (seed your fake so it does), and read-back agrees with discovery;
+4. apply carries every change out and reads each back as done (`done`, verified or absent);
+5. re-planning finds only no-ops: discovery after apply sees everything in the desired state;
+6. applying the same plan again writes nothing and records every action as `already_done`;
+7. (optional) restoring the run brings the before-states back, and a new plan shows the same changes again.
+
+`server_state` is anything that changes when the system is written to, read independently of the connector: a
+recording fake's write counter, or a snapshot of the data (for LDAP, every entry with its operational attributes).
+Every failed check raises `ConformanceError` (an AssertionError) saying which rule broke and what was seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, SecretStr
+
+from revoke.actions import ActionKind, Outcome
+from revoke.connector import Connector, installed
+from revoke.plan import Plan
+from revoke.run import RunResult
+from revoke.secrets import Secrets
+
+__all__ = ["ConformanceError", "ConformanceReport", "check_connector", "check_declarations"]
+
+SYSTEM = "sut"  # the system's name in the generated runbook
+PROTOCOL = ("connect", "discover", "apply", "read_back", "restore")
+
+
+class ConformanceError(AssertionError):
+    """A connector broke one rule of the contract; the message says which and what was seen."""
+
+
+def _check(condition: bool, rule: str, detail: str = "") -> None:
+    if not condition:
+        raise ConformanceError(f"{rule}" + (f"\n  {detail}" if detail else ""))
+
+
+def check_declarations(cls: type[Connector], entry_point_name: str | None = None) -> None:
+    """What a connector class must declare: checked without a server (the registry meta-test runs it on all)."""
+    name = getattr(cls, "name", None)
+    _check(inspect.isclass(cls) and issubclass(cls, Connector),
+           f"{cls!r} must subclass revoke.connector.Connector")
+    _check(isinstance(name, str) and bool(name), f"{cls.__name__} must set the class attribute `name`")
+    if entry_point_name is not None:
+        _check(entry_point_name == name, f"entry point '{entry_point_name}' must equal the connector's name "
+               f"'{name}'", "revoke loads connectors by the runbook's `connector:` through the entry point name")
+    missing = [m for m in PROTOCOL if getattr(getattr(cls, m), "__isabstractmethod__", False)]
+    _check(not missing, f"{name}: implement {', '.join(missing)}")
+    _check(inspect.isclass(getattr(cls, "Settings", None)) and issubclass(cls.Settings, BaseModel),
+           f"{name}: `Settings` must be a pydantic model of the runbook's `settings:`")
+    _check(bool(cls.kinds), f"{name}: `kinds` must list the action kinds it can plan")
+    seen: set[str] = set()
+    for kind in cls.kinds:
+        _check(issubclass(kind, ActionKind), f"{name}: {kind!r} in `kinds` must subclass ActionKind")
+        for attr in ("name", "summary", "done_summary"):
+            _check(isinstance(getattr(kind, attr, None), str) and bool(getattr(kind, attr)),
+                   f"{name}: action kind {kind.__name__} must declare a non-empty `{attr}`")
+        _check(kind.name not in seen, f"{name}: two action kinds are named '{kind.name}'")
+        seen.add(kind.name)
+        _check(kind.item in ("access", "lists"), f"{name}: {kind.name}.item must be ACCESS or LISTS "
+               "(checklist item 3 or 4)", f"found {kind.item!r}")
+        _check(bool(kind.permissions) and all(isinstance(p, str) and p for p in kind.permissions),
+               f"{name}: {kind.name} must declare the provider permissions it uses (`permissions`)",
+               "`revoke permissions` is generated from these declarations")
+        _check(bool(kind.desired), f"{name}: {kind.name} must declare `desired`, the read-back state that "
+               "means done")
+        _check(kind.restorable or bool(kind.restore_note),
+               f"{name}: {kind.name} is not restorable: say why in `restore_note`")
+    document = cls.permissions_document(cls.kinds)
+    _check(isinstance(document, str) and bool(document.strip()), f"{name}: permissions_document() is empty")
+
+
+@dataclass
+class ConformanceReport:
+    """What the suite ran, for further assertions in the caller's test."""
+
+    plan: Plan
+    apply: RunResult
+    replan: Plan
+    reapply: RunResult
+    restore: RunResult | None = None
+    runbook: Path = field(default=Path())
+
+
+def check_connector(connector: str, settings: Mapping[str, Any], *, server_state: Callable[[], Any],
+                    workdir: Path, people: Mapping[str, str] | None = None,
+                    lists: Sequence[str | Mapping[str, Any]] = (), secrets: Mapping[str, str] | None = None,
+                    protect: Sequence[str] = (), restore: bool = True) -> ConformanceReport:
+    """Run the conformance suite against a live fake or test server (see the module docstring).
+
+    `connector` is the installed name, `settings` the runbook's `settings:` for it, `people` maps each leaver's
+    name to their identifier in the system, `lists` are ids (or {id, close, options}) of lists to close, and
+    `secrets` the values of the secrets the settings reference. The fake must hold something to revoke.
+    """
+    from revoke.engine import ApplyOptions, apply_plan, build_plan, build_restore_plan
+    from revoke.runbook import load_runbook
+
+    eps = installed()
+    _check(connector in eps, f"no connector '{connector}' is installed in the revoke.connectors entry-point "
+           "group", f"installed: {', '.join(sorted(eps))}; install your package (pip install -e .) first")
+    cls = eps[connector].load()
+    check_declarations(cls, connector)
+
+    runbook = workdir / "conformance.yaml"
+    runbook.write_text(yaml.safe_dump({
+        "engagement": "conformance",
+        "final_day": dt.date.today().isoformat(),
+        "systems": {SYSTEM: {"connector": connector, "settings": dict(settings), "blast_radius": 10_000}},
+        "people": [{"name": n, "ids": {SYSTEM: ident}} for n, ident in (people or {}).items()],
+        "lists": [{"system": SYSTEM, **({"id": x} if isinstance(x, str) else dict(x))} for x in lists],
+        "protect": list(protect),
+    }, sort_keys=False), encoding="utf-8")
+    the_secrets = Secrets({k: SecretStr(v) for k, v in (secrets or {}).items()})
+    evidence = workdir / "evidence"
+    options = ApplyOptions(evidence_root=evidence, fsync=False)
+
+    # plan (and a read-back of what it found) writes nothing
+    before = server_state()
+    plan = build_plan(load_runbook(runbook), secrets=the_secrets)
+    _check(not any(s.error for s in plan.systems), "discovery failed",
+           "; ".join(s.error or "" for s in plan.systems))
+    _check(server_state() == before, "plan wrote to the system: its state changed during discovery")
+    changes = plan.changes()
+    _check(bool(changes), "the plan has nothing to change: seed the fake with something to revoke",
+           f"actions: {[(a.kind, a.resource, a.status) for a in plan.actions]}; notices: "
+           f"{[n.message for n in plan.notices]}")
+    states = _read_back(cls, plan, the_secrets)
+    for a in plan.actions:
+        if a.status not in ("change", "noop"):
+            continue
+        kind = cls.kind(a.kind)
+        _check(a.id in states, f"read_back gave no state for {a.kind} {a.resource}",
+               "read_back must answer every action it is given, keyed by action id")
+        _check(kind.is_done(states[a.id]) == (a.status == "noop"),
+               f"read_back disagrees with discovery on {a.kind} {a.resource}",
+               f"planned {a.status} with before={a.before}, read back {states[a.id]}")
+    _check(server_state() == before, "read-back wrote to the system: its state changed")
+
+    # apply: every change done and read back as done
+    applied = apply_plan(plan, options, secrets=the_secrets)
+    by_id = {r["action_id"]: r for r in applied.actions()}
+    for a in changes:
+        r = by_id.get(a.id)
+        _check(r is not None and r["outcome"] == Outcome.DONE.value and r["verification"] in ("verified", "absent"),
+               f"apply did not carry out {a.kind} {a.resource}" + (f" ({a.principal})" if a.principal else ""),
+               f"record: {_short(r)}")
+    _check(server_state() != before, "apply reported changes but the system's state did not change",
+           "server_state() must reflect the writes the connector makes")
+
+    # re-plan: only no-ops
+    replan = build_plan(load_runbook(runbook), secrets=the_secrets)
+    again = [(a.kind, a.resource, a.principal) for a in replan.changes()]
+    _check(not again, "re-planning after apply still finds changes: discovery and apply disagree", f"{again}")
+
+    # apply the same plan again: nothing written, every change recorded as already done
+    settled = server_state()
+    reapplied = apply_plan(plan, options, secrets=the_secrets)
+    by_id = {r["action_id"]: r for r in reapplied.actions()}
+    for a in changes:
+        r = by_id.get(a.id)
+        _check(r is not None and r["outcome"] == Outcome.ALREADY_DONE.value,
+               f"applying the plan again must record {a.kind} {a.resource} as already_done", f"record: {_short(r)}")
+    _check(server_state() == settled, "applying the plan again wrote to the system")
+
+    report = ConformanceReport(plan=plan, apply=applied, replan=replan, reapply=reapplied, runbook=runbook)
+    restorable = [a for a in changes if cls.kind(a.kind).restorable]
+    if restore and restorable:
+        undo = build_restore_plan(applied.run_dir)
+        report.restore = apply_plan(undo, options, secrets=the_secrets, mode="restore")
+        by_id = {r["action_id"]: r for r in report.restore.actions()}
+        for a in restorable:
+            r = by_id.get(a.id)
+            _check(r is not None and r["outcome"] == Outcome.DONE.value,
+                   f"restore did not bring back {a.kind} {a.resource}", f"record: {_short(r)}")
+        back = build_plan(load_runbook(runbook), secrets=the_secrets)
+        expected = {a.id for a in restorable}
+        _check(expected <= {a.id for a in back.changes()},
+               "after restore, a new plan must show the restored targets as changes again",
+               f"missing: {sorted(expected - {a.id for a in back.changes()})}")
+    return report
+
+
+def _read_back(cls: type[Connector], plan: Plan, secrets: Secrets) -> dict[str, Any]:
+    from revoke.connector import RunContext
+    from revoke.engine import setups_for
+
+    setup = setups_for(plan.runbook)[SYSTEM]
+    conn = cls(SYSTEM, setup.settings, secrets, RunContext(run_id="conformance", started_at=plan.created_at))
+    try:
+        conn.connect()
+        return conn.read_back([a for a in plan.actions if a.status in ("change", "noop")])
+    finally:
+        conn.close()
+
+
+def _short(record: Mapping[str, Any] | None) -> str:
+    if record is None:
+        return "no record"
+    return ", ".join(f"{k}={record.get(k)!r}" for k in ("outcome", "verification", "error", "after"))
