@@ -420,6 +420,18 @@ def demo(obj: Context, keep: bool, workdir: Path) -> None:
     sys.exit(run_demo(workdir.resolve(), keep, lambda text: out.print(text, markup=False), revoke))
 
 
+def _add_checklist_commands() -> None:
+    """`revoke checklist show|mark` live with the page model in revoke.checklist."""
+    try:
+        from revoke.checklist.cli import checklist
+    except ImportError:
+        return
+    cli.add_command(checklist)
+
+
+_add_checklist_commands()
+
+
 def main() -> None:
     cli(prog_name="revoke")
 
