@@ -352,3 +352,20 @@ def test_closing_message_is_posted_once_whichever_action_runs_first(ws: dict, fa
     assert connector.apply(post).detail == {"note": "the closing message was already posted"}
     assert [m["text"] for m in fake.messages("acme-dev")] == [CLOSING] and fake.channel("acme-dev").is_archived
     assert connector.read_back([post])[post.id] == {"exists": True, "archived": True, "posted": True}
+
+
+def test_slack_passes_the_connector_conformance_suite(ws: dict, fake: SlackFake, tmp_path: Path) -> None:
+    from revoke.testing import check_connector
+
+    def snapshot() -> Any:
+        with fake.lock:
+            return ({c.id: (c.is_archived, tuple(c.members), len(c.messages)) for c in fake.channels.values()},
+                    {u.id: u.deleted for u in fake.users.values()})
+
+    report = check_connector("slack", {"token": {"secret": "slack_token"}, "base_url": fake.base_url,
+                                       "channel_prefix": "acme-", "closing_message": CLOSING},
+                             people={"Alice": "alice@consult.example", "Bob": ws["bob"]},
+                             lists=[{"id": "#client-team", "close": "keep"}],
+                             secrets={"slack_token": ws["token"]}, server_state=snapshot, workdir=tmp_path)
+    assert report.restore is not None
+    assert not fake.channel("acme-dev").is_archived and ws["alice"] in fake.members("client-team")
