@@ -223,6 +223,10 @@ class IdentityCenterConnector(Connector):
     def restore(self, action: Any) -> Receipt:
         p = dict(action.params)
         w = self._writer()
+        if action.kind != DenyPermissionSetSessions.name and self._reader().user(p["user_id"]) is MISSING:
+            # AWS refuses an assignment or membership for a deleted principal; moto would accept it silently
+            raise ActionFailed(f"Identity Center user {p['user_name']} ({p['user_id']}) no longer exists: "
+                               f"{DeleteUser.restore_note}")
         if action.kind == RemoveAccountAssignment.name:
             return w.assignment(p, create=True)
         if action.kind == RemoveGroupMembership.name:

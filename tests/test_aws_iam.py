@@ -13,13 +13,11 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from revoke.connectors import _iam_trust as trust
 from revoke.connectors._aws import AwsSessions
-from revoke.connectors.aws_iam import AwsIamConnector, AwsIamSettings
+from revoke.connectors.aws_iam import AwsIamSettings
 
 from revoke.cli import cli
-from revoke.connector import RunContext
-from revoke.engine import ApplyOptions, apply_plan, build_plan
+from revoke.engine import build_restore_plan
 from revoke.evidence import read_records, verify_run
-from revoke.runbook import load_runbook
 from revoke.sandbox.aws import MotoServer, SeededAws
 from revoke.secrets import Secrets
 from tests.aws_env import (  # noqa: F401
@@ -226,33 +224,35 @@ def test_restore_reactivates_keys_and_readds_memberships(moto_server: MotoServer
     seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=1)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
-    loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml"))
-    plan = build_plan(loaded)
-    apply_plan(plan, ApplyOptions(evidence_root=tmp_path / "evidence", fsync=False))
-    settings = AwsIamSettings.model_validate(loaded.runbook.systems["aws"].settings)
-    secrets = Secrets.load(["aws_key", "aws_secret"])
-    connector = AwsIamConnector("aws", settings, secrets, RunContext("restore", dt.datetime.now(dt.timezone.utc)))
-    connector.connect()
-    restorable = [a for a in plan.changes() if connector.kind(a.kind).restorable]
-    for action in restorable:
-        connector.restore(action)
-    states = connector.read_back(restorable)
-    assert all(not connector.kind(a.kind).is_done(states[a.id]) for a in restorable)
+    monkeypatch.chdir(tmp_path)
+    runbook = _runbook(seeded, tmp_path / "acme.yaml")
+    applied = _cli("--quiet", "--output", "json", "apply", str(runbook), "--yes")
+    run_dir = Path(json.loads(applied.output)["run_dir"])
+    restored = _cli("--quiet", "--output", "json", "restore", str(run_dir), "--yes")
+    assert restored.exit_code == 3, restored.output  # what cannot come back needs a person, and says so
 
     account = seeded.accounts[1]
     iam = seeded.client("iam", account)
     assert set(_keys(seeded, "alice").values()) == {"Active"}
+    assert [k["Status"] for k in iam.list_ssh_public_keys(UserName="alice")["SSHPublicKeys"]] == ["Active"]
     assert {g["GroupName"] for g in iam.list_groups_for_user(UserName="alice")["Groups"]} == {"developers",
                                                                                                "deployers"}
-    assert iam.list_user_policies(UserName="alice")["PolicyNames"] == ["alice-scratch-bucket"]
+    assert [p["PolicyName"] for p in iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"]] == [
+        "engagement-read"]
+    policy = iam.get_user_policy(UserName="alice", PolicyName="alice-scratch-bucket")["PolicyDocument"]
+    assert policy["Statement"][0]["Resource"] == f"arn:aws:s3:::scratch-{account}-alice/*"
     assert iam.list_role_policies(RoleName="deploy")["PolicyNames"] == []
     assert trust_principals(iam, "deploy") == [sorted([f"arn:aws:iam::{account}:user/alice",
                                                        f"arn:aws:iam::{account}:user/carol"])]
     assert trust_principals(iam, "audit") == [[seeded.external_principal], [f"arn:aws:iam::{account}:user/alice"]]
     assert "revoke:run-id" not in {t["Key"] for t in iam.list_user_tags(UserName="alice")["Tags"]}
-    mfa = next(a for a in plan.changes() if a.kind == "deactivate-mfa-device")
-    with pytest.raises(Exception, match="enrols it again"):
-        connector.restore(mfa)
+
+    records = [r for r in read_records(Path(json.loads(restored.output)["run_dir"])) if r.get("type") == "action"]
+    assert {r["outcome"] for r in records if r["kind"] == "deactivate-access-key"} == {"done"}
+    mfa = [r for r in records if r["kind"] == "deactivate-mfa-device"]
+    assert mfa and {r["outcome"] for r in mfa} == {"attention"}
+    why = {a.reason for a in build_restore_plan(run_dir).actions if a.kind == "deactivate-mfa-device"}
+    assert len(why) == 1 and "enrols it again" in why.pop()
 
 
 def test_trust_edit_leaves_deny_statements_and_matches_bare_account_ids() -> None:

@@ -16,13 +16,10 @@ from revoke.connectors.aws_identity_center import (
 )
 
 from revoke.cli import cli
-from revoke.connector import RunContext
-from revoke.engine import ApplyOptions, apply_plan, build_plan
-from revoke.errors import NotSupported
+from revoke.engine import build_plan, build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.runbook import load_runbook
 from revoke.sandbox.aws import MotoServer, SeededAws
-from revoke.secrets import Secrets
 from tests.aws_env import (  # noqa: F401
     aws_system,
     credentials_env,
@@ -174,12 +171,11 @@ def test_every_api_call_is_in_the_permissions_policy(applied: dict[str, Any]) ->
     assert called - granted == set()
 
 
-def _connector(loaded: Any, secrets: Secrets) -> IdentityCenterConnector:
-    settings = IdentityCenterSettings.model_validate(loaded.runbook.systems["sso"].settings)
-    connector = IdentityCenterConnector("sso", settings, secrets,
-                                        RunContext("restore", dt.datetime.now(dt.timezone.utc)))
-    connector.connect()
-    return connector
+def _apply_then_restore(seeded: SeededAws, folder: Path, **settings: Any) -> tuple[Any, Any]:
+    runbook = _runbook(seeded, folder / "acme.yaml", **settings)
+    applied = _cli("--quiet", "--output", "json", "apply", str(runbook), "--yes")
+    run_dir = Path(json.loads(applied.output)["run_dir"])
+    return applied, _cli("--quiet", "--output", "json", "restore", str(run_dir), "--yes")
 
 
 def test_restore_readds_assignments_and_memberships_and_lifts_the_deny(
@@ -187,19 +183,15 @@ def test_restore_readds_assignments_and_memberships_and_lifts_the_deny(
     seeded = fresh_engagement(moto_server, iam=False)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
-    loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml"))
-    plan = build_plan(loaded)
+    monkeypatch.chdir(tmp_path)
     before = _assignments(seeded, "alice"), _groups(seeded, "alice"), _inline(seeded, "ReadOnly")
-    apply_plan(plan, ApplyOptions(evidence_root=tmp_path / "evidence", fsync=False))
-    assert _denied_users(seeded, "ReadOnly") == {seeded.sso_users["alice"]}
-
-    connector = _connector(loaded, Secrets.load(["aws_key", "aws_secret"]))
-    for action in plan.changes():
-        connector.restore(action)
+    applied, restored = _apply_then_restore(seeded, tmp_path)
+    assert applied.exit_code == 0 and restored.exit_code == 0, restored.output
     assert (_assignments(seeded, "alice"), _groups(seeded, "alice"), _inline(seeded, "ReadOnly")) == before
     assert _denied_users(seeded, "AdministratorAccess") == set()
-    states = connector.read_back(plan.changes())
-    assert all(states[a.id] == a.before for a in plan.changes())
+    assert _denied_users(seeded, "Billing") == set()
+    records = [r for r in read_records(Path(json.loads(restored.output)["run_dir"])) if r.get("type") == "action"]
+    assert records and all(r["outcome"] == "done" and r["verification"] == "verified" for r in records)
 
 
 def test_delete_user_is_explicit_and_restore_says_it_cannot(
@@ -207,17 +199,24 @@ def test_delete_user_is_explicit_and_restore_says_it_cannot(
     seeded = fresh_engagement(moto_server, iam=False)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
-    loaded = load_runbook(_runbook(seeded, tmp_path / "acme.yaml", delete_user=True))
-    plan = build_plan(loaded)
-    result = apply_plan(plan, ApplyOptions(evidence_root=tmp_path / "evidence", fsync=False))
-    assert result.counts() == {"done": len(plan.actions)}
+    monkeypatch.chdir(tmp_path)
+    applied, restored = _apply_then_restore(seeded, tmp_path, delete_user=True)
+    assert applied.exit_code == 0, applied.output
+    run_dir = Path(json.loads(applied.output)["run_dir"])
+    deleted = [r for r in read_records(run_dir) if r.get("kind") == "delete-user" and r.get("outcome")]
+    assert {r["after"]["exists"] for r in deleted} == {False} and len(deleted) == 2
+    assert restored.exit_code == 3, restored.output  # the deleted users need a person
+    why = {a.reason for a in build_restore_plan(run_dir).actions if a.kind == "delete-user"}
+    assert len(why) == 1 and "cannot be brought back" in why.pop()
     listed = seeded.client("identitystore").list_users(IdentityStoreId=seeded.identity_store_id)["Users"]
-    assert sorted(u["UserName"] for u in listed) == ["carol"]
-
-    delete = next(a for a in plan.changes() if a.kind == "delete-user")
-    connector = _connector(loaded, Secrets.load(["aws_key", "aws_secret"]))
-    with pytest.raises(NotSupported, match="cannot be brought back"):
-        connector.restore(delete)
+    assert sorted(u["UserName"] for u in listed) == ["carol"]  # restore did not pretend to bring them back
+    sso = seeded.client("sso-admin")
+    found = sso.list_account_assignments_for_principal(InstanceArn=seeded.instance_arn, PrincipalType="USER",
+                                                       PrincipalId=seeded.sso_users["alice"])
+    assert found["AccountAssignments"] == []  # nothing re-created for a user id that is gone
+    records = [r for r in read_records(Path(json.loads(restored.output)["run_dir"])) if r.get("type") == "action"]
+    failed = [r for r in records if r["kind"] == "remove-account-assignment"]
+    assert failed and all(r["outcome"] == "failed" and "no longer exists" in r["error"] for r in failed)
 
 
 def test_a_leaver_not_in_the_identity_store_is_reported(moto_server: MotoServer, tmp_path: Path,
