@@ -295,3 +295,22 @@ def _membership(group: str, user: str) -> Action:
     return Action(id=action_id("m365", "remove-group-member", group, user), system="m365", connector="entra",
                   kind="remove-group-member", item=3, resource=group, principal=user, before=before,
                   fingerprint=fingerprint(before), status="change")
+
+
+def test_entra_connector_conforms(graph: GraphFake, graph_app: tuple[str, str], tmp_path: Path) -> None:
+    from revoke.testing import check_connector
+
+    ann = graph.add_user("ann@contoso.test")
+    carl = graph.add_user("carl@contoso.test")
+    eng = graph.add_group("Engineering", members=(ann, carl))
+    sp, roles = graph.add_service_principal("Payroll", ("Reader",))
+    graph.assign_app_role(ann, sp, roles["Reader"])
+    admin = graph.add_directory_role("Helpdesk Administrator", members=(ann,))
+    report = check_connector("entra", graph_system(graph, graph_app[0])["settings"],
+                             people={"Ann Leaver": "ann@contoso.test"}, secrets={"graph_secret": graph_app[1]},
+                             server_state=graph.snapshot, workdir=tmp_path)
+    assert sorted(a.kind for a in report.plan.changes()) == ["disable-account", "remove-app-role",
+                                                             "remove-directory-role", "remove-group-member",
+                                                             "revoke-sessions"]
+    # restored at the end of the suite
+    assert graph.user(ann)["accountEnabled"] is True and ann in graph.members(eng) and ann in graph.role_members(admin)

@@ -158,3 +158,21 @@ def test_restore_unarchives_readds_and_undeletes(lists: dict[str, Any], graph: G
     assert graph.group(lists["mailing"]) is not None and graph.deleted(lists["mailing"]) is None
     assert graph.members(lists["mailing"]) == [lists["ann"], lists["carl"]]
     assert set(graph.members(lists["empty"])) == {lists["ann"], lists["carl"], lists["dave"]}
+
+
+def test_m365_groups_connector_conforms(graph: GraphFake, graph_app: tuple[str, str], tmp_path: Path) -> None:
+    from revoke.testing import check_connector
+
+    ann, carl = graph.add_user("ann@contoso.test"), graph.add_user("carl@contoso.test")
+    guest = graph.add_user(GUEST, guest=True)
+    team = graph.add_group("Acme team", kind="m365", team=True, owners=(carl,), members=(ann, carl, guest))
+    mailing = graph.add_group("Acme list", kind="m365", mail="acme-list@contoso.test", members=(ann, carl))
+    report = check_connector("m365-groups", graph_system(graph, graph_app[0], connector="m365-groups")["settings"],
+                             people={"Ann": "ann@contoso.test"}, secrets={"graph_secret": graph_app[1]},
+                             lists=[{"id": team, "options": {"guests": True}},
+                                    {"id": "acme-list@contoso.test", "close": "delete"}],
+                             server_state=graph.snapshot, workdir=tmp_path)
+    assert sorted(a.kind for a in report.plan.changes()) == ["archive-team", "delete-group", "remove-member",
+                                                             "remove-member"]
+    assert graph.team(team)["isArchived"] is False and set(graph.members(team)) == {ann, carl, guest}
+    assert graph.group(mailing) is not None

@@ -18,6 +18,7 @@ TLS comes from a throwaway CA made by `trustme` at start; `ca_file` is its PEM f
 
 from __future__ import annotations
 
+import json
 import re
 import secrets as pysecrets
 import ssl
@@ -246,6 +247,14 @@ class GraphFake:
         with self.directory.lock:
             d = self.directory.deleted.get(oid)
             return dict(d["object"]) if d else None
+
+    def snapshot(self) -> str:
+        """Every object and relation, as one string that changes with any write (for conformance checks)."""
+        d = self.directory
+        with d.lock:
+            return json.dumps({"users": d.users, "groups": d.groups, "members": d.members, "owners": d.owners,
+                               "teams": d.teams, "roles": d.role_members, "assignments": d.assignments,
+                               "deleted": d.deleted}, sort_keys=True, default=str)
 
     def requests(self, *, in_batch: bool | None = None, graph_only: bool = True) -> list[LoggedRequest]:
         with self._lock:
