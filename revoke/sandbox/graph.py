@@ -279,8 +279,8 @@ class GraphFake:
     def throttle(self, path: str, *, method: str | None = None, times: int = 1, applied: bool = False,
                  status: int = 429, retry_after: int = 1) -> None:
         """The next `times` requests whose path matches the regex `path` (and method) are answered `status` (429
-        and 503 with Retry-After; 403 as a missing permission). With applied=True the request is carried out first and answered as throttled anyway, as the
-        service may do inside a $batch."""
+        and 503 with Retry-After; 403 as a missing permission). With applied=True the request is carried out
+        first and answered as throttled anyway, as the service may do inside a $batch."""
         with self._lock:
             self._injections.append(_Injection(method, re.compile(path), times, applied, status, retry_after))
 
