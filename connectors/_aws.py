@@ -51,7 +51,9 @@ class AwsSettings(BaseModel):
     access_key_id: SecretRef | None = None
     secret_access_key: SecretRef | None = None
     session_token: SecretRef | None = None
-    max_attempts: int = Field(5, ge=1, le=20, description="botocore adaptive retry budget per call (throttling)")
+    # botocore's own name: with mode "adaptive" this many retries follow a throttled or failed first attempt,
+    # paced by botocore's client-side rate limiter; after that the engine gets a retryable ActionFailed.
+    max_attempts: int = Field(5, ge=0, le=20, description="botocore adaptive-mode retries per call (throttling)")
 
 
 def request_id(response: dict[str, Any]) -> str | None:

@@ -271,3 +271,59 @@ def test_throttling_uses_adaptive_retries_with_the_configured_budget() -> None:
     settings = AwsIamSettings(max_attempts=7)
     sessions = AwsSessions(settings, Secrets({}), "aws")
     assert sessions.config.retries == {"mode": "adaptive", "max_attempts": 7}
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def _throttle(mp: pytest.MonkeyPatch, operation: str, times: int) -> list[str]:
+    """Answer the first `times` calls of `operation` with AWS's Throttling error, before they reach the server."""
+    from botocore.awsrequest import AWSResponse
+
+    throttled: list[str] = []
+    body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            b"</Error><RequestId>throttled-request</RequestId></ErrorResponse>")
+
+    def before_send(request: Any, **_: Any) -> Any:
+        if len(throttled) >= times:
+            return None
+        throttled.append(request.url)
+        return AWSResponse(request.url, 400, {"x-amzn-requestid": "throttled-request"}, _Body(body))
+
+    original = AwsSessions.client
+
+    def client(self: AwsSessions, service: str, account: str | None = None, **kw: Any) -> Any:
+        made = original(self, service, account, **kw)
+        if service == "iam" and not getattr(made, "_throttle_hooked", False):
+            made.meta.events.register(f"before-send.iam.{operation}", before_send)
+            made._throttle_hooked = True
+        return made
+
+    mp.setattr(AwsSessions, "client", client)
+    return throttled
+
+
+def test_throttled_writes_are_retried_by_the_engine_within_the_budget(moto_server: MotoServer, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
+    for k, v in credentials_env(seeded).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    # no botocore retries, so the throttle reaches the connector and, as a retryable failure, the engine
+    runbook = write_runbook(tmp_path / "acme.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"aws": aws_system(seeded, "aws-iam", accounts=[seeded.accounts[0]], max_attempts=0)},
+        "people": [{"name": "Alice Example", "ids": {"aws": "alice"}}]})
+    throttled = _throttle(monkeypatch, "UpdateAccessKey", 2)
+    result = _cli("--quiet", "--output", "json", "apply", str(runbook), "--yes")
+    assert len(throttled) == 2
+    assert set(_keys(seeded, "alice").values()) == {"Inactive"}
+    records = [r for r in read_records(Path(json.loads(result.output)["run_dir"])) if r.get("kind") ==
+               "deactivate-access-key" and r.get("outcome")]
+    assert {r["outcome"] for r in records} == {"done"}
+    assert sorted(r["attempts"] for r in records) in ([1, 3], [2, 2])  # each throttled call was tried again

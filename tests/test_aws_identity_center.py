@@ -230,3 +230,22 @@ def test_a_leaver_not_in_the_identity_store_is_reported(moto_server: MotoServer,
     plan = build_plan(load_runbook(path))
     assert any("alice@elsewhere.example" in n.message and n.severity == "error" for n in plan.notices)
     assert {a.person for a in plan.actions} == {"Bob Example"}
+
+
+def test_provider_errors_become_revoke_errors_at_the_edge() -> None:
+    from botocore.exceptions import ClientError
+
+    from revoke.connectors._aws import translate
+    from revoke.errors import ActionFailed, NotSupported
+
+    def error(code: str, message: str = "", status: int = 400) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": message},
+                            "ResponseMetadata": {"RequestId": "r-1", "HTTPStatusCode": status}}, "DeleteUser")
+
+    throttled = translate(error("TooManyRequestsException"), "identitystore:DeleteUser")
+    assert isinstance(throttled, ActionFailed) and throttled.retryable and throttled.request_ids == ["r-1"]
+    assert isinstance(translate(error("UnknownOperationException"), "x"), NotSupported)
+    emulator = translate(error("500", "<!doctype html><title>500 Internal Server Error</title>", 500), "x")
+    assert isinstance(emulator, NotSupported) and "not supported here" in str(emulator)
+    denied = translate(error("AccessDeniedException", "not authorized"), "sso:DeleteAccountAssignment")
+    assert isinstance(denied, ActionFailed) and not denied.retryable and "revoke permissions" in str(denied)
