@@ -33,6 +33,7 @@ from revoke.connectors._ad_lists import (LIST_KINDS, CloseDistributionList, Dele
 from revoke.connectors._ldapconn import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
                                          LdapConnectionSettings, LdapSession, connection_warnings, norm_dn)
 from revoke.errors import ActionFailed, NotSupported
+from revoke.exposure import ExposureRule
 
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
 
@@ -116,6 +117,19 @@ class ActiveDirectoryConnector(Connector):
 
     def warnings(self) -> list[str]:
         return connection_warnings(self.settings)
+
+    def exposure(self) -> list[ExposureRule]:
+        hours = self.settings.kerberos_ticket_hours
+        basis = ("AD's default maximum user ticket lifetime (maxTicketAge, 10 h)" if hours == 10 else
+                 f"this domain's maximum user ticket lifetime (kerberos_ticket_hours: {hours:g} h)")
+        return [
+            ExposureRule("Kerberos tickets issued before the disable", DisableAccount.name, round(hours * 60),
+                         f"{basis}; a disable refuses new tickets and renewals, not tickets already issued"),
+            ExposureRule("logons already open (desktop, RDP, file shares) and sessions applications keep after an AD "
+                         "sign-in", DisableAccount.name, None,
+                         "Windows does not log off an open session when its account is disabled; each "
+                         "application's own session lifetime applies"),
+        ]
 
     def connect(self) -> Identity:
         d = self.directory

@@ -7,6 +7,7 @@ Administrator, never through the connector.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -18,7 +19,9 @@ import pytest
 from revoke.evidence import read_records
 from revoke.sandbox.samba import (ACCOUNTDISABLE, DONT_EXPIRE_PASSWORD, NORMAL_ACCOUNT, SambaDC, SambaUnavailable,
                                   unavailable_reason)
+from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday
+from tests.graph_env import graph, graph_app, graph_system  # noqa: F401
 
 pytestmark = pytest.mark.samba
 
@@ -154,14 +157,20 @@ def test_plan_after_apply_is_only_noops(engagement: dict[str, Any], run_cli: Any
 
 
 def test_evidence_records_residual_kerberos_exposure(engagement: dict[str, Any], run_cli: Any) -> None:
+    plan = run_cli("--quiet", "plan", str(engagement["runbook"]))
+    assert "Kerberos tickets issued before the disable: up to 10 h after apply" in plan.output
     run = apply(run_cli, engagement["runbook"])
-    records = [r for r in read_records(Path(run["run_dir"])) if r["type"] == "action"]
+    everything = read_records(Path(run["run_dir"]))
+    records = [r for r in everything if r["type"] == "action"]
     disable = next(r for r in records if r["kind"] == "disable-account" and r["person"] == "Alice Leaver")
     assert disable["outcome"] == "done" and disable["verification"] == "verified"
     assert disable["before"]["disabled"] is False and disable["after"]["disabled"] is True
-    residual = disable["receipt"]["residual"]
-    assert residual["kerberos_valid_until"] > disable["receipt"]["disabled_at"]
-    assert "10 h" in residual["kerberos_tickets"]
+    disabled_at = dt.datetime.fromisoformat(disable["receipt"]["disabled_at"].replace("Z", "+00:00"))
+    exposure = next(r for r in everything if r["type"] == "exposure" and r["person"] == "Alice Leaver")
+    kerberos = next(i for i in exposure["items"] if i["what"].startswith("Kerberos tickets"))
+    until = dt.datetime.fromisoformat(kerberos["until"])
+    assert dt.timedelta(hours=10) <= until - disabled_at <= dt.timedelta(hours=10, minutes=1)
+    assert any(i["until"] is None and "logons already open" in i["what"] for i in exposure["items"])
     closed = next(r for r in records if r["kind"] == "close-distribution-list")
     assert len(closed["before"]["members"]) == 2 and closed["before"]["entry"]["mail"]
     assert closed["after"]["members"] == []
@@ -280,3 +289,28 @@ def test_lists_are_hidden_where_the_schema_has_exchange(engagement: dict[str, An
     restore_run(run_cli, e, run)
     assert dc.read(team, ["msExchHideFromAddressLists"])["msExchHideFromAddressLists"] == []
     assert dc.members(team) == {e["alice"].dn.casefold(), e["carol"].dn.casefold()}
+
+
+def test_a_user_synced_to_entra_is_disabled_in_ad(engagement: dict[str, Any], graph: GraphFake,  # noqa: F811
+                                                 graph_app: tuple[str, str], run_cli: Any) -> None:  # noqa: F811
+    """Graph cannot disable a user synced from on-premises AD: the plan routes the disable to the runbook's AD
+    system, and after apply the account is disabled where it lives."""
+    e = engagement
+    dc, alice = e["dc"], e["alice"]
+    synced = graph.add_user(alice.upn, "Alice Leaver", synced=True, sam=alice.sam, dn=alice.dn)
+    runbook = write_runbook(e["dir"] / "hybrid.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"m365": graph_system(graph, graph_app[0]), "corp-ad": ad_system(dc)},
+        "people": [{"name": "Alice Leaver", "ids": {"m365": alice.upn}}]})
+    result = run_cli("--quiet", "--output", "json", "plan", str(runbook))
+    assert result.exit_code == 2, result.output + result.stderr
+    actions = json.loads(result.output)["plan"]["actions"]
+    in_entra = next(a for a in actions if a["system"] == "m365" and a["kind"] == "disable-account")
+    in_ad = next(a for a in actions if a["system"] == "corp-ad" and a["kind"] == "disable-account")
+    assert in_entra["outcome"] == "routed" and "corp-ad" in in_entra["note"]
+    assert in_ad["status"] == "change" and in_ad["person"] == "Alice Leaver" and in_ad["resource"] == alice.dn
+
+    run_cli("--quiet", "apply", str(runbook), "--yes")
+    assert not dc.can_bind(alice.upn, alice.password)
+    assert dc.uac(alice.dn) == e["uac"] | ACCOUNTDISABLE
+    assert graph.user(synced)["accountEnabled"] is True  # never written through Graph
