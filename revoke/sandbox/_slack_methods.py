@@ -31,7 +31,8 @@ CHANNEL_SCOPES: dict[str, tuple[str, str]] = {
     "conversations.invite": ("channels:manage", "groups:write"),
     "chat.postMessage": ("chat:write", "chat:write"),
 }
-USER_SCOPES = {"users.info": ("users:read",), "users.lookupByEmail": ("users:read.email",), "auth.test": ()}
+USER_SCOPES = {"users.info": ("users:read",), "users.list": ("users:read",),
+               "users.lookupByEmail": ("users:read.email",), "auth.test": ()}
 TYPE_SCOPES = {"public_channel": "channels:read", "private_channel": "groups:read", "mpim": "mpim:read",
                "im": "im:read"}
 
@@ -116,6 +117,11 @@ def auth_test(fake: "SlackFake", grant: "Token", params: dict[str, Any]) -> dict
 
 def users_info(fake: "SlackFake", grant: "Token", params: dict[str, Any]) -> dict[str, Any]:
     return {"user": user_object(fake, _user(fake, str(params.get("user", ""))), grant)}
+
+
+def users_list(fake: "SlackFake", grant: "Token", params: dict[str, Any]) -> dict[str, Any]:
+    chunk, cursor = fake.page(list(fake.users.values()), params)
+    return {"members": [user_object(fake, u, grant) for u in chunk], "response_metadata": {"next_cursor": cursor}}
 
 
 def users_lookup_by_email(fake: "SlackFake", grant: "Token", params: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +271,7 @@ METHODS: dict[str, Callable[["SlackFake", "Token", dict[str, Any]], dict[str, An
     "auth.test": auth_test,
     "users.info": users_info,
     "users.lookupByEmail": users_lookup_by_email,
+    "users.list": users_list,
     "users.conversations": users_conversations,
     "conversations.list": conversations_list,
     "conversations.info": conversations_info,
