@@ -10,7 +10,7 @@ before it tries again (a throttled write may have been carried out anyway).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 from urllib.error import URLError
 
 import requests
@@ -20,6 +20,9 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.web import SlackResponse
 
 from revoke.errors import ActionFailed
+
+TYPES = "public_channel,private_channel"
+BULK = 20  # more people than this: read users.list once rather than look each one up
 
 # errors Slack documents as transient: the same call may succeed later
 TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited",
@@ -156,6 +159,43 @@ class SlackApi:
             cursor = (resp.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 return
+
+    def find_users(self, idents: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Each identifier (email or user id) -> its user object, or None when the workspace has no such user.
+        Few calls: one lookup per person for a handful, one pass over users.list for many."""
+        if len(idents) > BULK:
+            directory: dict[str, dict[str, Any]] = {}
+            for user in self.pages("users.list", "members", limit=200):
+                directory[user["id"].casefold()] = user
+                email = (user.get("profile") or {}).get("email")
+                if email:
+                    directory[email.casefold()] = user
+            return {ident: directory.get(ident.casefold()) for ident in idents}
+        out: dict[str, dict[str, Any] | None] = {}
+        for ident in idents:
+            try:
+                resp = (self.read("users.lookupByEmail", email=ident) if "@" in ident
+                        else self.read("users.info", user=ident))
+                out[ident] = resp["user"]
+            except SlackRefused as err:
+                if err.code not in ("users_not_found", "user_not_found"):
+                    raise
+                out[ident] = None
+        return out
+
+    def memberships(self, users: Sequence[str], channels: Sequence[str], *, everywhere: bool) -> dict[str, set[str]]:
+        """User id -> ids of the open channels (of `channels`, or of all the app sees with `everywhere`) they are
+        in: per channel (conversations.members) when the channels are fewer, else per person (users.conversations,
+        which also finds their other channels)."""
+        if everywhere or len(channels) >= len(users):
+            return {uid: {c["id"] for c in self.pages("users.conversations", "channels", user=uid, types=TYPES,
+                                                      exclude_archived=True, limit=200)} for uid in users}
+        out: dict[str, set[str]] = {uid: set() for uid in users}
+        for cid in channels:
+            for uid in self.pages("conversations.members", "members", channel=cid, limit=200):
+                if uid in out:
+                    out[uid].add(cid)
+        return out
 
     @staticmethod
     def _call(client: WebClient, method: str, params: dict[str, Any]) -> SlackResponse:

@@ -26,15 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from revoke.actions import ACCESS, LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors._slack import ScimApi, SlackApi, SlackChannel, SlackRefused, header
+from revoke.connectors._slack import TYPES, ScimApi, SlackApi, SlackChannel, SlackRefused, header
 from revoke.connectors._slack import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.evidence import now
 from revoke.runbook import SecretRef
 
-CHANNEL_TYPES = "public_channel,private_channel"
 CLOSE_MODES = ("default", "archive", "keep")
-BULK = 20  # more leavers than this: read users.list once rather than look each one up
 
 
 class SlackSettings(BaseModel):
@@ -195,11 +193,12 @@ class SlackConnector(Connector):
 
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
         found = Discovery()
-        channels = [SlackChannel(c) for c in self.api.pages("conversations.list", "channels", types=CHANNEL_TYPES,
+        channels = [SlackChannel(c) for c in self.api.pages("conversations.list", "channels", types=TYPES,
                                                           exclude_archived=False, limit=200)]
         targets = self._targets(channels, lists, found)
         leavers = self._leavers(subjects, found)
-        memberships = self._memberships(leavers, targets)
+        memberships = self.api.memberships(list(leavers), [c for c, (ch, _) in targets.items() if not ch.archived],
+                                           everywhere=self.settings.scan_all_channels)
         posted = self._already_posted(targets)
         for ch, mode in sorted(targets.values(), key=lambda t: t[0].name):
             self._plan_channel(ch, mode, leavers, memberships, posted, found)
@@ -246,51 +245,16 @@ class SlackConnector(Connector):
 
     def _leavers(self, subjects: Sequence[Subject], found: Discovery) -> dict[str, tuple[Subject, dict]]:
         out: dict[str, tuple[Subject, dict]] = {}
-        # few calls: one lookup per person for a handful, one pass over users.list for many
-        directory: dict[str, dict] | None = None
-        if len(subjects) > BULK:
-            directory = {}
-            for u in self.api.pages("users.list", "members", limit=200):
-                directory[u["id"].casefold()] = u
-                email = (u.get("profile") or {}).get("email")
-                if email:
-                    directory[email.casefold()] = u
+        users = self.api.find_users([s.ident for s in subjects])
         for subject in subjects:
-            try:
-                if directory is not None:
-                    user = directory.get(subject.ident.casefold())
-                    if user is None:
-                        raise SlackRefused("not listed", "users_not_found")
-                elif "@" in subject.ident:
-                    user = self.api.read("users.lookupByEmail", email=subject.ident)["user"]
-                else:
-                    user = self.api.read("users.info", user=subject.ident)["user"]
-            except SlackRefused as err:
-                if err.code not in ("users_not_found", "user_not_found"):
-                    raise
+            user = users.get(subject.ident)
+            if user is None:
                 found.notices.append(Notice(f"no Slack user '{subject.ident}' in this workspace: check the email, "
                                             "or give the Slack user id under ids:", person=subject.person))
-                continue
-            if user.get("is_bot"):
+            elif user.get("is_bot"):
                 found.notices.append(Notice(f"'{subject.ident}' is a bot user, not a person", person=subject.person))
-                continue
-            out[user["id"]] = (subject, user)
-        return out
-
-    def _memberships(self, leavers: dict[str, tuple[Subject, dict]],
-                     targets: dict[str, tuple[SlackChannel, str]]) -> dict[str, set[str]]:
-        """Leaver id -> ids of the open channels they are in: per channel when the channels are fewer, else per
-        person (which also finds their other channels, for scan_all_channels)."""
-        open_targets = [cid for cid, (ch, _) in targets.items() if not ch.archived]
-        if self.settings.scan_all_channels or len(open_targets) >= len(leavers):
-            return {uid: {c["id"] for c in self.api.pages("users.conversations", "channels", user=uid,
-                                                          types=CHANNEL_TYPES, exclude_archived=True, limit=200)}
-                    for uid in leavers}
-        out: dict[str, set[str]] = {uid: set() for uid in leavers}
-        for cid in open_targets:
-            for uid in self.api.pages("conversations.members", "members", channel=cid, limit=200):
-                if uid in out:
-                    out[uid].add(cid)
+            else:
+                out[user["id"]] = (subject, user)
         return out
 
     def _already_posted(self, targets: dict[str, tuple[SlackChannel, str]]) -> set[str]:
