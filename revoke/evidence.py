@@ -127,9 +127,10 @@ def _tail(path: Path) -> tuple[str, int]:
     return prev, seq
 
 
-def _files(run_dir: Path) -> list[str]:
+def _files(run_dir: Path, *, with_tmp: bool = False) -> list[str]:
+    # sealing skips *.tmp (a file being written); verifying must not, or an added x.tmp would go unnoticed
     return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()
-                  and not p.name.endswith(".tmp"))
+                  and (with_tmp or not p.name.endswith(".tmp")))
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -157,6 +158,7 @@ def verify_run(run_dir: Path) -> VerifyReport:
         report.problems.append(f"{log}: missing; this is not a revoke run folder")
         return report
     prev = GENESIS
+    run_id = ""
     last_seal: dict[str, Any] | None = None
     with log.open("rb") as f:
         raw_lines = f.read().split(b"\n")
@@ -184,14 +186,19 @@ def verify_run(run_dir: Path) -> VerifyReport:
         if record_hash(rec) != rec["hash"]:
             report.problems.append(f"{label}: hash mismatch: this record was changed after it was written")
             break
+        if raw.decode("utf-8") != json.dumps(rec, sort_keys=True, ensure_ascii=False):
+            report.problems.append(f"{label}: its bytes differ from what revoke wrote (spacing or escapes edited; "
+                                   "the content still matches its hash)")
+            break
         if rec.get("type") == "seal":
             last_seal = rec
         prev = rec["hash"]
+        run_id = str(rec.get("run_id", ""))
         report.records = n
     if report.problems:
         return report
     manifest_path = run_dir / MANIFEST
-    present = set(_files(run_dir))
+    present = set(_files(run_dir, with_tmp=True))
     if last_seal is None:
         report.problems.append(f"{LOG}: the run was never sealed (interrupted?); resume it to finish and seal")
     else:
@@ -214,15 +221,21 @@ def verify_run(run_dir: Path) -> VerifyReport:
     for rel in sorted(present - {MANIFEST}):
         if rel not in listed:
             report.problems.append(f"{rel}: present but not in the manifest (added after the run)")
+    sealed = last_seal["files"] if last_seal else {}
     for rel, digest in sorted(listed.items()):
         if rel not in present:
             report.problems.append(f"{rel}: in the manifest but missing")
-        elif file_sha256(run_dir / rel) != digest:
-            report.problems.append(f"{rel}: SHA-256 differs from the manifest")
+        elif (actual := file_sha256(run_dir / rel)) != digest:
+            # the file is what the chain sealed (the log was checked byte for byte above): the manifest changed
+            if sealed.get(rel) == actual or rel == LOG:
+                report.problems.append(f"{MANIFEST}: the SHA-256 it lists for {rel} is not the sealed file's: "
+                                       "the manifest was changed")
+            else:
+                report.problems.append(f"{rel}: SHA-256 differs from the manifest")
     if manifest.get("chain_head") != prev:
         report.problems.append(f"{MANIFEST}: chain_head does not match the last record of {LOG}")
     elif not report.problems and manifest_path.read_text(encoding="utf-8") != manifest_text(
-            manifest.get("run_id", ""), prev, report.records, listed):
+            run_id, prev, report.records, listed):  # the chain's run id: the manifest's own could be edited
         report.problems.append(f"{MANIFEST}: its bytes differ from what revoke wrote (edited by hand?)")
     report.files = len(listed)
     return report
