@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import EntryPoint
@@ -27,6 +28,7 @@ from revoke.testing import ConformanceError, check_connector
 from tests.conftest import write_runbook, yesterday
 
 PLUGIN = Path(__file__).parent / "plugins" / "revoke-tiny"
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def install_metadata(package: Path, target: Path) -> None:
@@ -174,3 +176,25 @@ def test_the_suite_catches_a_broken_connector(kind: str, rule: str, tiny: dict, 
                             server_state=data.read_bytes, workdir=tmp_path)
     finally:
         forget_loaded("tiny-broken")
+
+
+# The README's "Writing a connector" shows this plugin and a test of it: both must stay true.
+
+def readme_blocks(language: str) -> list[str]:
+    section = README.read_text(encoding="utf-8").split("\n## Writing a connector\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_the_readme_shows_the_plugins_own_code() -> None:
+    example, _ = readme_blocks("python")
+    assert example in (PLUGIN / "revoke_tiny.py").read_text(encoding="utf-8")
+    (entry_point,) = readme_blocks("toml")
+    assert entry_point in (PLUGIN / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_the_readme_test_example_passes(tiny: dict, tmp_path: Path) -> None:
+    _, test_code = readme_blocks("python")
+    namespace: dict[str, Any] = {}
+    exec(compile(test_code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    namespace["test_tiny_conforms"](tmp_path)
+    assert json.loads((tmp_path / "users.json").read_text())["groups"]["eng"] == ["carol", "alice"]

@@ -11,14 +11,14 @@ from revoke.actions import ActionKind
 from revoke.connector import Connector, Discovery, Identity, Notice, Receipt, Step
 
 
-class TinySettings(BaseModel):
-    path: str  # the JSON file
+class TinySettings(BaseModel):  # the runbook's `settings:` for this connector
+    path: str
 
 
 class DisableUser(ActionKind):
     name, summary, done_summary, shows_resource = "disable-user", "disable user", "user already disabled", False
     permissions = ("write access to the file",)
-    desired = {"active": False}
+    desired = {"active": False}  # the read-back state that means done
 
 
 class RemoveFromGroup(ActionKind):
@@ -37,7 +37,7 @@ class TinyConnector(Connector):
     def connect(self):
         return Identity(display=f"file {self.settings.path}")
 
-    def discover(self, subjects, lists):
+    def discover(self, subjects, lists):  # read-only; a Step per target, needed or already done
         data, found = self._load(), Discovery()
         for s in subjects:
             if s.ident not in data["users"]:  # a person not found is said out loud, never skipped silently
@@ -51,14 +51,14 @@ class TinyConnector(Connector):
                                             needed=True, principal=s.ident, person=s.person))
         return found
 
-    def read_back(self, actions):
+    def read_back(self, actions):  # the current state of each target, in the shape of its `before`
         data = self._load()
         return {a.id: self._state(data, a) for a in actions}
 
-    def apply(self, action):
+    def apply(self, action):  # one change; the engine reads it back, retries and records evidence
         return self._write(action, revoke=True)
 
-    def restore(self, action):
+    def restore(self, action):  # back to action.before
         return self._write(action, revoke=False)
 
     def _state(self, data, a):
