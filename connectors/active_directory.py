@@ -230,9 +230,7 @@ class ActiveDirectoryConnector(Connector):
             kind=DisableAccount.name, resource=user.dn, person=subject.person, before=state,
             needed=not state["disabled"], aliases=aliases, label=label,
             params={**params, "stamp_description": self.settings.stamp_description},
-            note=_logon_note(last) + ("" if state["disabled"] else
-                                      f"; Kerberos tickets already issued stay valid up to "
-                                      f"{self.settings.kerberos_ticket_hours:g} h after the disable")))
+            note=_logon_note(last)))
         if self.settings.expire_account:
             state = self._expire_state(user)
             found.steps.append(Step(kind=ExpireAccount.name, resource=user.dn, person=subject.person, before=state,
@@ -338,14 +336,9 @@ class ActiveDirectoryConnector(Connector):
                 stamp = f"{stamp} | {previous}" if previous else stamp
                 changes["description"] = [(ldap3.MODIFY_REPLACE, [stamp])]
         self.directory.modify(f"disable {user.dn}", guid_dn(user.guid), changes)
-        until = when + dt.timedelta(hours=self.settings.kerberos_ticket_hours)
-        return Receipt(detail={
-            "userAccountControl": {"before": hex(old), "written": hex(new)}, "disabled_at": _iso(when),
-            "residual": {"kerberos_tickets": f"tickets issued before {_iso(when)} stay valid until they expire: "
-                                             f"until {_iso(until)} at most (maxTicketAge "
-                                             f"{self.settings.kerberos_ticket_hours:g} h)",
-                         "kerberos_valid_until": _iso(until),
-                         "app_sessions": "sessions of applications that authenticated earlier are not ended"}})
+        # what stays valid after this time (Kerberos tickets, open logons) is stated by `exposure()`
+        return Receipt(detail={"userAccountControl": {"before": hex(old), "written": hex(new)},
+                               "disabled_at": _iso(when)})
 
     def _expire(self, action: Any) -> Receipt:
         user = self._user(action)
