@@ -271,6 +271,42 @@ def test_the_bind_account_is_never_acted_on(engagement: dict[str, Any], run_cli:
     assert e["dc"].can_bind(svc.upn, svc.password)
 
 
+def test_active_directory_connector_conforms(samba_dc: SambaDC, tmp_path: Path) -> None:
+    """The conformance suite plugin authors run (revoke.testing), here against Samba AD. The state is every entry of
+    this test's OU with uSNChanged, read as Administrator: any write to them changes it."""
+    from revoke.testing import check_connector
+
+    dc = samba_dc
+    n = secrets.token_hex(3)
+    ou = dc.add_ou(f"Conformance {n}")
+    disabled = dc.add_ou(f"Disabled {n}")
+    alice = dc.add_user(f"alice-c{n}", ou_dn=ou)
+    carol = dc.add_user(f"carol-c{n}", ou_dn=ou)
+    dc.add_group(f"eng-c{n}", members=[alice.dn, carol.dn], ou_dn=ou)
+    team = dc.add_group(f"team-c{n}", security=False, mail=f"team-c{n}@corp.example.org",
+                        members=[alice.dn, carol.dn], ou_dn=ou)
+
+    def snapshot() -> dict[str, Any]:
+        result = {}
+        for base in (ou, disabled):
+            dc.admin.search(base, "(objectClass=*)", attributes=["*", "uSNChanged"])
+            result.update({e["dn"]: {k: sorted(map(repr, v)) for k, v in e["raw_attributes"].items()}
+                           for e in dc.admin.response if e.get("type") == "searchResEntry"})
+        return result
+
+    settings = ad_system(dc, disabled_ou=disabled, expire_account=True, stamp_description=True)["settings"]
+    report = check_connector("active-directory", settings, people={"Alice Leaver": alice.sam}, lists=[team],
+                             secrets={"corp_ad": dc.service.password},  # type: ignore[attr-defined]
+                             server_state=snapshot, workdir=tmp_path)
+
+    kinds = sorted(a.kind for a in report.plan.changes())
+    assert kinds == ["close-distribution-list", "disable-account", "expire-account", "move-to-disabled-ou",
+                     "remove-membership"]
+    # restored at the end of the suite: alice binds again, where she was, in her group and on the list
+    assert dc.can_bind(alice.upn, alice.password) and dc.exists(alice.dn)
+    assert alice.dn.casefold() in dc.members(team)
+
+
 def test_lists_are_hidden_where_the_schema_has_exchange(engagement: dict[str, Any], run_cli: Any) -> None:
     """Without Exchange the schema has no msExchHideFromAddressLists and the plan says the list is only emptied;
     with it (added here as Exchange's schema preparation does) the list is also hidden, and restore shows it."""
