@@ -117,6 +117,14 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
     if not offline:
         load_secrets(setups)
     rb = loaded.runbook
+    if rb.checklist is not None:
+        from revoke.checklist.record import check_checklist
+        from revoke.errors import Problem, RunbookError
+
+        problems = check_checklist(rb.checklist, loaded.path.parent)
+        if problems:
+            line = loaded.doc.line_of(("checklist",))
+            raise RunbookError([Problem(str(runbook), line, "checklist", p) for p in problems])
     out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, {len(rb.people)} people, "
               f"{len(rb.systems)} systems, {len(rb.lists)} lists, {len(rb.protect)} protected", markup=False)
 
@@ -125,10 +133,13 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
 @click.argument("runbook", type=click.Path(path_type=Path))
 @click.option("--out", "out_path", type=click.Path(path_type=Path), help="Save the plan here for `revoke apply`.")
 @click.option("--mark-checklist", is_flag=True, help="Mark the checklist items In Progress and attach the dry run.")
+@click.option("--commit", is_flag=True, help="Commit the checklist page and its attachments (a wiki git clone).")
+@click.option("--push", is_flag=True, help="Push that commit too (never without this flag).")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go (default: the "
               "runbook's evidence_dir, relative to the runbook).")
 @click.pass_obj
-def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: bool, evidence_dir: Path | None) -> None:
+def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: bool, commit: bool, push: bool,
+         evidence_dir: Path | None) -> None:
     """Dry run: discover current access read-only and show what apply would change.
 
     \b
@@ -156,7 +167,8 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
         if out_path:
             out.print(f"Saved the plan to {out_path}; apply it with `revoke apply {out_path}`.", markup=False)
         out.print(f"Dry-run evidence: {result.run_dir}", markup=False)
-    _update_checklist(the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir, mark=mark_checklist)
+    _update_checklist(obj, the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir,
+                      mark=mark_checklist, commit=commit, push=push)
     if the_plan.changes():
         sys.exit(EXIT_CHANGES)
 
@@ -168,11 +180,13 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
 @click.option("--skip-stale", is_flag=True, help="Apply what still matches the plan; record stale actions as "
               "skipped instead of stopping.")
 @click.option("--resume", "resume_id", metavar="RUN_ID", help="Finish an interrupted run (a run id or its folder).")
+@click.option("--commit", is_flag=True, help="Commit the checklist page and its attachments (a wiki git clone).")
+@click.option("--push", is_flag=True, help="Push that commit too (never without this flag).")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go.")
 @click.option("--no-fsync", is_flag=True, hidden=True, help="Benchmarks only: do not fsync evidence records.")
 @click.pass_obj
 def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, skip_stale: bool,
-          resume_id: str | None, evidence_dir: Path | None, no_fsync: bool) -> None:
+          resume_id: str | None, commit: bool, push: bool, evidence_dir: Path | None, no_fsync: bool) -> None:
     """Carry out a plan: SOURCE is a saved plan (from `revoke plan --out`) or a runbook.
 
     A saved plan is applied as shown, after re-reading every target: if anything changed since the plan was
@@ -196,7 +210,8 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
         run_dir = _find_run(resume_id, evidence_dir, source)
         the_plan, mode = resume_plan(run_dir)
         _say(obj, f"Resuming {run_dir.name}.")
-        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan)
+        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan,
+                commit, push)
         return
     if source is None:
         raise click.UsageError("give a runbook or a saved plan, or --resume RUN_ID")
@@ -216,7 +231,8 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
         run_dir = interrupted[-1]
         the_plan, mode = resume_plan(run_dir)
         _say(obj, f"Run {run_dir.name} was interrupted; finishing it first (its own plan, same evidence chain).")
-        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan)
+        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan,
+                commit, push)
         return
     if source.suffix != ".json":
         the_plan = build_plan(loaded, progress=obj.progress())
@@ -232,7 +248,7 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
             if not sys.stdin.isatty():
                 raise click.UsageError("not asking for confirmation without a terminal: add --yes")
             click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
-    _finish(obj, apply_plan(the_plan, options, progress=obj.progress()), the_plan)
+    _finish(obj, apply_plan(the_plan, options, progress=obj.progress()), the_plan, commit, push)
 
 
 @cli.command()
@@ -289,35 +305,39 @@ def _say(obj: Context, text: str) -> None:
         out.print(text, markup=False)
 
 
-def _finish(obj: Context, result: Any, the_plan: Any) -> None:
+def _finish(obj: Context, result: Any, the_plan: Any, commit: bool = False, push: bool = False) -> None:
     from revoke.render import render_run, run_json
 
     if obj.output == "json":
         click.echo(json.dumps(run_json(result), indent=1))
     else:
         render_run(result, out)
-    _update_checklist(the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir, mark=True)
+    _update_checklist(obj, the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir, mark=True,
+                      commit=commit, push=push)
     sys.exit(result.exit_code)
 
 
 def _report_writer() -> Any:
-    try:
-        from revoke.checklist.reports import write_reports
-    except ImportError:
-        return None
+    from revoke.checklist.reports import write_reports
+
     return write_reports
 
 
-def _update_checklist(runbook: Any, runbook_dir: Path, run_dir: Path, *, mark: bool) -> None:
+def _update_checklist(obj: "Context", runbook: Any, runbook_dir: Path, run_dir: Path, *, mark: bool,
+                      commit: bool = False, push: bool = False) -> None:
+    """The engine hands the sealed run to the checklist page: statuses, links, attachments, and a commit."""
     if runbook.checklist is None:
+        if commit or push:
+            raise click.UsageError("--commit needs `checklist:` in the runbook")
         return
-    try:
-        from revoke.checklist.record import record_run
-    except ImportError:
-        return
+    from revoke.checklist.git import commit_run
+    from revoke.checklist.record import record_run
+
     line = record_run(runbook.checklist, runbook_dir, run_dir, mark=mark)
     if line:
-        out.print(line, markup=False)
+        _say(obj, line)
+    if commit or push:
+        _say(obj, commit_run(runbook.checklist, runbook_dir, run_dir, push=push))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -422,10 +442,8 @@ def demo(obj: Context, keep: bool, workdir: Path) -> None:
 
 def _add_checklist_commands() -> None:
     """`revoke checklist show|mark` live with the page model in revoke.checklist."""
-    try:
-        from revoke.checklist.cli import checklist
-    except ImportError:
-        return
+    from revoke.checklist.cli import checklist
+
     cli.add_command(checklist)
 
 
