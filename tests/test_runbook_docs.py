@@ -12,6 +12,9 @@ engagement folder, against the local sandbox (slapd, moto, the Graph and Slack f
 - In commands, `<run-id>` is the newest apply run the commands so far have made.
 - An HTML comment `<!-- test: NAME -->` in the prose (invisible when rendered) sets up the situation the text
   describes, before the next command: DIRECTIVES below.
+
+Every other `revoke ...` line in a code block of the README or of any page under runbooks/ is checked against the
+CLI: the command and each option must exist.
 """
 
 from __future__ import annotations
@@ -196,6 +199,42 @@ DIRECTIVES: dict[str, Callable[[Any, pytest.MonkeyPatch], int | None]] = {
 
 
 # ---- the tests
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every `revoke ...` line in a fenced block of the README and of every page under runbooks/."""
+    found = []
+    for doc in [RUNBOOKS.parent / "README.md", *sorted(RUNBOOKS.glob("*.md"))]:
+        inside = False
+        for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip().startswith(("```", "~~~")):
+                inside = not inside
+                continue
+            text = line.strip().removeprefix("$ ")
+            if inside and text.startswith("revoke "):
+                found.append((f"{doc.name}:{n}", shlex.split(text.split(" #", 1)[0])[1:]))
+    return found
+
+
+def problem_with(args: list[str]) -> str | None:
+    """Whether the CLI knows this command and its options. With --help appended, click parses every token (an
+    unknown command or option fails) and then prints the help instead of running anything, so argument values
+    (placeholders such as <run-id>) are not checked."""
+    result = CliRunner().invoke(cli, [*args, "--help"])
+    return None if result.exit_code == 0 else (result.output + result.stderr).strip()
+
+
+@pytest.mark.parametrize("where, args", documented_commands(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_documented_command_exists(where: str, args: list[str]) -> None:
+    assert problem_with(args) is None, f"{where}: revoke {shlex.join(args)}: {problem_with(args)}"
+
+
+def test_a_misspelt_command_or_option_is_caught() -> None:
+    assert "No such command" in (problem_with(["aply", "plan.json"]) or "")
+    assert "No such option" in (problem_with(["apply", "plan.json", "--resum", "x"]) or "")
+    assert "No such option" in (problem_with(["checklist", "mark", "p.md", "3", "Done", "--comit"]) or "")
+    assert problem_with(["checklist", "mark", "missing.md", "3", "Done", "--note", "x", "--commit"]) is None
+    assert problem_with(["--output", "json", "restore", "<run-id>", "--person", "A B", "--yes"]) is None
 
 
 def test_there_is_an_example_per_connector() -> None:
