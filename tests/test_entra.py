@@ -164,6 +164,8 @@ def test_many_users_take_about_one_request_per_20(graph: GraphFake, graph_app: t
         "systems": {"m365": {**graph_system(graph, graph_app[0]), "blast_radius": 100}}, "people": people})
     result = run_cli("--quiet", "plan", str(runbook), "--out", str(tmp_path / "plan.json"))
     assert result.exit_code == 2
+    # discovery: 40 user lookups, then memberOf, app roles and owned objects of each (120), all in $batches
+    assert len(graph.requests(in_batch=False)) == math.ceil(40 / 20) + math.ceil(120 / 20)
     graph.clear_log()
     result, records = apply_json(run_cli, tmp_path / "plan.json")
     assert result.exit_code == 0 and len(records) == 120 and {r["outcome"] for r in records} == {"done"}
