@@ -18,7 +18,7 @@ import pytest
 
 from revoke.evidence import read_records
 from revoke.sandbox.samba import (ACCOUNTDISABLE, DONT_EXPIRE_PASSWORD, NORMAL_ACCOUNT, SambaDC, SambaUnavailable,
-                                  unavailable_reason)
+                                  runbook_settings, seed_engagement, unavailable_reason)
 from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401
@@ -45,7 +45,7 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         if raced and not os.environ.get("CI"):
             pytest.skip(raced)
         pytest.fail(str(err))
-    service = dc.add_user("svc-revoke", password=None)
+    service = dc.add_user("svc-revoke-tests")
     dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn])
     dc.service = service  # type: ignore[attr-defined]
     try:
@@ -305,6 +305,33 @@ def test_active_directory_connector_conforms(samba_dc: SambaDC, tmp_path: Path) 
     # restored at the end of the suite: alice binds again, where she was, in her group and on the list
     assert dc.can_bind(alice.upn, alice.password) and dc.exists(alice.dn)
     assert alice.dn.casefold() in dc.members(team)
+
+
+def test_the_rehearsal_domain_runs_end_to_end(samba_dc: SambaDC, tmp_path: Path, run_cli: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seeded domain `revoke demo` and operators rehearse against: leavers disabled, the stayer and the
+    protected admin untouched, the team list emptied, the nested group reported."""
+    dc = samba_dc
+    seeded = seed_engagement(dc)
+    users, service = seeded["users"], seeded["service"]
+    monkeypatch.setenv("REVOKE_CORP_AD_PASSWORD", service.password)
+    runbook = write_runbook(tmp_path / "rehearsal.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"corp-ad": {"connector": "active-directory",
+                                "settings": runbook_settings(dc, service, disabled_ou=seeded["Disabled Users"])}},
+        "people": [{"name": name, "ids": {"corp-ad": sam}} for name, sam in
+                   (("Alice Example", "alice"), ("Bob Example", "bob"), ("Dave Admin", "dave"))],
+        "lists": [{"system": "corp-ad", "id": "acme-team"}],
+        "protect": ["dave"]})
+    plan = run_cli("--quiet", "plan", str(runbook))
+    assert plan.exit_code == 2 and "Remote access (through VPN users)" in plan.output, plan.output
+    run_cli("--quiet", "apply", str(runbook), "--yes")
+    assert not dc.can_bind(users["alice"].upn, users["alice"].password)
+    assert not dc.can_bind(users["bob"].upn, users["bob"].password)
+    assert dc.can_bind(users["carol"].upn, users["carol"].password)
+    assert dc.can_bind(users["dave"].upn, users["dave"].password)
+    assert dc.members(seeded["acme-team"]) == set()
+    assert dc.members(seeded["Engagement staff"]) == {users["carol"].dn.casefold()}
 
 
 def test_lists_are_hidden_where_the_schema_has_exchange(engagement: dict[str, Any], run_cli: Any) -> None:

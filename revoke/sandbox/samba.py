@@ -331,6 +331,42 @@ class SambaDC:
         return int(self.read(dn, ["userAccountControl"])["userAccountControl"][0])
 
 
+def seed_engagement(dc: SambaDC) -> dict[str, Any]:
+    """A domain for rehearsing a runbook (and for `revoke demo`): in OU=Consultants the leavers `alice` and `bob`
+    (bob is the user the Graph sandbox shows as synced from on-premises AD), `carol` who stays, `dave` an admin the
+    runbook protects; a service account `svc-revoke` (Domain Admins) with a fresh password; security groups
+    `Engagement staff` and `VPN users` (nested in `Remote access`), the distribution list `acme-team`, and
+    OU=Disabled Users. Answers group and OU name -> DN, `users` (sAMAccountName -> SeededUser, with passwords
+    for checking binds) and `service` (the SeededUser revoke binds as)."""
+    consultants = dc.add_ou("Consultants")
+    ids: dict[str, Any] = {"Consultants": consultants, "Disabled Users": dc.add_ou("Disabled Users")}
+    people = {sam: dc.add_user(sam, cn=name, ou_dn=consultants, mail=f"{sam}@{dc.dns_domain}")
+              for sam, name in (("alice", "Alice Example"), ("bob", "Bob Example"), ("carol", "Carol Client"),
+                                ("dave", "Dave Admin"))}
+    ids["users"] = people
+    service = dc.add_user("svc-revoke", cn="revoke service")
+    dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn, people["dave"].dn])
+    ids["service"] = service
+    dns = {sam: u.dn for sam, u in people.items()}
+    ids["Engagement staff"] = dc.add_group("Engagement staff", members=[dns["alice"], dns["bob"], dns["carol"]],
+                                           ou_dn=consultants)
+    ids["VPN users"] = dc.add_group("VPN users", members=[dns["alice"], dns["bob"]], ou_dn=consultants)
+    ids["Remote access"] = dc.add_group("Remote access", members=[ids["VPN users"]], ou_dn=consultants)
+    ids["acme-team"] = dc.add_group("acme-team", security=False, universal=True, mail=f"acme-team@{dc.dns_domain}",
+                                    members=[dns["alice"], dns["bob"], dns["carol"]], ou_dn=consultants)
+    return ids
+
+
+def runbook_settings(dc: SambaDC, service: SeededUser, secret_name: str = "corp_ad_password",
+                     disabled_ou: str | None = None) -> dict[str, Any]:
+    """The `settings:` of an active-directory system that points at this domain, verifying its TLS certificate."""
+    settings: dict[str, Any] = {"url": f"ldaps://{dc.host}:{dc.port}", "bind_dn": service.upn,
+                                "bind_password": {"secret": secret_name}, "ca_file": str(dc.ca_file)}
+    if disabled_ou:
+        settings["disabled_ou"] = disabled_ou
+    return settings
+
+
 def _exchange_attribute(dc: "SambaDC") -> None:
     """Add msExchHideFromAddressLists to the schema as Exchange's schema preparation does (attributeID and syntax
     from Exchange's schema; on the mailRecipient auxiliary class, which every group carries). One way: AD schema
