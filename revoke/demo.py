@@ -107,27 +107,22 @@ class Sandbox:
                  "IAM users with keys, MFA, roles; Identity Center")
 
     def _graph(self) -> None:
-        from revoke.sandbox.graph import GraphFake
+        from revoke.sandbox.graph import GraphFake, runbook_settings, seed_engagement
 
         fake = GraphFake().start()
         self._stops.append(fake.stop)
-        client_id, secret = fake.add_app()
-        users = {short: fake.add_user(f"{short}@contoso.test", name) for name, short in LEAVERS.items()}
-        carol = fake.add_user("carol@contoso.test", "Carol Client")
-        fake.add_group("Acme Engineers", members=(users["alice"], users["bob"], carol))
-        team = fake.add_group("Acme Project", kind="m365", members=(users["alice"], carol), owners=(carol,),
-                              team=True)
-        dl = fake.add_group("Acme Announcements", kind="distribution", members=(users["alice"], carol))
-        settings = {"tenant_id": fake.tenant_id, "client_id": client_id,
-                    "client_secret": self.secret("graph_secret", secret), "authority_host": fake.authority,
-                    "graph_url": fake.base_url, "ca_file": fake.ca_file, "instance_discovery": False,
-                    "async_poll_seconds": 0.2}
+        ids = seed_engagement(fake, domain="contoso.test")
+        settings = {**runbook_settings(fake, ids["client_id"]), "async_poll_seconds": 0.2}
+        settings["client_secret"] = self.secret("graph_secret", ids["client_secret"])
         self.systems["entra"] = {"connector": "entra", "settings": dict(settings)}
         self.systems["m365"] = {"connector": "m365-groups", "settings": dict(settings)}
         for name, short in LEAVERS.items():
             self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"  # type: ignore[index]
-        self.lists += [{"system": "m365", "id": team}, {"system": "m365", "id": dl}]
-        self.say(f"  Graph:  fake on {fake.base_url}, 3 users, a team to archive, a distribution list")
+        self.lists += [{"system": "m365", "id": ids["Acme project"], "options": {"guests": True}},
+                       {"system": "m365", "id": ids["acme-list"], "close": "delete"},
+                       {"system": "m365", "id": ids["acme-dl"]}]
+        self.say(f"  Graph:  fake on {fake.base_url}, a cloud and a synced leaver, a team to archive, a mailing "
+                 "list, a distribution list, dynamic and mail-enabled groups")
 
     def _slack(self) -> None:
         from revoke.sandbox.slack import SlackFake, seed_engagement
