@@ -124,6 +124,7 @@ class AwsIamConnector(Connector):
         super().__init__(*args, **kwargs)
         self.sessions = AwsSessions(self.settings, self.secrets, self.system)
         self.accounts: list[str] = []
+        self.partition = "aws"
         self._role_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -150,7 +151,7 @@ class AwsIamConnector(Connector):
     def connect(self) -> Identity:
         s = self.settings
         me = self.sessions.caller_identity()
-        partition = me["arn"].split(":")[1]
+        partition = self.partition = me["arn"].split(":")[1]
         if s.accounts is not None:
             self.accounts = list(dict.fromkeys(s.accounts))
         else:
@@ -218,7 +219,9 @@ class AwsIamConnector(Connector):
             if subject.ident.startswith("arn:"):
                 names.append(subject.ident)
             else:
-                names += [f"arn:aws:iam::{a}:user/{subject.ident}" for a in self.accounts]
+                # users anywhere in our accounts, trusted across accounts too (users with a path are added by
+                # discovery from their real ARN)
+                names += [f"arn:{self.partition}:iam::{a}:user/{subject.ident}" for a in self.accounts]
             out[subject.person] = names
         return out
 
@@ -234,7 +237,7 @@ class AwsIamConnector(Connector):
             for user in users:
                 if self._matches(subject, user):
                     seen.add(subject.person)
-                    principals[subject.person].append(user["UserId"])  # a deleted-then-recreated user's old trust
+                    principals[subject.person].append(user["Arn"])  # the real ARN: a user may have a path
                     steps += self._user_steps(reader, account, subject, user, since)
         for role in roles:
             role_steps = self._role_steps(reader, account, role, principals, subjects, since)

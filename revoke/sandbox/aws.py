@@ -4,7 +4,8 @@
 touching AWS. Unmodified boto3 talks to the server through `endpoint_url`. moto keys its state by account: a client
 whose access key moto does not know acts in the management account 123456789012, and the credentials that
 `sts:AssumeRole` returns for `arn:aws:iam::ACCOUNT:role/...` act in ACCOUNT, which is how one server holds a whole
-organization. moto's state lives in the process, so two servers in one process share it; `reset()` clears it.
+organization. moto's state lives in the process, so two servers in one process share it: `start()` and `reset()`
+clear it, and only one of them should be in use at a time.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class MotoServer:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
+        # moto's state belongs to the process, not the server: a server started after another one (a test run,
+        # then the demo) would find the earlier organization and users. Each server starts from an empty AWS.
+        self.reset()
         return self
 
     def stop(self) -> None:
