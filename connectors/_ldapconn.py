@@ -193,6 +193,8 @@ def _socket_reason(err: Exception) -> str:
         return "connection refused"
     if "timed out" in text.lower():
         return "timed out"
+    if "invalid server address" in text:  # ldap3's words when every address failed moments ago and is benched
+        return "not answering (it refused or dropped a connection moments ago)"
     return text
 
 

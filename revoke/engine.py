@@ -281,16 +281,18 @@ def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
             time.sleep(wait)
 
 
-def _safe_read(sys_: _System, actions: list[Action]) -> dict[str, State]:
+def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], str]:
+    """The states read back, and why there are none (the reason goes into each action's record)."""
     if not actions:
-        return {}
+        return {}, ""
     try:
-        return _read(sys_, actions)
+        return _read(sys_, actions), ""
     except RevokeError as err:
         log.warning("%s: read-back failed: %s", sys_.plan.name, err)
-    except Exception:  # noqa: BLE001
+        return {}, str(err)
+    except Exception as err:  # noqa: BLE001
         log.exception("%s: connector raised an unexpected error on read-back", sys_.plan.name)
-    return {}
+        return {}, f"unexpected error in connector {sys_.cls.name}: {type(err).__name__}"
 
 
 def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog,
@@ -343,7 +345,7 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
                 receipts[a.id] = Receipt(request_ids=tuple(getattr(answer, "request_ids", []) or []),
                                          detail={"error": str(answer)})
         # read back what was written, or may have been: a throttled write can have happened anyway
-        states = _safe_read(sys_, finished + retry)
+        states, read_error = _safe_read(sys_, finished + retry)
         still: list[Action] = []
         for a in retry:
             state = states.get(a.id)
@@ -353,14 +355,15 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
             else:
                 still.append(a)
         for a in finished:
-            done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id]))
+            done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
+                                         read_error))
         if still:
             wait = sys_.take_wait(max(waits) if waits else 1.0)
             if wait <= 0:
                 for a in still:
                     done.append(sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id),
-                                            error="throttled: the system's retry budget is spent; resume the run "
-                                            "later", attempts=attempts[a.id]))
+                                            error="throttled: the system's retry budget is spent; apply again "
+                                            "later to finish", attempts=attempts[a.id]))
                 still = []
             else:
                 log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
@@ -370,12 +373,13 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
 
 
 def _verified_record(sys_: _System, a: Action, receipt: Receipt, state: State | None,
-                     attempts: int) -> dict[str, Any]:
+                     attempts: int, read_error: str = "") -> dict[str, Any]:
     kind = sys_.kind(a)
     error = str(receipt.detail.get("error", "")) if receipt.detail else ""
     if state is None:
         return sys_.record(a, Outcome.FAILED, Verification.FAILED, receipt=receipt, attempts=attempts,
-                           error=error or "could not read the target back after the change")
+                           error=error or "could not read the target back after the change" +
+                           (f": {read_error}" if read_error else ""))
     if satisfied(kind, a, state, sys_.mode):
         return sys_.record(a, Outcome.DONE, verification_of(kind, a, state, sys_.mode), after=state,
                            receipt=receipt, attempts=attempts)
@@ -451,6 +455,11 @@ def unfinished_runs(evidence_root: Path, engagement: str) -> list[Path]:
 def resume_plan(run_dir: Path) -> tuple[Plan, str]:
     """The plan an interrupted run was executing, and its mode."""
     if (run_dir / MANIFEST).exists():
+        last = {r["action_id"]: r["outcome"] for r in _prior_records(run_dir) if r.get("type") == "action"}
+        failed = sum(1 for o in last.values() if o == Outcome.FAILED.value)
+        if failed:  # a sealed run is never reopened; a new run of the same plan finishes it
+            raise RevokeError(f"{run_dir.name} finished with {failed} failed action(s) and was sealed: apply the "
+                              "same runbook or plan again to finish them (what was done is not repeated)")
         raise RevokeError(f"{run_dir.name} finished and was sealed; there is nothing to resume")
     plan = load_plan(run_dir / "plan.json")
     records = _prior_records(run_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ def slack_system(fake: SlackFake, **extra: Any) -> dict[str, Any]:
                 "closing_message": CLOSING}
     settings.update(extra)
     return {"connector": "slack", "identify_by": "email", "settings": settings}
+
+
+def assert_each_slack_write_once(fake: SlackFake) -> None:
+    """The workspace received each change exactly once: one closing message and one archive per engagement
+    channel, one kick of the leaver (joins, which the app makes to act in a public channel, aside)."""
+    done = Counter((c.method, c.params.get("channel"), c.params.get("user")) for c in fake.writes() if c.ok)
+    assert max(done.values()) == 1, done
+    per_method = Counter(method for method, _, _ in done)
+    assert (per_method["chat.postMessage"], per_method["conversations.archive"],
+            per_method["conversations.kick"]) == (2, 2, 1), per_method
 
 
 def directory(server: Slapd) -> dict[str, dict[str, list[str]]]:
