@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,51 @@ def test_restore_reopens_the_items_it_undid(engagement: dict, slapd: Slapd, run_
     assert page.item(3).status == "In Progress"  # access is back: the item is no longer done
     assert page.item(3).links[-1].label.startswith("restore on ")
     assert page.item(3).links[-1].target.endswith("closure-report.html#item-3")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_apply_with_commit_versions_the_page_in_the_wiki_clone(engagement: dict, run_cli) -> None:
+    wiki = engagement["page"].parent
+    remote = engagement["dir"] / "wiki-remote.git"
+    _git(engagement["dir"], "init", "--quiet", "--bare", "-b", "main", str(remote))
+    _git(wiki, "init", "--quiet", "-b", "main")
+    _git(wiki, "config", "user.name", "Test Operator")
+    _git(wiki, "config", "user.email", "operator@example.org")
+    _git(wiki, "remote", "add", "origin", str(remote))
+    _git(wiki, "add", "-A")
+    _git(wiki, "commit", "--quiet", "-m", "wiki")
+    _git(wiki, "push", "--quiet", "-u", "origin", "main")
+    pushed = _git(remote, "rev-parse", "main")
+
+    applied = run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes", "--commit")
+    assert applied.exit_code == 0, applied.output + applied.stderr
+    (run_dir,) = (engagement["dir"] / "evidence").glob("*-apply-*")
+    assert _git(wiki, "log", "-1", "--format=%s").strip() == (
+        f"revoke: acme-2026 run {run_dir.name}: apply: item 3 Done, item 4 Done")
+    committed = set(_git(wiki, "show", "--name-only", "--format=", "HEAD").split())
+    assert "Offboarding.md" in committed
+    assert f".attachments/acme-2026/{run_dir.name}/closure-report.html" in committed
+    assert _git(wiki, "status", "--porcelain") == ""
+    assert _git(remote, "rev-parse", "main") == pushed  # --commit alone never pushes
+
+
+def test_checklist_commands_are_part_of_revoke(engagement: dict, run_cli) -> None:
+    assert run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes").exit_code == 0
+    shown = run_cli("checklist", "show", str(engagement["page"]))
+    assert shown.exit_code == 0 and "  3  Done         Site/Network Access" in shown.output
+    marked = run_cli("checklist", "mark", str(engagement["page"]), "2", "done", "--note", "retro held",
+                     env={"REVOKE_OPERATOR": "em@example.org"})
+    assert marked.exit_code == 0, marked.output + marked.stderr
+    assert ChecklistPage.read(engagement["page"]).item(2).status == "Done"
+
+
+def test_validate_reports_a_checklist_item_the_page_lacks(engagement: dict, run_cli) -> None:
+    runbook = engagement["runbook"]
+    runbook.write_text(runbook.read_text().replace("checklist: wiki/Offboarding.md",
+                                                   "checklist:\n  page: wiki/Offboarding.md\n  lists_item: 9"))
+    result = run_cli("validate", str(runbook))
+    assert result.exit_code == 1
+    assert "no item 9 in the checklist table" in result.output + result.stderr
