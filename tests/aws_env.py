@@ -82,3 +82,50 @@ def trust_principals(iam: Any, role: str) -> list[list[str]]:
         aws = st.get("Principal", {}).get("AWS", [])
         out.append(sorted([aws] if isinstance(aws, str) else aws))
     return out
+
+
+def iam_snapshot(seeded: Any) -> dict[str, Any]:
+    """Every IAM fact revoke could change, per account, read with independent clients: any write changes it."""
+    out: dict[str, Any] = {}
+    for account in seeded.accounts:
+        iam = seeded.client("iam", account)
+        details = iam.get_account_authorization_details(Filter=["User", "Role"])
+        users = {}
+        for u in details["UserDetailList"]:
+            name = u["UserName"]
+            try:
+                profile = iam.get_login_profile(UserName=name)["LoginProfile"]["UserName"]
+            except iam.exceptions.NoSuchEntityException:
+                profile = None
+            users[name] = {
+                "groups": sorted(u.get("GroupList", [])), "attached": u.get("AttachedManagedPolicies", []),
+                "inline": u.get("UserPolicyList", []), "tags": u.get("Tags", []), "login": profile,
+                "keys": [(k["AccessKeyId"], k["Status"]) for k in iam.list_access_keys(UserName=name)[
+                    "AccessKeyMetadata"]],
+                "ssh": [(k["SSHPublicKeyId"], k["Status"]) for k in iam.list_ssh_public_keys(UserName=name)[
+                    "SSHPublicKeys"]],
+                "certs": [(c["CertificateId"], c["Status"]) for c in iam.list_signing_certificates(UserName=name)[
+                    "Certificates"]],
+                "mfa": [d["SerialNumber"] for d in iam.list_mfa_devices(UserName=name)["MFADevices"]]}
+        roles = {r["RoleName"]: {"trust": r["AssumeRolePolicyDocument"], "inline": r.get("RolePolicyList", [])}
+                 for r in details["RoleDetailList"]}
+        out[account] = {"users": users, "roles": roles}
+    return json.loads(json.dumps(out, default=str, sort_keys=True))
+
+
+def identity_center_snapshot(seeded: Any) -> dict[str, Any]:
+    """Assignments, memberships, users and permission set inline policies, read with independent clients."""
+    sso, ids = seeded.client("sso-admin"), seeded.client("identitystore")
+    store, instance = seeded.identity_store_id, seeded.instance_arn
+    users = sorted(u["UserId"] for u in ids.list_users(IdentityStoreId=store)["Users"])
+    out: dict[str, Any] = {"users": users, "assignments": {}, "memberships": {}, "inline": {}}
+    for user_id in seeded.sso_users.values():
+        out["assignments"][user_id] = sorted(
+            (a["AccountId"], a["PermissionSetArn"]) for a in sso.list_account_assignments_for_principal(
+                InstanceArn=instance, PrincipalId=user_id, PrincipalType="USER")["AccountAssignments"])
+        out["memberships"][user_id] = sorted(m["GroupId"] for m in ids.list_group_memberships_for_member(
+            IdentityStoreId=store, MemberId={"UserId": user_id})["GroupMemberships"])
+    for ps in seeded.permission_sets.values():
+        out["inline"][ps] = sso.get_inline_policy_for_permission_set(InstanceArn=instance,
+                                                                     PermissionSetArn=ps)["InlinePolicy"]
+    return json.loads(json.dumps(out, default=str, sort_keys=True))

@@ -20,15 +20,8 @@ from revoke.engine import build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.aws import MotoServer, SeededAws
 from revoke.secrets import Secrets
-from tests.aws_env import (  # noqa: F401
-    aws_system,
-    credentials_env,
-    fresh_engagement,
-    moto_server,
-    policy_actions,
-    record_calls,
-    trust_principals,
-)
+from tests.aws_env import (aws_system, credentials_env, fresh_engagement, iam_snapshot, moto_server,  # noqa: F401
+                           policy_actions, record_calls, trust_principals)
 from tests.conftest import write_runbook, yesterday
 
 
@@ -220,8 +213,8 @@ def test_every_api_call_is_in_the_permissions_policy(applied: dict[str, Any]) ->
 
 def test_restore_reactivates_keys_and_readds_memberships(moto_server: MotoServer, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    # one member account besides the management one: the assumed-role path without the cost of three
-    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=1)
+    # the management account alone: the other tests cover the fan-out over accounts
+    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
     monkeypatch.chdir(tmp_path)
@@ -231,7 +224,7 @@ def test_restore_reactivates_keys_and_readds_memberships(moto_server: MotoServer
     restored = _cli("--quiet", "--output", "json", "restore", str(run_dir), "--yes")
     assert restored.exit_code == 3, restored.output  # what cannot come back needs a person, and says so
 
-    account = seeded.accounts[1]
+    account = seeded.accounts[0]
     iam = seeded.client("iam", account)
     assert set(_keys(seeded, "alice").values()) == {"Active"}
     assert [k["Status"] for k in iam.list_ssh_public_keys(UserName="alice")["SSHPublicKeys"]] == ["Active"]
@@ -327,3 +320,17 @@ def test_throttled_writes_are_retried_by_the_engine_within_the_budget(moto_serve
                "deactivate-access-key" and r.get("outcome")]
     assert {r["outcome"] for r in records} == {"done"}
     assert sorted(r["attempts"] for r in records) in ([1, 3], [2, 2])  # each throttled call was tried again
+
+
+def test_aws_iam_connector_conforms(moto_server: MotoServer, tmp_path: Path) -> None:
+    """The conformance suite plugin authors run (revoke.testing), against moto (one account: the suite runs seven
+    passes, and the other tests cover the fan-out over accounts)."""
+    from revoke.testing import check_connector
+
+    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
+    settings = aws_system(seeded, "aws-iam")["settings"]
+    report = check_connector("aws-iam", settings, people={"Alice Example": "alice"},
+                             secrets={"aws_key": seeded.credentials["aws_access_key_id"],
+                                      "aws_secret": seeded.credentials["aws_secret_access_key"]},
+                             server_state=lambda: iam_snapshot(seeded), workdir=tmp_path)
+    assert report.restore is not None

@@ -20,14 +20,8 @@ from revoke.engine import build_plan, build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.runbook import load_runbook
 from revoke.sandbox.aws import MotoServer, SeededAws
-from tests.aws_env import (  # noqa: F401
-    aws_system,
-    credentials_env,
-    fresh_engagement,
-    moto_server,
-    policy_actions,
-    record_calls,
-)
+from tests.aws_env import (aws_system, credentials_env, fresh_engagement, identity_center_snapshot,  # noqa: F401
+                           moto_server, policy_actions, record_calls)
 from tests.conftest import write_runbook, yesterday
 
 
@@ -249,3 +243,16 @@ def test_provider_errors_become_revoke_errors_at_the_edge() -> None:
     assert isinstance(emulator, NotSupported) and "not supported here" in str(emulator)
     denied = translate(error("AccessDeniedException", "not authorized"), "sso:DeleteAccountAssignment")
     assert isinstance(denied, ActionFailed) and not denied.retryable and "revoke permissions" in str(denied)
+
+
+def test_aws_identity_center_connector_conforms(moto_server: MotoServer, tmp_path: Path) -> None:
+    """The conformance suite plugin authors run (revoke.testing), against moto's sso-admin and identitystore."""
+    from revoke.testing import check_connector
+
+    seeded = fresh_engagement(moto_server, iam=False)
+    settings = aws_system(seeded, "aws-identity-center", poll_interval_seconds=0.1)["settings"]
+    report = check_connector("aws-identity-center", settings, people={"Alice Example": "alice"},
+                             secrets={"aws_key": seeded.credentials["aws_access_key_id"],
+                                      "aws_secret": seeded.credentials["aws_secret_access_key"]},
+                             server_state=lambda: identity_center_snapshot(seeded), workdir=tmp_path)
+    assert report.restore is not None
