@@ -4,7 +4,8 @@ The operator runbooks (runbooks/T-7-days.md, final-day.md, after.md) are one sto
 engagement folder, against the local sandbox (slapd, moto, the Graph and Slack fakes; `revoke demo` uses the same):
 
 - Every line of a ```sh block is a `revoke ...` command; it runs in-process through click's test runner, and its
-  exit code must be the one the line states (`# exit N`), 0 when it states none.
+  exit code must be the one the line states (`# exit N`), 0 when it states none; text quoted in that comment
+  must appear in its output.
 - The engagement folder holds `acme-2026.yaml`, made from runbooks/example-engagement.yaml with only these
   placeholders replaced: `final_day` becomes today, and each system's connection settings (SANDBOX_KEYS: URLs,
   credentials, CA files, tenant) become the sandbox's. People, lists, protections and every other setting are the
@@ -59,9 +60,10 @@ SANDBOX_KEYS = {
 class Command:
     def __init__(self, doc: str, line: int, text: str, directives: list[str]):
         self.doc, self.line, self.text, self.directives = doc, line, text, directives
-        command = text.split(" #", 1)[0].strip()
-        stated = re.search(r"#\s*exit (\d+)", text)
+        command, _, comment = text.partition(" #")
+        stated = re.search(r"exit (\d+)", comment)
         self.expected = int(stated.group(1)) if stated else 0
+        self.says = re.findall(r'"([^"]+)"', comment)  # quoted in the comment: what the output must say
         self.args = shlex.split(command)
 
     def __repr__(self) -> str:
@@ -164,8 +166,8 @@ def running(box: Any, cls: type) -> Any:
     return next(stop.__self__ for stop in box._stops if isinstance(getattr(stop, "__self__", None), cls))
 
 
-def interrupt_apply(box: Any, mp: pytest.MonkeyPatch) -> int:
-    """The next apply is interrupted (Ctrl-C) after two LDAP writes; the CLI exits 130."""
+def interrupt_apply(box: Any, mp: pytest.MonkeyPatch) -> tuple[int, str]:
+    """The next apply is interrupted (Ctrl-C) after two LDAP writes; the CLI exits 130 and says how to go on."""
     from revoke.connectors.ldap import LdapConnector
 
     real = LdapConnector.apply
@@ -178,7 +180,7 @@ def interrupt_apply(box: Any, mp: pytest.MonkeyPatch) -> int:
         return real(self, action)
 
     mp.setattr(LdapConnector, "apply", apply)
-    return 130
+    return 130, "interrupted; `revoke apply` again resumes where this run stopped"
 
 
 def lockout(box: Any, mp: pytest.MonkeyPatch) -> None:
@@ -192,7 +194,8 @@ def lockout(box: Any, mp: pytest.MonkeyPatch) -> None:
         c.modify(f"uid=alice,ou=people,{server.suffix}", {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [stamp])]})
 
 
-DIRECTIVES: dict[str, Callable[[Any, pytest.MonkeyPatch], int | None]] = {
+# each sets the situation up and may change what the next command answers: (exit code, text in its output)
+DIRECTIVES: dict[str, Callable[[Any, pytest.MonkeyPatch], tuple[int, str] | None]] = {
     "interrupt-apply": interrupt_apply,
     "lockout": lockout,
 }
@@ -245,8 +248,16 @@ def test_there_is_an_example_per_connector() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_runbook_is_valid(example: Path, run_cli) -> None:
-    result = run_cli("validate", "--offline", str(example))
+def test_example_runbook_is_valid(example: Path, tmp_path: Path, run_cli) -> None:
+    """Each example as its user copies it: into an engagement folder that holds the checklist page it names."""
+    runbook = tmp_path / example.name
+    runbook.write_bytes(example.read_bytes())
+    page = (yaml.safe_load(example.read_text()) or {}).get("checklist")
+    if page:
+        seed = resources.files("revoke.sandbox").joinpath("data/customer-offboarding-checklist.md")
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_bytes(seed.read_bytes())
+    result = run_cli("validate", "--offline", str(runbook))
     assert result.exit_code == 0, result.output + result.stderr
 
 
@@ -262,10 +273,12 @@ def test_operator_runbooks_run_in_order_against_the_sandbox(sandbox: Any, engage
     evidence = engagement / "evidence"
     for doc in OPERATOR_RUNBOOKS:
         for command in commands(RUNBOOKS / doc):
-            expected = command.expected
+            expected, says = command.expected, list(command.says)
             with pytest.MonkeyPatch.context() as mp:
                 for name in command.directives:
-                    expected = DIRECTIVES[name](sandbox, mp) or expected
+                    changed = DIRECTIVES[name](sandbox, mp)
+                    if changed:
+                        expected, says = changed[0], [changed[1]]
                 apply_runs = [r for r in runs_seen if "-apply-" in r]
                 args = [a.replace("<run-id>", apply_runs[-1] if apply_runs else "<no apply run yet>")
                         for a in command.args[1:]]
@@ -273,6 +286,8 @@ def test_operator_runbooks_run_in_order_against_the_sandbox(sandbox: Any, engage
             assert result.exit_code == expected, (
                 f"{command!r}\nran: revoke {shlex.join(args)}\nexit {result.exit_code}, expected {expected}\n"
                 f"{result.output}\n{result.stderr}")
+            for text in says:
+                assert text in result.output + result.stderr, f"{command!r}: no {text!r} in\n{result.output}"
             if evidence.is_dir():
                 runs_seen += sorted(p.name for p in evidence.iterdir() if p.name not in runs_seen)
     # what after.md did, checked on the page and in the wiki clone (the restore re-opened item 3 on purpose)
@@ -280,4 +295,7 @@ def test_operator_runbooks_run_in_order_against_the_sandbox(sandbox: Any, engage
     assert "| 4 | Done |" in page and "| 3 | In Progress |" in page
     log = subprocess.run(["git", "log", "--format=%s"], cwd=engagement / "wiki", capture_output=True, text=True)
     assert "checklist: item 4 Team Collaboration Done: Exchange Online" in log.stdout
+    committed = log.stdout.splitlines()
+    assert any(re.match(r"revoke: acme-2026 run \S+-plan-\S+: plan: item 3 In Progress", c) for c in committed)
+    assert any(re.match(r"revoke: acme-2026 run \S+-apply-\S+: apply: item 3 ", c) for c in committed)
     assert [r for r in runs_seen if "-restore-" in r]
