@@ -210,3 +210,47 @@ def test_any_bytes_round_trip_and_edits_touch_only_the_status(tmp_path_factory, 
         page.write()
         row = data[data.index(b"| 3 | To Do |"):].split(b"\n", 1)[0]
         assert path.read_bytes() == data.replace(row, row.replace(b"| To Do |", b"| Done |", 1))
+
+
+_CELL_TEXT = st.lists(st.sampled_from(list("ab Z-_*/()<>&#\u00a0é✓") + ["\\|", "  ", "**x**", "[l](/u)"]),
+                      max_size=12).map("".join)
+
+
+@st.composite
+def checklist_pages(draw):
+    """Checklist tables with arbitrary cell text, padding, escaped pipes and line endings."""
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    pad = st.sampled_from(["", " ", "  ", "\u00a0 "])
+    numbers = draw(st.lists(st.integers(1, 40), min_size=1, max_size=6, unique=True))
+    rows = []
+    for n in numbers:
+        status = draw(st.sampled_from(["To Do", "Not started", "In Progress", "x"]))
+        cells = [str(n), status, f"**{draw(_CELL_TEXT).strip('*') or 'T'}**", draw(_CELL_TEXT), draw(_CELL_TEXT)]
+        rows.append("|" + "|".join(f"{draw(pad)}{c}{draw(pad)}" if c.strip() else " " for c in cells) + "|")
+    head = ["Intro text", "", "| # | Status |  | Activity | Owner/Link |", "| --- | --- | --- | --- | --- |"]
+    tail = ["", " **Attachments:** ", "", "[a](/.attachments/a.png)"]
+    return newline.join(head + rows + tail) + draw(st.sampled_from(["", newline])), numbers
+
+
+@settings(max_examples=100, deadline=None)
+@given(page_and_numbers=checklist_pages(), pick=st.integers(0, 5), link=_CELL_TEXT)
+def test_edits_on_arbitrary_pages_change_only_the_status_and_owner_cells_of_one_row(page_and_numbers, pick, link):
+    text, numbers = page_and_numbers
+    page = ChecklistPage(text)
+    assert page.text == text and [it.number for it in page.items] == numbers
+    number = numbers[pick % len(numbers)]
+    before = {it.number: it for it in page.items}
+    page.set_status(number, "Blocked")
+    page.append_to_owner(number, link_markdown(link or "x", "/.attachments/r/closure-report.html#item-3"))
+    after = {it.number: it for it in page.items}
+    for n, it in before.items():
+        changed = after[n]
+        if n != number:
+            assert changed.cells["status"].raw == it.cells["status"].raw and changed.owner == it.owner
+        else:
+            assert changed.status == "Blocked"
+            assert changed.links[-1].target == "/.attachments/r/closure-report.html#item-3"
+        assert (changed.title, changed.activity, changed.line) == (it.title, it.activity, it.line)
+    old_lines, new_lines = text.split("\n"), page.text.split("\n")
+    assert len(old_lines) == len(new_lines)
+    assert [i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b] == [before[number].line - 1]
