@@ -296,13 +296,16 @@ def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
         for n in plan.notices:
             result.records.append(evidence.append({"type": "notice", "mode": "plan", **n.model_dump()}))
         operators = {s.name: s.operator.get("display") for s in plan.systems}
+        planned = []
         for a in plan.actions:
             kind = load(a.connector).kind(a.kind)
             outcome = {"change": Outcome.PLANNED, "noop": Outcome.ALREADY_DONE, "skip": Outcome.SKIPPED}.get(
                 a.status) or Outcome(a.outcome or Outcome.ATTENTION.value)
-            result.records.append(evidence.append(action_record(
-                kind, operators.get(a.system), a, "plan", outcome, Verification.NONE,
-                error=a.reason if a.status == "skip" else "")))
+            planned.append(action_record(kind, operators.get(a.system), a, "plan", outcome, Verification.NONE,
+                                         error=a.reason if a.status == "skip" else ""))
+        # a dry run journals nothing to resume from: one fsync for all its records, not one each (2,000 leavers:
+        # 8,000 fsyncs, most of the plan's time)
+        result.records.extend(evidence.append_many(planned))
         result.records.append(evidence.append({"type": "end", "mode": "plan", "finished_at": iso(now()),
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)
