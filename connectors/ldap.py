@@ -188,8 +188,9 @@ class LdapConnector(Connector):
         for group_dn, gattrs in self._groups_of(accounts):
             if norm_dn(group_dn) in closing:
                 continue  # the group itself is deleted; removing members first would only add writes
+            index = _member_index(gattrs)  # once per group: matching each account is then a lookup
             for subject, (dn, attrs) in accounts.items():
-                held = self._membership_values(gattrs, dn, first(attrs, "uid"))
+                held = self._membership_values(index, dn, first(attrs, "uid"))
                 if not held:
                     continue
                 found.steps.append(Step(
@@ -221,8 +222,12 @@ class LdapConnector(Connector):
             flt = "(|" + "".join(s.user_filter.replace("{id}", escape(x.ident)) for x in chunk) + ")"
             res = self.session.search("find people", base, flt, attrs)
             entries = [(e["dn"], entry_attrs(e)) for e in res["entries"] if e.get("type") == "searchResEntry"]
+            by_value, by_dn = _match_index(s.user_filter, entries)
             for subject in chunk:
-                matches = [(dn, a) for dn, a in entries if _matches(s.user_filter, subject.ident, dn, a)]
+                # entries whose filter attribute holds the id, or whose DN is it, in search order: looked up, not scanned
+                picked = {**{i: None for i in by_value.get(subject.ident.casefold(), [])},
+                          **{i: None for i in by_dn.get(norm_dn(subject.ident), [])}}
+                matches = [entries[i] for i in sorted(picked)]
                 if not matches:
                     found.notices.append(Notice(f"no account matches '{subject.ident}' under {base}",
                                                 person=subject.person))
@@ -255,13 +260,13 @@ class LdapConnector(Connector):
         return list(groups.values())
 
     @staticmethod
-    def _membership_values(gattrs: dict[str, list[str]], dn: str, uid: str | None) -> dict[str, str]:
+    def _membership_values(index: dict[str, Any], dn: str, uid: str | None) -> dict[str, str]:
         held: dict[str, str] = {}
+        key = norm_dn(dn)
         for attr in ("member", "uniqueMember"):
-            for v in values(gattrs, attr):
-                if norm_dn(v) == norm_dn(dn):
-                    held[attr] = v
-        if uid and any(v == uid for v in values(gattrs, "memberUid")):
+            if key in index[attr]:
+                held[attr] = index[attr][key]
+        if uid and uid in index["memberUid"]:
             held["memberUid"] = uid
         return held
 
@@ -374,19 +379,31 @@ class LdapConnector(Connector):
         raise NotSupported(f"{action.kind} cannot be restored: {ScramblePassword.restore_note}")
 
 
+def _member_index(gattrs: dict[str, list[str]]) -> dict[str, Any]:
+    """A group's member values by normalised DN (and its memberUid values), as found in the entry."""
+    index: dict[str, Any] = {attr: {norm_dn(v): v for v in values(gattrs, attr)}
+                             for attr in ("member", "uniqueMember")}
+    index["memberUid"] = set(values(gattrs, "memberUid"))
+    return index
+
+
+def _match_index(user_filter: str, entries: list[tuple[str, dict[str, list[str]]]]
+                 ) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Positions of the entries by each value of the attributes the filter names (casefolded), and by DN."""
+    by_value: dict[str, list[int]] = {}
+    by_dn: dict[str, list[int]] = {}
+    names = _filter_attributes(user_filter)
+    for i, (dn, attrs) in enumerate(entries):
+        for key in {v.casefold() for name in names for v in values(attrs, name)}:
+            by_value.setdefault(key, []).append(i)
+        by_dn.setdefault(norm_dn(dn), []).append(i)
+    return by_value, by_dn
+
+
 def _operational(attr: str) -> bool:
     return attr.lower() in {"entryuuid", "entrycsn", "createtimestamp", "modifytimestamp", "creatorsname",
                             "modifiersname", "structuralobjectclass", "entrydn", "subschemasubentry",
                             "hassubordinates", "memberof"}
-
-
-def _matches(user_filter: str, ident: str, dn: str, attrs: dict[str, list[str]]) -> bool:
-    """Which entries of an OR-search belong to this subject: the attribute its filter names holds the id."""
-    lowered = ident.casefold()
-    for attr_name in _filter_attributes(user_filter):
-        if any(v.casefold() == lowered for v in values(attrs, attr_name)):
-            return True
-    return norm_dn(dn) == norm_dn(ident)
 
 
 def _filter_attributes(flt: str) -> list[str]:
