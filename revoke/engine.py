@@ -302,9 +302,9 @@ def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog
     batches = [changes[i:i + size] for i in range(0, len(changes), size)]
 
     def run_batch(batch: list[Action]) -> list[dict[str, Any]]:
-        records = []
-        for rec in _apply_batch(sys_, batch, evidence):
-            records.append(evidence.append(rec))
+        # the batch's outcomes are known together: chain them with one fsync, not one per record
+        records = evidence.append_many(_apply_batch(sys_, batch, evidence))
+        for rec in records:
             progress.step(sys_.plan.name, rec["summary"], rec["outcome"])
         return records
 
