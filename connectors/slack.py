@@ -30,6 +30,7 @@ from revoke.connectors._slack import TYPES, ScimApi, SlackApi, SlackChannel, Sla
 from revoke.connectors._slack import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.evidence import now
+from revoke.exposure import ExposureRule
 from revoke.runbook import SecretRef
 
 CLOSE_MODES = ("default", "archive", "keep")
@@ -160,6 +161,14 @@ class SlackConnector(Connector):
             s = self.settings
             self._scim = ScimApi(self.secrets.get(s.scim_token) or "", s.scim_url, timeout=s.timeout)
         return self._scim
+
+    def exposure(self) -> list[ExposureRule]:
+        if self.settings.scim_deactivate:
+            return []  # deactivation signs the person out of every Slack session and client at once
+        return [ExposureRule("the Slack account, still active, and its signed-in sessions: public channels (which it "
+                             "can rejoin) and the history of archived channels it was in", None, None,
+                             "a bot token cannot end Slack sessions; they last until the account is deactivated "
+                             "(Slack's admin pages, or scim_deactivate: true)")]
 
     def warnings(self) -> list[str]:
         out = []

@@ -118,6 +118,10 @@ def test_apply_archives_channels_and_removes_leavers_from_channels_that_stay(ws:
     # a closing message posted by its channel's archive (which may run first) is in that archive's request ids
     assert all(r["request_ids"] for r in done if r["kind"] != "post-closing-message")
     assert all(r["operator"].startswith("revoke (B") for r in done)
+    # issue 11: what Alice can still do in Slack is stated, with no upper bound, since her account stays active
+    alice = next(r for r in read_records(run_dir) if r["type"] == "exposure" and r["person"] == "Alice")
+    assert any("Slack account, still active" in i["what"] and i["bound"] == "no upper bound known"
+               for i in alice["items"])
 
 
 def test_already_archived_is_a_noop_recorded_already_done(ws: dict, fake: SlackFake, run_cli: Any) -> None:
@@ -272,12 +276,17 @@ def test_scim_deactivation_signs_leavers_out(ws: dict, fake: SlackFake, run_cli:
     plan = run_cli("--quiet", "plan", str(path))
     assert "- deactivate the Slack account (signs out every session)" in plan.output
     assert "sessions stay signed in" not in plan.output
-    result, _, records = apply_json(run_cli, path)
+    result, run_dir, records = apply_json(run_cli, path)
     assert result.exit_code == 0, result.output
     assert fake.users[ws["alice"]].deleted and fake.users[ws["bob"]].deleted
     assert not fake.users[ws["carol"]].deleted
     deact = [r for r in records if r["kind"] == "deactivate-user"]
     assert {r["outcome"] for r in deact} == {"done"} and deact[0]["after"]["active"] is False
+    exposure = [r for r in read_records(run_dir) if r["type"] == "exposure" and r["system"] == "slack"]
+    assert {r["person"] for r in exposure} == {"Alice", "Bob"}
+    assert all(r["items"] == [{"what": "none", "until": None, "bound": "nothing remains valid",
+                               "basis": "every action was verified and no credential outlives it"}]
+               for r in exposure)
 
 
 def test_a_refused_token_is_reported_with_the_fix(ws: dict, fake: SlackFake, run_cli: Any,
