@@ -1,0 +1,103 @@
+"""Runs `revoke` or a bench script with counters, for the benchmarks only.
+
+    python bench/_probe.py revoke ARGS...        # as the `revoke` console script
+    python bench/_probe.py script PATH ARGS...   # a bench script (the sequential boto3 baseline)
+
+Counts every AWS HTTP request botocore sends (retries and AssumeRole included) and every API operation, and writes
+them as JSON to $BENCH_COUNT_FILE at exit. With BENCH_EVIDENCE=off, evidence records are numbered in memory but
+never hashed, serialised, written or sealed (and no closure reports are written); with BENCH_REPORTS=off only the
+closure reports are skipped. These bench-only switches measure what evidence and reports cost. Nothing here is imported by
+revoke itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import runpy
+import sys
+import threading
+from collections import Counter
+
+_lock = threading.Lock()
+_counts: Counter[str] = Counter()
+
+
+def _count(key: str) -> None:
+    with _lock:
+        _counts[key] += 1
+
+
+def _write_counts() -> None:
+    path = os.environ.get("BENCH_COUNT_FILE")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(dict(_counts), f)
+
+
+def _count_aws() -> None:
+    try:
+        from botocore import client, endpoint
+    except ImportError:
+        return
+    send = endpoint.Endpoint._send
+    make_call = client.BaseClient._make_api_call
+
+    def counted_send(self, request):  # type: ignore[no-untyped-def]
+        _count("aws_http")
+        return send(self, request)
+
+    def counted_call(self, operation_name, api_params):  # type: ignore[no-untyped-def]
+        _count(f"aws_op:{self.meta.service_model.service_name}:{operation_name}")
+        return make_call(self, operation_name, api_params)
+
+    endpoint.Endpoint._send = counted_send
+    client.BaseClient._make_api_call = counted_call
+
+
+def _evidence_off() -> None:
+    from revoke import evidence
+
+    def append_many(self, records):  # type: ignore[no-untyped-def]
+        out = []
+        with self._lock:
+            for record in records:
+                self.seq += 1
+                out.append({"seq": self.seq, "run_id": self.run_id, "engagement": self.engagement, **record,
+                            "prev_hash": self.prev, "hash": "0" * 64})
+        return out
+
+    evidence.EvidenceLog.append_many = append_many
+    evidence.EvidenceLog.seal = lambda self: {}  # nothing was written, so nothing to seal
+
+
+def _reports_off() -> None:
+    from revoke import cli
+
+    cli._report_writer = lambda: None
+
+
+def main() -> None:
+    atexit.register(_write_counts)
+    _count_aws()
+    if os.environ.get("BENCH_REPORTS") == "off" or os.environ.get("BENCH_EVIDENCE") == "off":
+        _reports_off()  # the closure reports are read from the evidence log: without one, none either
+    if os.environ.get("BENCH_EVIDENCE") == "off":
+        _evidence_off()
+    mode, *rest = sys.argv[1:]
+    if mode == "revoke":
+        from revoke.cli import main as revoke_main
+
+        sys.argv = ["revoke", *rest]
+        revoke_main()
+    elif mode == "script":
+        path, *args = rest
+        sys.argv = [path, *args]
+        runpy.run_path(path, run_name="__main__")
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""AWS fan-out benchmark: an organization of A accounts with U leaving IAM users each, in moto's server.
+
+Two identical sets of users are seeded in every account (`r-userNN` for revoke, `s-userNN` for the baseline
+script), each with a console password, an access key, a group and an attached managed policy. `revoke apply` of a
+saved plan and bench/aws_sequential.py each revoke their own set; API calls are the HTTP requests botocore sent,
+counted in each process by bench/_probe.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.common import BENCH_DIR, Row, check, ratio, revoke, run_measured, script, write_runbook
+from revoke.sandbox.aws import (MANAGEMENT_ACCOUNT, MotoServer, account_credentials, client, fake_credentials)
+
+
+def _seed_account(url: str, credentials: dict[str, str], account: str, users: int) -> None:
+    iam = client(url, "iam", account_credentials(url, credentials, account))
+    iam.create_group(GroupName="developers")
+    arn = iam.create_policy(PolicyName="engagement-read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:List*"], "Resource": "*"}]}))["Policy"]["Arn"]
+    for prefix in ("r-user", "s-user"):
+        for i in range(users):
+            name = f"{prefix}{i:02d}"
+            iam.create_user(UserName=name)
+            iam.create_login_profile(UserName=name, Password="Bench-only-1!" + name)
+            iam.create_access_key(UserName=name)
+            iam.add_user_to_group(GroupName="developers", UserName=name)
+            iam.attach_user_policy(UserName=name, PolicyArn=arn)
+
+
+def bench_aws(root: Path, accounts: int, users: int, concurrency: int = 16) -> list[Row]:
+    work = root / "aws"
+    work.mkdir(parents=True, exist_ok=True)
+    server = MotoServer().start()
+    try:
+        credentials = fake_credentials()
+        org = client(server.url, "organizations", credentials)
+        org.create_organization(FeatureSet="ALL")
+        ids = [MANAGEMENT_ACCOUNT]
+        for i in range(accounts - 1):
+            ids.append(org.create_account(AccountName=f"bench-{i}", Email=f"bench-{i}@example.com")
+                       ["CreateAccountStatus"]["AccountId"])
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda a: _seed_account(server.url, credentials, a, users), ids))
+        system = {"connector": "aws-iam", "blast_radius": accounts * users * 2 + 10, "concurrency": concurrency,
+                  "settings": {"endpoint_url": server.url, "region": "us-east-1",
+                               "access_key_id": {"secret": "aws_key"}, "secret_access_key": {"secret": "aws_secret"},
+                               "max_accounts_in_parallel": 8}}
+        people = [{"name": f"Leaver {i}", "ids": {"aws": f"r-user{i:02d}"}} for i in range(users)]
+        runbook = write_runbook(work / "bench.yaml", "bench-aws", {"aws": system}, people)
+        env = {"REVOKE_AWS_KEY": credentials["aws_access_key_id"],
+               "REVOKE_AWS_SECRET": credentials["aws_secret_access_key"]}
+        plan_file = work / "plan.json"
+        plan = run_measured(revoke("--quiet", "plan", str(runbook), "--out", str(plan_file)), env=env)
+        check(plan.code == 2, "revoke plan (aws)", plan)
+        apply_ = run_measured(revoke("--quiet", "apply", str(plan_file)), env=env)
+        check(apply_.code == 0, "revoke apply (aws)", apply_)
+        script_env = {"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+                      "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"], "AWS_DEFAULT_REGION": "us-east-1"}
+        base = run_measured(script(BENCH_DIR / "aws_sequential.py", server.url, "s-user", str(users)),
+                            env=script_env)
+        check(base.code == 0, "sequential boto3 script", base)
+        _check_done(server.url, credentials, ids, users)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    name = f"3 AWS fan-out ({accounts} accounts x {users} IAM users)"
+    calls, base_calls = apply_.counts.get("aws_http", 0), base.counts.get("aws_http", 0)
+    return [
+        Row(name, "sequential boto3 script: wall / API calls", f"{base.seconds:.2f} s / {base_calls}"),
+        Row(name, "revoke apply API calls", f"{calls} = {ratio(calls, base_calls):.3f}x script",
+            "<= script's", calls <= base_calls),
+        Row(name, "revoke apply wall", f"{apply_.seconds:.2f} s = {ratio(apply_.seconds, base.seconds):.2f}x script",
+            "<= 0.5x script", apply_.seconds <= 0.5 * base.seconds),
+        Row(name, "revoke plan wall / API calls", f"{plan.seconds:.2f} s / {plan.counts.get('aws_http', 0)}"),
+    ]
+
+
+def _check_done(url: str, credentials: dict[str, str], accounts: list[str], users: int) -> None:
+    """Both sets revoked everywhere, read independently of revoke and of the script."""
+    for account in accounts:
+        iam = client(url, "iam", account_credentials(url, credentials, account))
+        for prefix in ("r-user", "s-user"):
+            for i in (0, users - 1):
+                name = f"{prefix}{i:02d}"
+                keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+                groups = iam.list_groups_for_user(UserName=name)["Groups"]
+                if any(k["Status"] == "Active" for k in keys) or groups:
+                    raise RuntimeError(f"{name} in {account} still has access after the benchmark")
