@@ -351,10 +351,9 @@ class SlackConnector(Connector):
                                     aliases=tuple(a for a in (email, user.get("name")) if a)))
         elif active:
             found.notices.append(Notice(
-                f"{subject.person}'s Slack account stays active and its sessions stay signed in: a bot token cannot "
-                "end Slack sessions. Until the account is deactivated they can read and rejoin public channels and "
-                "read the history of archived channels they were in. Deactivate it in Slack's admin pages, or set "
-                "scim_deactivate: true with a SCIM admin token (Business+ or Enterprise Grid)",
+                f"{subject.person}'s Slack account stays active and signed in (a bot token cannot end Slack "
+                "sessions): deactivate it in Slack's admin pages, or set scim_deactivate: true with a SCIM admin "
+                "token (Business+ or Enterprise Grid)",
                 person=subject.person, severity="warning"))
 
     # ---- apply

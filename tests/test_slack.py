@@ -86,7 +86,8 @@ def test_plan_shows_channels_and_memberships_and_writes_nothing(ws: dict, fake: 
     assert "= already archived: #acme-old" in text
     assert "- remove from #client-team" in text       # Alice, from the channel that stays open
     assert "= not in #client-team" in text            # Bob was never in it
-    assert "sessions stay signed in" in text          # issue 11: Slack sessions are stated, not hidden
+    assert "Slack account stays active and signed in" in text  # issue 11: sessions are stated, not hidden
+    assert "still valid after apply" in text and "Slack account, still active" in text
     assert fake.writes() == []
     plan = json.loads((ws["dir"] / "plan.json").read_text())["plan"]
     archive = next(a for a in plan["actions"] if a["kind"] == "archive-channel" and a["label"] == "#acme-dev")
@@ -275,7 +276,7 @@ def test_scim_deactivation_signs_leavers_out(ws: dict, fake: SlackFake, run_cli:
                                  "scim_url": fake.scim_url})
     plan = run_cli("--quiet", "plan", str(path))
     assert "- deactivate the Slack account (signs out every session)" in plan.output
-    assert "sessions stay signed in" not in plan.output
+    assert "stays active and signed in" not in plan.output and "Slack account, still active" not in plan.output
     result, run_dir, records = apply_json(run_cli, path)
     assert result.exit_code == 0, result.output
     assert fake.users[ws["alice"]].deleted and fake.users[ws["bob"]].deleted
