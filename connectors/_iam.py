@@ -13,11 +13,11 @@ import math
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
-from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
 
 from revoke.actions import State
 from revoke.connector import Receipt
+from revoke.connectors import _iam_trust as trust
+from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
 from revoke.errors import ActionFailed
 
 REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # the name the console's "Revoke active sessions" uses

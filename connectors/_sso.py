@@ -13,10 +13,10 @@ import time
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
-from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
 
 from revoke.actions import State
 from revoke.connector import Receipt
+from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
 from revoke.errors import ActionFailed, NotSupported
 
 MISSING = object()

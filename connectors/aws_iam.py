@@ -19,16 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Sequence
 
 from pydantic import Field
-from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import (
-    AWS_ERRORS,
-    AwsSessions,
-    AwsSettings,
-    loads,
-    policy_document,
-    translate,
-)
-from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
 
 from revoke.actions import ActionKind, State
 from revoke.connector import (
@@ -41,6 +31,16 @@ from revoke.connector import (
     Step,
     Subject,
 )
+from revoke.connectors import _iam_trust as trust
+from revoke.connectors._aws import (
+    AWS_ERRORS,
+    AwsSessions,
+    AwsSettings,
+    loads,
+    policy_document,
+    translate,
+)
+from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
 from revoke.errors import ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
 from revoke.runbook import SecretRef

@@ -14,8 +14,6 @@ import threading
 from typing import Any, ClassVar, Sequence
 
 from pydantic import Field
-from revoke.connectors._aws import AwsSessions, AwsSettings, pages, policy_document
-from revoke.connectors._sso import MISSING, SsoReader, SsoWriter, state_of
 
 from revoke.actions import ActionKind, State
 from revoke.connector import (
@@ -28,6 +26,8 @@ from revoke.connector import (
     Step,
     Subject,
 )
+from revoke.connectors._aws import AwsSessions, AwsSettings, pages, policy_document
+from revoke.connectors._sso import MISSING, SsoReader, SsoWriter, state_of
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
 

@@ -10,8 +10,8 @@ import json
 from typing import Any, Iterator
 
 import pytest
-from revoke.connectors import _aws
 
+from revoke.connectors import _aws
 from revoke.sandbox.aws import MotoServer, SeededAws, seed_engagement
 
 

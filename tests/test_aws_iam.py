@@ -11,17 +11,25 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
+
+from revoke.cli import cli
 from revoke.connectors import _iam_trust as trust
 from revoke.connectors._aws import AwsSessions
 from revoke.connectors.aws_iam import AwsIamSettings
-
-from revoke.cli import cli
 from revoke.engine import build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.aws import MotoServer, SeededAws
 from revoke.secrets import Secrets
-from tests.aws_env import (aws_system, credentials_env, fresh_engagement, iam_snapshot, moto_server,  # noqa: F401
-                           policy_actions, record_calls, trust_principals)
+from tests.aws_env import (  # noqa: F401
+    aws_system,
+    credentials_env,
+    fresh_engagement,
+    iam_snapshot,
+    moto_server,
+    policy_actions,
+    record_calls,
+    trust_principals,
+)
 from tests.conftest import write_runbook, yesterday
 
 

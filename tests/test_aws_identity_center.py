@@ -1,27 +1,29 @@
-"""aws-identity-center end to end against moto's server: plan and apply through the CLI, restore through the
-connector, each checked by asking sso-admin and identitystore directly."""
+"""aws-identity-center end to end against moto's server: plan, apply and restore through the CLI, each checked by
+asking sso-admin and identitystore directly."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
-from revoke.connectors.aws_identity_center import (
-    IdentityCenterConnector,
-    IdentityCenterSettings,
-)
 
 from revoke.cli import cli
 from revoke.engine import build_plan, build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.runbook import load_runbook
 from revoke.sandbox.aws import MotoServer, SeededAws
-from tests.aws_env import (aws_system, credentials_env, fresh_engagement, identity_center_snapshot,  # noqa: F401
-                           moto_server, policy_actions, record_calls)
+from tests.aws_env import (  # noqa: F401
+    aws_system,
+    credentials_env,
+    fresh_engagement,
+    identity_center_snapshot,
+    moto_server,
+    policy_actions,
+    record_calls,
+)
 from tests.conftest import write_runbook, yesterday
 
 
