@@ -291,7 +291,7 @@ class SlackConnector(Connector):
         if archive and ch.general:
             found.steps.append(Step(kind=ArchiveChannel.name, resource=ch.id, before=ch.state(), needed=False,
                                     label=label, outcome="immutable", aliases=(label, ch.name),
-                                    note="Slack never archives #general; leavers are removed from it instead"))
+                                    note="Slack never archives a workspace's #general channel"))
             archive = False
         elif archive and ch.shared and not self.settings.include_shared and not ch.archived:
             found.steps.append(Step(kind=ArchiveChannel.name, resource=ch.id, before=ch.state(), needed=False,
@@ -316,6 +316,11 @@ class SlackConnector(Connector):
                                             "private": ch.private},
                                     note="; ".join(f for f in facts if f)))
             return
+        if ch.archived:
+            found.notices.append(Notice(f"{label} is archived and stays so: Slack removes nobody from an archived "
+                                        "channel, and its history stays readable to its members", resource=ch.id,
+                                        severity="warning"))
+            return
         for uid, (subject, user) in leavers.items():
             self._plan_removal(ch, subject, user, ch.id in memberships[uid], found)
 
@@ -324,12 +329,7 @@ class SlackConnector(Connector):
         email = (user.get("profile") or {}).get("email")
         aliases = tuple(a for a in (label, ch.name, email, user.get("name")) if a)
         before = {"exists": True, "member": member}
-        if member and ch.archived:
-            found.steps.append(Step(kind=RemoveFromChannel.name, resource=ch.id, principal=user["id"], before=before,
-                                    needed=False, person=subject.person, label=label, aliases=aliases,
-                                    outcome="immutable", note="the channel is archived: Slack removes nobody from "
-                                    "an archived channel; its history stays readable to its members"))
-        elif member and ch.general:
+        if member and ch.general:
             found.steps.append(Step(kind=RemoveFromChannel.name, resource=ch.id, principal=user["id"], before=before,
                                     needed=False, person=subject.person, label=label, aliases=aliases,
                                     outcome="immutable", note="Slack removes nobody from #general; deactivating "

@@ -397,3 +397,14 @@ def test_many_leavers_are_discovered_in_few_calls(ws: dict, fake: SlackFake, run
     # memberships: one paged conversations.members per open channel of the engagement, not one call per person
     assert {c.params["channel"] for c in fake.calls_to("conversations.members")} <= {ws["dev"], ws["private"],
                                                                                      ws["team"]}
+
+
+def test_general_and_archived_channels_that_stay_are_stated_not_touched(ws: dict, fake: SlackFake,
+                                                                         run_cli: Any) -> None:
+    lists = [{"system": "slack", "id": "#general", "close": "archive"},
+             {"system": "slack", "id": "#acme-old", "close": "keep"}]
+    plan = run_cli("--quiet", "plan", str(runbook(ws, lists=lists, settings={"channel_prefix": None})))
+    assert "immutable: archive #general" in plan.output and "never archives" in plan.output
+    assert "#acme-old is archived and stays so" in plan.output
+    assert "Slack removes nobody from #general" in plan.output
+    assert fake.writes() == []
