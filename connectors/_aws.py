@@ -142,6 +142,7 @@ class AwsSessions:
         self._clients: dict[tuple[str | None, str], Any] = {}
         self._sessions: dict[str | None, boto3.session.Session] = {}
         self._hooks: list[Callable[..., None]] = []
+        self._roles: dict[str, str] = {}
         key = secrets.get(settings.access_key_id)
         secret = secrets.get(settings.secret_access_key)
         if bool(key) != bool(secret):
@@ -183,9 +184,13 @@ class AwsSessions:
         try:
             got = self.client("sts", account).get_caller_identity()
         except AWS_ERRORS as err:
-            where = f"account {account}" if account else "the base credentials"
-            raise ConnectionFailed(self.system, f"sts:GetCallerIdentity with {where} failed: "
-                                   f"{translate(err, 'GetCallerIdentity')}") from None
+            reason = translate(err, "sts:GetCallerIdentity")
+            role = self._roles.get(account or "")
+            if role:
+                raise ConnectionFailed(self.system, f"cannot act in account {account} through {role} ({reason}); "
+                                       "check that the role exists there and trusts the credentials revoke "
+                                       "starts from") from None
+            raise ConnectionFailed(self.system, f"the credentials do not work ({reason})") from None
         return {"account": got["Account"], "arn": got["Arn"], "user_id": got["UserId"]}
 
     def add_role(self, account: str, role_arn: str, session_name: str, external_id: str | None) -> None:
@@ -194,6 +199,7 @@ class AwsSessions:
         with self._lock:
             if account in self._sessions:
                 return
+            self._roles[account] = role_arn
             base = self._sessions[None]
             extra: dict[str, Any] = {"RoleSessionName": session_name}
             if external_id:

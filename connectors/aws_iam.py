@@ -41,7 +41,7 @@ from revoke.connectors._aws import (
     translate,
 )
 from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
-from revoke.errors import ConnectionFailed, NotSupported
+from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
 from revoke.runbook import SecretRef
 
@@ -124,6 +124,7 @@ class AwsIamConnector(Connector):
         super().__init__(*args, **kwargs)
         self.sessions = AwsSessions(self.settings, self.secrets, self.system)
         self.accounts: list[str] = []
+        self.unreachable: dict[str, str] = {}
         self.partition = "aws"
         self._role_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -169,15 +170,29 @@ class AwsIamConnector(Connector):
             self.sessions.add_role(account, role_arn, s.session_name, external_id)
             aliases.append(role_arn)  # the role revoke acts through is never edited by revoke
         with ThreadPoolExecutor(max_workers=s.max_accounts_in_parallel, thread_name_prefix="aws-connect") as pool:
-            callers = dict(zip(self.accounts, pool.map(self.sessions.caller_identity, self.accounts)))
-        for account, caller in callers.items():
-            if caller["account"] != account:
-                raise ConnectionFailed(self.system, f"credentials for account {account} act in {caller['account']}"
-                                       f" ({caller['arn']}); check settings.role_name")
-            aliases.append(caller["arn"])
+            answers = dict(zip(self.accounts, pool.map(self._caller_in, self.accounts)))
+        callers = {a: c for a, c in answers.items() if isinstance(c, dict)}
+        # One account revoke cannot enter must not stop the revocation in all the others: it is reported by
+        # discovery as a notice that blocks the checklist item, and its caller identity is missing from evidence.
+        self.unreachable = {a: c for a, c in answers.items() if isinstance(c, str)}
+        if not callers:
+            raise ConnectionFailed(self.system, "no account could be entered: " + "; ".join(
+                f"{a}: {why}" for a, why in self.unreachable.items()))
+        self.accounts = [a for a in self.accounts if a in callers]
+        aliases += [c["arn"] for c in callers.values()]
         return Identity(display=me["arn"], aliases=tuple(dict.fromkeys(aliases)),
-                        detail={"caller": me, "accounts": callers, "role_name": s.role_name,
-                                "region": s.region, "endpoint_url": s.endpoint_url})
+                        detail={"caller": me, "accounts": callers, "unreachable": self.unreachable,
+                                "role_name": s.role_name, "region": s.region, "endpoint_url": s.endpoint_url})
+
+    def _caller_in(self, account: str) -> dict[str, str] | str:
+        """The caller identity in `account`, or why it cannot be entered."""
+        try:
+            caller = self.sessions.caller_identity(account)
+        except ConnectionFailed as err:
+            return err.reason
+        if caller["account"] != account:
+            return f"the credentials act in {caller['account']} ({caller['arn']}); check settings.role_name"
+        return caller
 
     def iam(self, account: str) -> Any:
         return self.sessions.client("iam", account)
@@ -191,6 +206,10 @@ class AwsIamConnector(Connector):
         found = Discovery()
         for lst in lists:
             found.notices.append(Notice(f"aws-iam closes no lists ({lst.ident})", resource=lst.ident))
+        for account, why in self.unreachable.items():
+            for subject in subjects:
+                found.notices.append(Notice(f"account {account} could not be entered, so {subject.ident} was not "
+                                            f"checked there: {why}", person=subject.person, resource=account))
         since = self.context.started_at
         with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
                                 thread_name_prefix="aws-discover") as pool:
@@ -345,8 +364,14 @@ class AwsIamConnector(Connector):
         with self._locks_lock:
             return self._role_locks.setdefault(key, threading.Lock())
 
+    def _entered(self, account: str) -> None:
+        if account not in self.accounts:
+            why = self.unreachable.get(account, "it is not among the accounts of this run")
+            raise ActionFailed(f"account {account} could not be entered: {why}")
+
     def apply(self, action: Any) -> Receipt:
         p = dict(action.params)
+        self._entered(p["account"])
         if action.kind == "deactivate-service-credential" and "credential_id" not in p:
             raise NotSupported("service-specific credentials could not be listed here")
         with self._lock_for(action):  # two leavers in one trust policy: one read-modify-write at a time
@@ -357,6 +382,7 @@ class AwsIamConnector(Connector):
         if not kind.restorable:
             raise NotSupported(f"{kind.summary}: {kind.restore_note}")
         p = dict(action.params)
+        self._entered(p["account"])
         with self._lock_for(action):
             return write(action.kind, self.iam(p["account"]), p, run_id=self.context.run_id, now=_now(), undo=True,
                          before=action.before)
@@ -369,9 +395,20 @@ class AwsIamConnector(Connector):
             by_account.setdefault(a.params["account"], []).append(a)
 
         def read(account: str) -> dict[str, State]:
+            # An account that cannot be entered or read leaves its actions without a state (the engine records
+            # them as not read back) instead of failing the read-back of every other account.
+            if account not in self.accounts:
+                return {}
             reader = self._reader(account)
-            return {a.id: state_of(a.kind, reader, dict(a.params), self.context.started_at)
-                    for a in by_account[account]}
+            out: dict[str, State] = {}
+            for a in by_account[account]:
+                try:
+                    out[a.id] = state_of(a.kind, reader, dict(a.params), self.context.started_at)
+                except ActionFailed as err:
+                    if err.retryable:
+                        raise  # throttled or a passing outage: the engine waits and reads everything again
+                    continue
+            return out
 
         out: dict[str, State] = {}
         if len(by_account) <= 1:

@@ -65,7 +65,7 @@ def applied(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -
         replanned = _cli("--quiet", "plan", str(runbook))
         permissions = _cli("--output", "json", "permissions", str(runbook))
     run = json.loads(result.output)
-    yield {"seeded": seeded, "planned": planned, "plan": json.loads(plan_file.read_text())["plan"],
+    yield {"seeded": seeded, "runbook": runbook, "planned": planned, "plan": json.loads(plan_file.read_text())["plan"],
            "keys_after_plan": untouched, "apply": result, "run_dir": Path(run["run_dir"]), "replanned": replanned,
            "calls": calls.actions, "permissions": json.loads(permissions.output)["aws"]["document"]}
 
@@ -342,3 +342,45 @@ def test_aws_iam_connector_conforms(moto_server: MotoServer, tmp_path: Path) -> 
                                       "aws_secret": seeded.credentials["aws_secret_access_key"]},
                              server_state=lambda: iam_snapshot(seeded), workdir=tmp_path)
     assert report.restore is not None
+
+
+def test_an_account_that_cannot_be_entered_is_reported_and_the_others_proceed(
+        applied: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    from revoke.engine import build_plan
+    from revoke.runbook import load_runbook
+
+    seeded = applied["seeded"]
+    refusing = seeded.accounts[2]
+    body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform "
+            b"sts:AssumeRole</Message></Error><RequestId>denied</RequestId></ErrorResponse>")
+
+    def deny(request: Any, **_: Any) -> Any:
+        sent = request.body or b""
+        if refusing in (sent.decode() if isinstance(sent, bytes) else sent):
+            return AWSResponse(request.url, 403, {}, _Body(body))
+        return None
+
+    original = boto3.session.Session.client
+
+    def client(self: Any, service: str, *args: Any, **kwargs: Any) -> Any:
+        made = original(self, service, *args, **kwargs)
+        if service == "sts":
+            made.meta.events.register("before-send.sts.AssumeRole", deny)
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    for k, v in credentials_env(seeded).items():
+        monkeypatch.setenv(k, v)
+    plan = build_plan(load_runbook(applied["runbook"]))
+    (system,) = plan.systems
+    assert system.error is None and refusing in system.operator["unreachable"]
+    assert sorted(system.operator["accounts"]) == sorted(seeded.accounts[:2])
+    notices = [n for n in plan.notices if refusing in n.message]
+    assert {n.person for n in notices} == {"Alice Example", "Bob Example"}
+    role = f"arn:aws:iam::{refusing}:role/OrganizationAccountAccessRole"
+    assert all(n.severity == "error" and role in n.message and "access denied" in n.message for n in notices)
+    assert not any(a.params.get("account") == refusing for a in plan.actions)
+    assert any(a.params.get("account") == seeded.accounts[1] for a in plan.actions)
