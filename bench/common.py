@@ -51,15 +51,20 @@ def run_measured(args: list[str], *, env: dict[str, str] | None = None, cwd: Pat
     start = time.perf_counter()
     proc = subprocess.Popen(args, env=full_env, cwd=cwd, stdout=out_f, stderr=err_f)
     deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.005)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+    except BaseException:  # interrupted: the child this started ends with the harness
+        proc.kill()
+        proc.wait()
+        raise
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     out_f.seek(0)

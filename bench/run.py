@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(ALL)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    # SIGTERM unwinds like Ctrl-C, so the servers and children started here are stopped by their finally blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="revoke-bench-"))
     rows: list[Row] = []
     started = time.perf_counter()
@@ -49,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         for name in only:
             t0 = time.perf_counter()
             try:
-                rows += _run(name, sizes, root)
+                got = _run(name, sizes, root)
             except Exception as err:  # noqa: BLE001 - one benchmark failing must not hide the others' figures
-                rows.append(Row(name, "FAILED", f"{type(err).__name__}: {str(err)[:300]}"))
-            print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+                got = [Row(name, "FAILED", f"{type(err).__name__}: {str(err)[:300]}")]
+            rows += got
+            # each benchmark's rows as soon as it ends, so a long run interrupted later still leaves its figures
+            print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s\n{table(got)}", file=sys.stderr,
+                  flush=True)
+            if args.json:
+                args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n", encoding="utf-8")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"revoke benchmarks ({'quick' if args.quick else 'full'} sizes), {platform.python_implementation()} "
