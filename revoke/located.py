@@ -119,7 +119,8 @@ def parse_yaml(text: str, file: str) -> LocatedDocument:
         position = getattr(exc, "position", None)  # a ReaderError has no mark, only a character offset
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
         char = getattr(exc, "character", None)
-        what = f"character #x{char:04x}: {exc.reason}" if isinstance(char, int) else str(exc)  # type: ignore[attr-defined]
+        reason = getattr(exc, "reason", exc)
+        what = f"character #x{char:04x}: {reason}" if isinstance(char, int) else str(exc)
         raise RunbookError([Problem(file, line, "", f"YAML error: {what}",
                                     "remove control characters; a runbook is plain text")]) from None
     finally:

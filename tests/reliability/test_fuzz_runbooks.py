@@ -11,9 +11,8 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
@@ -171,7 +170,7 @@ def bad_date_text(draw: st.DrawFn) -> tuple[str, bytes]:
 @st.composite
 def duplicate_key(draw: st.DrawFn) -> tuple[str, bytes]:
     lines = _dump(BASE).splitlines()
-    keyed = [i for i, line in enumerate(lines) if re.match(r"^\s*(- )?[\w-]+:", line) and not line.lstrip().startswith("- ")]
+    keyed = [i for i, line in enumerate(lines) if re.match(r"^\s*[\w-]+:", line)]
     i = draw(st.sampled_from(keyed))
     lines.insert(i + 1, lines[i] if not lines[i].rstrip().endswith(":") else lines[i] + " {}")
     return f"duplicate key on line {i + 2}", ("\n".join(lines) + "\n").encode()

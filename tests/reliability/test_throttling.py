@@ -107,7 +107,8 @@ def test_every_action_done_once_under_throttling_in_three_systems(
     # that was carried out (even when answered 429) is never sent again
     logged = [r for r in graph.requests() if r.method in GRAPH_WRITES and r.path != "/$batch"]
     sent = Counter((r.method, r.path) for r in logged)
-    not_made = Counter((r.method, r.path) for r in logged if r.status == 424 or (r.status == 429 and r.method == "PATCH"))
+    not_made = Counter((r.method, r.path) for r in logged
+                       if r.status == 424 or (r.status == 429 and r.method == "PATCH"))
     assert sum(1 for r in logged if r.status == 429) == 5
     for (method, path), n in sent.items():
         assert n == 1 + not_made[(method, path)], (method, path, n)
