@@ -333,11 +333,15 @@ def _update_checklist(obj: "Context", runbook: Any, runbook_dir: Path, run_dir: 
     from revoke.checklist.git import commit_run
     from revoke.checklist.record import record_run
 
-    line = record_run(runbook.checklist, runbook_dir, run_dir, mark=mark)
-    if line:
-        _say(obj, line)
-    if commit or push:
-        _say(obj, commit_run(runbook.checklist, runbook_dir, run_dir, push=push))
+    try:
+        line = record_run(runbook.checklist, runbook_dir, run_dir, mark=mark)
+        if line:
+            _say(obj, line)
+        if commit or push:
+            _say(obj, commit_run(runbook.checklist, runbook_dir, run_dir, push=push))
+    except RevokeError as e:
+        # the run itself is done and sealed: say what the page needs, keep the run's own exit code
+        err.print(f"checklist not updated: {e}; the run's evidence is complete in {run_dir}", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------
