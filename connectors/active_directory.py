@@ -136,7 +136,8 @@ class ActiveDirectoryConnector(Connector):
         d.session.conn()
         root = d.load_root()
         bind = self.settings.bind_dn
-        me = d.find([bind], USER_FILTER, USER_ATTRS, "find the bind account").get(bind, [])
+        # any account can bind (a user, a computer, a managed service account): not only people
+        me = d.find([bind], "(objectClass=user)", USER_ATTRS, "find the bind account").get(bind, [])
         aliases: tuple[str, ...] = ()
         if len(me) == 1:
             aliases = tuple(a for a in (me[0].dn, me[0].sam, me[0].upn) if a)
@@ -215,6 +216,11 @@ class ActiveDirectoryConnector(Connector):
             elif len(got) > 1:
                 found.notices.append(Notice(f"'{s.ident}' names {len(got)} accounts (" +
                                             ", ".join(u.dn for u in got) + "); use the DN as the id",
+                                            person=s.person))
+            elif (got[0].get("isCriticalSystemObject") or "").upper() == "TRUE":
+                # Administrator, krbtgt, the DCs' own accounts: disabling one can lock everybody out of the domain
+                found.notices.append(Notice(f"{got[0].dn} is a critical system object of the domain: revoke never "
+                                            "disables it or changes its groups; remove it from the runbook",
                                             person=s.person))
             else:
                 out[s] = got[0]

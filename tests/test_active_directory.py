@@ -259,16 +259,21 @@ def test_starttls_works_and_unverified_tls_is_warned(engagement: dict[str, Any],
     assert {a["system"] for a in disables} == {"corp-ad", "corp-ad-noverify"}
 
 
-def test_the_bind_account_is_never_acted_on(engagement: dict[str, Any], run_cli: Any) -> None:
+def test_the_bind_account_and_built_in_accounts_are_never_acted_on(engagement: dict[str, Any],
+                                                                    run_cli: Any) -> None:
     e = engagement
-    svc = e["dc"].service
+    dc, svc = e["dc"], e["dc"].service
     runbook = write_runbook(e["dir"] / "self.yaml", {
-        "engagement": "acme-2026", "final_day": yesterday(), "systems": {"corp-ad": ad_system(e["dc"])},
-        "people": [{"name": "The tool itself", "ids": {"corp-ad": svc.sam}}]})
+        "engagement": "acme-2026", "final_day": yesterday(), "systems": {"corp-ad": ad_system(dc)},
+        "people": [{"name": "The tool itself", "ids": {"corp-ad": svc.sam}},
+                   {"name": "Built-in admin by mistake", "ids": {"corp-ad": "Administrator"}}]})
     result = run_cli("--quiet", "apply", str(runbook), "--yes")
-    assert result.exit_code == 0, result.output + result.stderr
+    assert "Plan: 0 to change" in result.output, result.output + result.stderr
     assert "the connector's own identity" in result.output
-    assert e["dc"].can_bind(svc.upn, svc.password)
+    assert "critical system object of the domain: revoke never disables it" in result.output
+    assert dc.can_bind(svc.upn, svc.password)
+    assert dc.can_bind(dc.admin_upn, dc.admin_password)
+    assert dc.admin_dn.casefold() in dc.members(f"CN=Domain Admins,{dc.users_dn}")
 
 
 def test_active_directory_connector_conforms(samba_dc: SambaDC, tmp_path: Path) -> None:
