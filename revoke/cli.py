@@ -169,6 +169,11 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
         out.print(f"Dry-run evidence: {result.run_dir}", markup=False)
     _update_checklist(obj, the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir,
                       mark=mark_checklist, commit=commit, push=push)
+    failed = [s.name for s in the_plan.systems if s.error]
+    if failed:
+        err.print(f"error: discovery failed in {', '.join(failed)}: the plan is incomplete; fix the connection "
+                  "and plan again", markup=False)
+        sys.exit(1)
     if the_plan.changes():
         sys.exit(EXIT_CHANGES)
 

@@ -174,7 +174,8 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         progress.done()
         if mode == "apply":
             rules = {sp.name: sp.exposure for sp in plan.systems}
-            for entry in residual(rules, result.actions(), [p.name for p in rb.people]):
+            people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
+            for entry in residual(rules, result.actions(), people, now()):
                 result.records.append(evidence.append({"type": "exposure", "mode": mode, **entry}))
         result.records.append(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
                                                "counts": result.counts()}))

@@ -38,26 +38,33 @@ def _hhmm(t: dt.datetime) -> str:
 
 
 def residual(rules: dict[str, list[dict[str, Any]]], records: Iterable[dict[str, Any]],
-             people: list[str]) -> list[dict[str, Any]]:
-    """Per person and system, what could still be valid after these action records, with an upper time bound."""
+             people: dict[str, list[str]], at: dt.datetime) -> list[dict[str, Any]]:
+    """Per person and system, what could still be valid after these action records, with an upper time bound.
+    `people` names who is in each system per the runbook: someone with nothing to revoke there still gets the
+    system's standing rules (those not tied to an action kind), measured from `at`, the end of the run."""
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
         if r.get("type") == "action" and r.get("person"):
             by.setdefault((r["person"], r["system"]), []).append(r)
+    order = list(dict.fromkeys(p for names in people.values() for p in names))
+    order += [p for p, _ in by if p not in order]
     out = []
-    for person in people:
+    for person in order:
         for system in rules:
             recs = by.get((person, system))
-            if not recs:
-                continue
-            out.append({"person": person, "system": system, "items": _items(rules[system], recs)})
+            if recs:
+                out.append({"person": person, "system": system, "items": _items(rules[system], recs)})
+            elif person in people.get(system, []):
+                standing = [r for r in rules[system] if r["after_kind"] is None]
+                stamp = {"time": at.isoformat(), "outcome": Outcome.ALREADY_DONE.value, "kind": ""}
+                out.append({"person": person, "system": system, "items": _items(standing, [stamp])})
     return out
 
 
 def _items(rules: list[dict[str, Any]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     items = []
     for r in recs:
-        if r["outcome"] in (Outcome.FAILED.value, Outcome.ATTENTION.value, Outcome.NOT_SUPPORTED.value,
+        if "summary" in r and r["outcome"] in (Outcome.FAILED.value, Outcome.ATTENTION.value, Outcome.NOT_SUPPORTED.value,
                             Outcome.SKIPPED.value, Outcome.PLANNED.value):
             why = r.get("error") or r.get("note") or r["outcome"]
             items.append({"what": f"still in place: {r['summary']} ({r['outcome']}: {why})", "until": None,
