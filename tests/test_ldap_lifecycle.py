@@ -88,3 +88,10 @@ def test_restore_of_one_person_only(engagement: dict, slapd: Slapd, run_cli) -> 
     run_cli("--quiet", "restore", run["run_dir"], "--person", "Erin Posix", "--yes")
     assert slapd.can_bind(engagement["erin"].dn, engagement["erin"].password)
     assert not slapd.can_bind(people["alice"].dn, people["alice"].password)
+
+
+def test_plan_exits_1_when_a_system_cannot_be_read(engagement: dict, run_cli) -> None:
+    result = run_cli("--quiet", "plan", str(engagement["runbook"]), env={"REVOKE_CORP_LDAP": "wrong-password"})
+    assert result.exit_code == 1
+    assert "invalid credentials; check the secret 'corp_ldap'" in result.output
+    assert "discovery failed in corp-ldap" in result.stderr and "wrong-password" not in result.output + result.stderr
