@@ -392,11 +392,11 @@ class LdapConnector(Connector):
                 out[a.id] = {"group": a.resource, "exists": False}
             return
         entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
-        gattrs = entry_attrs(entries[0]) if entries else {}
+        index = _member_index(entry_attrs(entries[0]) if entries else {})  # once: each action is then a lookup
         states = {}
         for a in actions:
             held: dict[str, str] = a.before.get("values", {})
-            still = any(_holds(gattrs, attr, v) for attr, v in held.items())
+            still = any(_holds(index, attr, v) for attr, v in held.items())
             states[a.id] = {"group": a.resource, "exists": True, "values": held if still else {}, "member": still}
         if entries and terms and not any(st["member"] for st in states.values()):
             # the server matched a value that our comparison does not see: never call that removed, ask per action
@@ -472,10 +472,10 @@ def _rdn_filter(dn: str) -> str | None:
     return f"({attr}={escape(value)})"
 
 
-def _holds(gattrs: dict[str, list[str]], attr: str, value: str) -> bool:
+def _holds(index: dict[str, Any], attr: str, value: str) -> bool:
     if attr == "memberUid":
-        return any(v == value for v in values(gattrs, attr))
-    return any(norm_dn(v) == norm_dn(value) for v in values(gattrs, attr))
+        return value in index["memberUid"]
+    return norm_dn(value) in index.get(attr, {})
 
 
 def _operational(attr: str) -> bool:
