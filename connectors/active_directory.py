@@ -36,6 +36,7 @@ from revoke.errors import ActionFailed, NotSupported
 from revoke.exposure import ExposureRule
 
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
+STAMP = "by revoke run"  # marks a description revoke wrote: never stamped twice, taken back by restore
 
 
 class ActiveDirectorySettings(LdapConnectionSettings):
@@ -335,12 +336,10 @@ class ActiveDirectoryConnector(Connector):
         new = old | ACCOUNTDISABLE  # read, OR, write: every other bit stays as it was
         when = _now()
         changes: dict[str, Any] = {"userAccountControl": [(ldap3.MODIFY_REPLACE, [str(new)])]}
-        if action.params.get("stamp_description"):
-            stamp = f"disabled {_iso(when)} by revoke run {self.context.run_id}"
-            previous = user.get("description")
-            if not (previous or "").startswith("disabled ") or "by revoke run" not in (previous or ""):
-                stamp = f"{stamp} | {previous}" if previous else stamp
-                changes["description"] = [(ldap3.MODIFY_REPLACE, [stamp])]
+        previous = user.get("description") or ""
+        if action.params.get("stamp_description") and STAMP not in previous:
+            stamp = f"disabled {_iso(when)} {STAMP} {self.context.run_id}"
+            changes["description"] = [(ldap3.MODIFY_REPLACE, [f"{stamp} | {previous}" if previous else stamp])]
         self.directory.modify(f"disable {user.dn}", guid_dn(user.guid), changes)
         # what stays valid after this time (Kerberos tickets, open logons) is stated by `exposure()`
         return Receipt(detail={"userAccountControl": {"before": hex(old), "written": hex(new)},
@@ -384,7 +383,9 @@ class ActiveDirectoryConnector(Connector):
             # only the bit this action set goes back; any other change made since is kept
             uac = (user.uac & ~ACCOUNTDISABLE) | (int(before["userAccountControl"]) & ACCOUNTDISABLE)
             changes: dict[str, Any] = {"userAccountControl": [(ldap3.MODIFY_REPLACE, [str(uac)])]}
-            if user.get("description") != before.get("description"):
+            current = user.get("description") or ""
+            if STAMP in current and current != (before.get("description") or ""):
+                # only our own stamp is taken back; a description someone wrote since is theirs to keep
                 changes["description"] = [(ldap3.MODIFY_REPLACE, [before["description"]] if before.get("description")
                                            else [])]
             d.modify(f"re-enable {user.dn}", guid_dn(user.guid), changes)
@@ -408,6 +409,7 @@ class ActiveDirectoryConnector(Connector):
         if action.kind == CloseDistributionList.name:
             return self.lists.reopen(action)
         raise NotSupported(f"{action.kind} cannot be restored: {DeleteDistributionList.restore_note}")
+
 
 def _logon_note(last: dt.datetime | None) -> str:
     # lastLogonTimestamp replicates lazily (up to 14 days behind), hence "about"
