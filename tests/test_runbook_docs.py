@@ -6,7 +6,7 @@ engagement folder, against the local sandbox (slapd, moto, the Graph and Slack f
 - Every line of a ```sh block is a `revoke ...` command; it runs in-process through click's test runner, and its
   exit code must be the one the line states (`# exit N`), 0 when it states none; text quoted in that comment
   must appear in its output.
-- The engagement folder holds `acme-2026.yaml`, made from runbooks/example-engagement.yaml with only these
+- The engagement folder holds `acme-2026.yaml`, made from runbooks/example.yaml with only these
   placeholders replaced: `final_day` becomes today, and each system's connection settings (SANDBOX_KEYS: URLs,
   credentials, CA files, tenant) become the sandbox's. People, lists, protections and every other setting are the
   example's own. The checklist page is the seed page, in a git clone as a wiki would be.
@@ -149,7 +149,7 @@ def engagement(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv(k, v)
     for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "the wiki"]):
         subprocess.run(["git", *args], cwd=wiki, check=True, capture_output=True)
-    runbook = sandbox_runbook(RUNBOOKS / "example-engagement.yaml", sandbox)
+    runbook = sandbox_runbook(RUNBOOKS / "example.yaml", sandbox)
     (folder / RUNBOOK_NAME).write_text(yaml.safe_dump(runbook, sort_keys=False), encoding="utf-8")
     for k, v in sandbox.env.items():
         monkeypatch.setenv(k, v)
@@ -242,7 +242,7 @@ def test_a_misspelt_command_or_option_is_caught() -> None:
 
 def test_there_is_an_example_per_connector() -> None:
     connectors = {yaml.safe_load(p.read_text())["systems"][s]["connector"]
-                  for p in EXAMPLES if p.name.startswith("example-") and p.name != "example-engagement.yaml"
+                  for p in EXAMPLES if p.name.startswith("example-")
                   for s in yaml.safe_load(p.read_text())["systems"]}
     assert connectors == BUILT_IN and BUILT_IN <= set(installed())
 
@@ -259,6 +259,15 @@ def test_example_runbook_is_valid(example: Path, tmp_path: Path, run_cli) -> Non
         (tmp_path / page).write_bytes(seed.read_bytes())
     result = run_cli("validate", "--offline", str(runbook))
     assert result.exit_code == 0, result.output + result.stderr
+
+
+def test_every_runbook_revoke_points_to_exists() -> None:
+    """Hints such as "start from runbooks/example.yaml" name files that are there."""
+    root = RUNBOOKS.parent
+    sources = [p for folder in ("revoke", "connectors", "checklist") for p in (root / folder).rglob("*.py")]
+    named = {m for p in sources for m in re.findall(r"runbooks/[\w.-]+\.(?:md|yaml)", p.read_text(encoding="utf-8"))}
+    assert "runbooks/example.yaml" in named
+    assert [m for m in sorted(named) if not (root / m).is_file()] == []
 
 
 def test_operator_runbooks_have_their_commands() -> None:
