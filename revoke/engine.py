@@ -485,8 +485,9 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
             continue
         kind = load(a.connector).kind(a.kind)
         if not kind.restorable:
+            why = f"cannot be restored: {kind.restore_note or 'the connector has no way back'}"
             actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.ATTENTION.value,
-                                                "reason": f"cannot be restored: {kind.restore_note}"}))
+                                                "reason": why, "note": why}))
             continue
         after = rec.get("after") or {}
         actions.append(a.model_copy(update={"status": "change", "fingerprint": fingerprint(after),
