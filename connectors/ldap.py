@@ -22,7 +22,7 @@ from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice,
 from revoke.connectors._ldapconn import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
                                          VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
                                          entry_attrs, escape, first, norm_dn, values)
-from revoke.errors import NotSupported
+from revoke.errors import ActionFailed, NotSupported
 from revoke.exposure import ExposureRule
 
 PPOLICY_LOCKED = "000001010000Z"  # ppolicy's "locked until an administrator unlocks"
@@ -212,8 +212,12 @@ class LdapConnector(Connector):
         by_dn = [x for x in subjects if "=" in x.ident and "," in x.ident]
         by_name = [x for x in subjects if x not in by_dn]
         for subject in by_dn:
-            res = self.session.search(f"find {subject.ident}", subject.ident, "(objectClass=*)", attrs,
-                                      scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+            try:
+                res = self.session.search(f"find {subject.ident}", norm_spacing(subject.ident), "(objectClass=*)",
+                                          attrs, scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+            except ActionFailed as err:  # one malformed id is that person's problem, not the whole system's
+                found.notices.append(Notice(f"cannot look up {subject.ident}: {err}", person=subject.person))
+                continue
             entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
             if not entries:
                 found.notices.append(Notice(f"no entry {subject.ident} in {s.url}", person=subject.person))
@@ -476,6 +480,11 @@ def _holds(index: dict[str, Any], attr: str, value: str) -> bool:
     if attr == "memberUid":
         return value in index["memberUid"]
     return norm_dn(value) in index.get(attr, {})
+
+
+def norm_spacing(dn: str) -> str:
+    """`uid=alice, ou=people` as `uid=alice,ou=people`: ldap3 refuses spaces after an unescaped comma."""
+    return re.sub(r"(?<!\\)\s*,\s*", ",", dn.strip())
 
 
 def _operational(attr: str) -> bool:

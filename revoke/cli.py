@@ -244,11 +244,15 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
         if obj.output != "json":
             render_plan(the_plan, out)
         if not the_plan.changes():
+            waiting = [n for n in the_plan.notices if n.severity == "error"] + [
+                a for a in the_plan.actions if a.status == "final" and a.outcome in ("attention", "failed")]
             if obj.output == "json":
-                click.echo(json.dumps({"plan": plan_summary(the_plan), "changes": 0}))
+                click.echo(json.dumps({"plan": plan_summary(the_plan), "changes": 0, "need_a_person": len(waiting)}))
+            elif waiting:
+                out.print(f"Nothing to do here, but {len(waiting)} item(s) above need a person.")
             else:
                 out.print("Nothing to do.")
-            return
+            sys.exit(3 if waiting else 0)
         if not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("not asking for confirmation without a terminal: add --yes")

@@ -30,7 +30,7 @@ from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
 from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
                             setups_for)
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record, write_summary
+from revoke.run import RunResult, action_record, run_before_seal, write_summary
 from revoke.runbook import Runbook
 from revoke.secrets import Secrets
 
@@ -180,8 +180,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         result.records.append(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)
-        if options.before_seal:
-            list(options.before_seal(run_dir))
+        run_before_seal(options.before_seal, run_dir, evidence, mode)
         evidence.seal()
     finally:
         evidence.close()

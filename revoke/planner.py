@@ -25,7 +25,7 @@ from revoke.errors import ConnectorNotFound, Problem, RevokeError, RunbookError
 from revoke.evidence import EvidenceLog, iso, now
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record, write_summary
+from revoke.run import RunResult, action_record, run_before_seal, write_summary
 from revoke.runbook import LoadedRunbook, Runbook
 from revoke.secrets import RevokeSettings, Secrets, secret_refs
 
@@ -309,8 +309,7 @@ def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
         result.records.append(evidence.append({"type": "end", "mode": "plan", "finished_at": iso(now()),
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)
-        if before_seal:
-            list(before_seal(run_dir))
+        run_before_seal(before_seal, run_dir, evidence, "plan")
         evidence.seal()
     finally:
         evidence.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from revoke.actions import ActionKind, Outcome, State, Verification
 from revoke.connector import Receipt
+from revoke.evidence import EvidenceLog
 from revoke.plan import Action, Plan
 
 
@@ -90,3 +92,18 @@ def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
     path = run_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def run_before_seal(hook: Callable[[Path], Iterable[Path]] | None, run_dir: Path, evidence: EvidenceLog,
+                    mode: str) -> None:
+    """The closure reports are written before the seal so the seal covers them. If writing them fails, the run
+    is still sealed (its changes happened and its records are complete), and the chain says what is missing."""
+    if hook is None:
+        return
+    try:
+        list(hook(run_dir))
+    except Exception as err:  # noqa: BLE001 - a report is not worth an unsealed run
+        logging.getLogger("revoke.run").exception("writing the closure reports failed")
+        evidence.append({"type": "notice", "mode": mode, "system": "revoke", "item": 0, "severity": "warning",
+                         "message": f"the closure reports were not written: {type(err).__name__}: {err}",
+                         "person": None, "resource": None})

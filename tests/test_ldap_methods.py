@@ -67,3 +67,29 @@ def test_plain_ldap_needs_insecure_and_the_plan_warns(plain_slapd: Slapd, tmp_pa
     plan_run = max((tmp_path / "evidence").glob("*-plan-*"), key=lambda p: p.stat().st_mtime_ns)
     header = read_records(plan_run)[0]
     assert any("clear text" in w for w in header["systems"]["corp-ldap"]["warnings"])
+
+
+def test_a_dn_id_with_spaces_is_found(slapd: Slapd, tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVOKE_CORP_LDAP", slapd.service.password)
+    alice = slapd.add_user("alice")
+    runbook = _runbook(tmp_path, slapd)
+    runbook.write_text(runbook.read_text().replace("corp-ldap: alice", f"corp-ldap: '{alice.dn.replace(',', ', ')}'"))
+    result = run_cli("--quiet", "plan", str(runbook))
+    assert result.exit_code == 2 and "- lock account" in result.output, result.output
+
+
+def test_a_failing_report_writer_still_seals_the_run(engagement: dict, run_cli,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import revoke.checklist.reports as reports
+
+    def broken(run_dir: Path) -> list[Path]:
+        raise RuntimeError("template missing")
+
+    monkeypatch.setattr(reports, "write_reports", broken)
+    result = run_cli("--quiet", "apply", str(engagement["runbook"]), "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    run = next((engagement["dir"] / "evidence").glob("*-apply-*"))
+    assert (run / "manifest.json").exists()
+    notes = [r for r in read_records(run) if r["type"] == "notice"]
+    assert any("closure reports were not written" in n["message"] for n in notes)
+    assert run_cli("evidence", "verify", str(run)).exit_code == 0

@@ -160,6 +160,8 @@ rootdn "{self.admin.dn}"
 rootpw {self.admin.password}
 directory {w}/db
 maxsize 1073741824
+# a throwaway server: durability is not the point, and syncing every write would make it the bottleneck
+dbnosync
 index objectClass eq
 index uid,mail,cn eq
 index member,uniqueMember,memberUid eq
