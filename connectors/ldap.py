@@ -281,7 +281,11 @@ class LdapConnector(Connector):
                                   scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
         entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
         if not entries:
-            found.notices.append(Notice(f"mail group {target.ident} does not exist", resource=target.ident))
+            # gone is what closing wants, but a wrong id also reads as gone: say so, so a typo cannot pass quietly
+            found.steps.append(Step(kind=DeleteMailGroup.name, resource=target.ident, label=target.ident,
+                                    needed=False, before={"dn": target.ident, "exists": False}))
+            found.notices.append(Notice(f"mail group {target.ident} does not exist: already deleted, or the id in "
+                                        "the runbook is wrong", resource=target.ident, severity="warning"))
             return
         if target.close not in ("default", "delete"):
             found.notices.append(Notice(f"close: {target.close} is not supported by the ldap connector "
