@@ -66,6 +66,12 @@ def bench_aws(root: Path, accounts: int, users: int, concurrency: int = 16) -> l
                             env=script_env)
         check(base.code == 0, "sequential boto3 script", base)
         _check_done(server.url, credentials, ids, users)
+        capacity = {}
+        for threads in (1, concurrency):
+            raw = run_measured(script(BENCH_DIR / "aws_raw.py", server.url, "r-user00", "300", str(threads)),
+                               env=script_env)
+            check(raw.code == 0, "bare IAM client", raw)
+            capacity[threads] = json.loads(raw.stdout.strip().splitlines()[-1])["per_second"]
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -78,6 +84,9 @@ def bench_aws(root: Path, accounts: int, users: int, concurrency: int = 16) -> l
         Row(name, "revoke apply wall", f"{apply_.seconds:.2f} s = {ratio(apply_.seconds, base.seconds):.2f}x script",
             "<= 0.5x script", apply_.seconds <= 0.5 * base.seconds),
         Row(name, "revoke plan wall / API calls", f"{plan.seconds:.2f} s / {plan.counts.get('aws_http', 0)}"),
+        Row(name, f"moto's own capacity (bare client, 1 / {concurrency} threads)",
+            f"{capacity[1]:.0f} / {capacity[concurrency]:.0f} calls/s; script {base_calls / base.seconds:.0f}, "
+            f"revoke {calls / apply_.seconds:.0f} calls/s"),
     ]
 
 
