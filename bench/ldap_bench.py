@@ -36,7 +36,10 @@ class BenchSlapd(Slapd):
     nosync = False
 
     def _config(self) -> str:
+        # the sandbox's own server skips syncing; the floor is a real server's, so writes are durable here
+        # except while seeding
         conf = super()._config().replace("maxsize 1073741824", "maxsize 4294967296")
+        conf = "\n".join(line for line in conf.splitlines() if line.strip() != "dbnosync") + "\n"
         if self.nosync:
             conf = conf.replace("maxsize 4294967296", "maxsize 4294967296\ndbnosync")
         return conf
