@@ -93,7 +93,6 @@ class _System:
         self.identity: Identity | None = None
         self.error: str | None = None
         self.wait_left = options.max_wait_seconds
-        self.hold_until = 0.0
         self.lock = threading.Lock()
 
     def kind(self, a: Action) -> type[ActionKind]:
@@ -110,19 +109,6 @@ class _System:
             granted = max(0.0, min(seconds, self.wait_left))
             self.wait_left -= granted
             return granted
-
-    def hold(self, seconds: float) -> None:
-        """A throttle seen by one worker pauses all of this system's workers: sending into it only earns more."""
-        with self.lock:
-            self.hold_until = max(self.hold_until, time.monotonic() + seconds)
-
-    def wait_for_hold(self) -> None:
-        while True:
-            with self.lock:
-                left = self.hold_until - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(left)
 
 
 def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = None,
@@ -292,8 +278,7 @@ def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
             wait = sys_.take_wait(err.retry_after or min(2 ** attempt, 30))
             if wait <= 0:
                 raise
-            sys_.hold(wait)
-            sys_.wait_for_hold()
+            time.sleep(wait)
 
 
 def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], str]:
@@ -340,7 +325,6 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
     while pending:
         for a in pending:
             attempts[a.id] += 1
-        sys_.wait_for_hold()
         answers = _call_apply(sys_, pending)
         retry: list[Action] = []
         waits: list[float] = []
@@ -383,7 +367,7 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
                 still = []
             else:
                 log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
-                sys_.hold(wait)
+                time.sleep(wait)
         pending = still
     return done
 
