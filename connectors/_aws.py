@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import boto3
 import botocore.session
@@ -24,6 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field
 
+from revoke.actions import ActionKind
+from revoke.connector import Connector
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported, RevokeError
 from revoke.runbook import SecretRef
 from revoke.secrets import Secrets
@@ -112,6 +114,31 @@ def pages(what: str, client: Any, operation: str, key: str, **kwargs: Any) -> li
     except AWS_ERRORS as err:
         raise translate(err, what) from None
     return out
+
+
+MISSING = object()  # what a read answered "not found" is remembered as
+
+
+class Memo:
+    """Each AWS read made once per run: a not-found answer is remembered as MISSING, any other error is
+    translated once, here, naming `what` was read."""
+
+    def __init__(self, not_found: Iterable[str], where: str = ""):
+        self.not_found = set(not_found)
+        self.where = where
+        self._values: dict[str, Any] = {}
+
+    def once(self, what: str, fn: Callable[[], Any]) -> Any:
+        if what not in self._values:
+            try:
+                self._values[what] = fn()
+            except ClientError as err:
+                if error_code(err) not in self.not_found:
+                    raise translate(err, what + self.where) from None
+                self._values[what] = MISSING
+            except AWS_ERRORS as err:
+                raise translate(err, what + self.where) from None
+        return self._values[what]
 
 
 def policy_document(read: Iterable[str], write: Iterable[str]) -> str:
@@ -247,3 +274,17 @@ def _announce(hook: Callable[..., None], prefix: str) -> Callable[..., None]:
     def before_call(model: Any, **_: Any) -> None:
         hook(prefix, model.name)
     return before_call
+
+
+class AwsConnector(Connector):
+    """What both AWS connectors share: their account sessions, and an IAM policy as their permission document."""
+
+    permission_format: ClassVar[str] = "iam-policy"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sessions = AwsSessions(self.settings, self.secrets, self.system)
+
+    @classmethod
+    def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
+        return policy_document(cls.read_permissions, [p for k in kinds for p in k.permissions])

@@ -17,13 +17,12 @@ from botocore.exceptions import ClientError
 from revoke.actions import State
 from revoke.connector import Receipt
 from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
+from revoke.connectors._aws import AWS_ERRORS, MISSING, Memo, error_code, loads, request_id, translate
 from revoke.errors import ActionFailed
 
 REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # the name the console's "Revoke active sessions" uses
 TAG_RUN = "revoke:run-id"
 TAG_AT = "revoke:disabled-at"
-MISSING = object()
 
 
 def iso(value: Any) -> str | None:
@@ -39,20 +38,10 @@ class IamReader:
         self.iam = iam
         self.probe = probe or iam  # for calls an emulator may lack (see AwsSessions.client)
         self.account = account
-        self._memo: dict[tuple[str, str], Any] = {}
+        self._memo = Memo({"NoSuchEntity"}, f" in {account}")
 
     def _once(self, op: str, arg: str, fn: Callable[[], Any]) -> Any:
-        key = (op, arg)
-        if key not in self._memo:
-            try:
-                self._memo[key] = fn()
-            except ClientError as err:
-                if error_code(err) != "NoSuchEntity":
-                    raise translate(err, f"iam:{op} {arg} in {self.account}") from None
-                self._memo[key] = MISSING
-            except AWS_ERRORS as err:
-                raise translate(err, f"iam:{op} {arg} in {self.account}") from None
-        return self._memo[key]
+        return self._memo.once(f"iam:{op} {arg}", fn)
 
     def _list(self, op: str, user: str, key: str, **kw: Any) -> Any:
         def fetch() -> list[Any]:

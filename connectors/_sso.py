@@ -12,14 +12,12 @@ import re
 import time
 from typing import Any, Callable
 
-from botocore.exceptions import ClientError
 
 from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors._aws import AWS_ERRORS, error_code, loads, request_id, translate
+from revoke.connectors._aws import AWS_ERRORS, MISSING, Memo, loads, request_id, translate
 from revoke.errors import ActionFailed, NotSupported
 
-MISSING = object()
 NOT_FOUND = {"ResourceNotFoundException", "ResourceNotFound"}
 
 
@@ -41,20 +39,10 @@ class SsoReader:
     def __init__(self, sso: Any, ids: Any, instance_arn: str, store_id: str):
         self.sso, self.ids = sso, ids
         self.instance, self.store = instance_arn, store_id
-        self._memo: dict[tuple[str, str], Any] = {}
+        self._memo = Memo(NOT_FOUND)
 
     def _once(self, op: str, arg: str, fn: Callable[[], Any]) -> Any:
-        key = (op, arg)
-        if key not in self._memo:
-            try:
-                self._memo[key] = fn()
-            except ClientError as err:
-                if error_code(err) not in NOT_FOUND:
-                    raise translate(err, f"{op} {arg}") from None
-                self._memo[key] = MISSING
-            except AWS_ERRORS as err:
-                raise translate(err, f"{op} {arg}") from None
-        return self._memo[key]
+        return self._memo.once(f"{op} {arg}", fn)
 
     def _pages(self, client: Any, op: str, key: str, **kw: Any) -> list[Any]:
         out: list[Any] = []

@@ -22,7 +22,6 @@ from pydantic import Field
 
 from revoke.actions import ActionKind, State
 from revoke.connector import (
-    Connector,
     Discovery,
     Identity,
     ListTarget,
@@ -33,11 +32,10 @@ from revoke.connector import (
 )
 from revoke.connectors import _iam_trust as trust
 from revoke.connectors._aws import (
+    AwsConnector,
     AWS_ERRORS,
-    AwsSessions,
     AwsSettings,
     loads,
-    policy_document,
     translate,
 )
 from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
@@ -105,12 +103,11 @@ USER_KINDS = (DeactivateAccessKey, DeleteConsolePassword, DeactivateSshKey, Deac
               DeleteUserInlinePolicy, TagUser)
 
 
-class AwsIamConnector(Connector):
+class AwsIamConnector(AwsConnector):
     name: ClassVar[str] = "aws-iam"
     version: ClassVar[str] = "1.0"
     Settings = AwsIamSettings
     kinds = (*USER_KINDS, RemoveTrust, RevokeRoleSessions)
-    permission_format: ClassVar[str] = "iam-policy"
     read_permissions = ("sts:GetCallerIdentity", "sts:AssumeRole", "organizations:ListAccounts",
                         "iam:GetAccountAuthorizationDetails", "iam:GetUser", "iam:ListAccessKeys",
                         "iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListSSHPublicKeys",
@@ -122,16 +119,11 @@ class AwsIamConnector(Connector):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.sessions = AwsSessions(self.settings, self.secrets, self.system)
         self.accounts: list[str] = []
         self.unreachable: dict[str, str] = {}
         self.partition = "aws"
         self._role_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-
-    @classmethod
-    def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
-        return policy_document(cls.read_permissions, [p for k in kinds for p in k.permissions])
 
     def exposure(self) -> list[ExposureRule]:
         # Role sessions are denied by AWSRevokeOlderSessions, so they appear only when that action did not happen

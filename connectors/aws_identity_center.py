@@ -17,7 +17,6 @@ from pydantic import Field
 
 from revoke.actions import ActionKind, State
 from revoke.connector import (
-    Connector,
     Discovery,
     Identity,
     ListTarget,
@@ -26,7 +25,7 @@ from revoke.connector import (
     Step,
     Subject,
 )
-from revoke.connectors._aws import AwsSessions, AwsSettings, pages, policy_document
+from revoke.connectors._aws import AwsConnector, AwsSettings, pages
 from revoke.connectors._sso import MISSING, SsoReader, SsoWriter, state_of
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
@@ -78,12 +77,11 @@ class DeleteUser(ActionKind):
                     "the assignments and memberships of this run for the new user id")
 
 
-class IdentityCenterConnector(Connector):
+class IdentityCenterConnector(AwsConnector):
     name: ClassVar[str] = "aws-identity-center"
     version: ClassVar[str] = "1.0"
     Settings = IdentityCenterSettings
     kinds = (DenyPermissionSetSessions, RemoveAccountAssignment, RemoveGroupMembership, DeleteUser)
-    permission_format: ClassVar[str] = "iam-policy"
     read_permissions = ("sts:GetCallerIdentity", "sso:ListInstances", "identitystore:GetUserId",
                         "identitystore:DescribeUser", "identitystore:ListGroupMembershipsForMember",
                         "identitystore:DescribeGroup", "sso:ListAccountAssignmentsForPrincipal",
@@ -94,15 +92,10 @@ class IdentityCenterConnector(Connector):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.sessions = AwsSessions(self.settings, self.secrets, self.system)
         self.instance_arn = ""
         self.store_id = ""
         self._ps_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-
-    @classmethod
-    def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
-        return policy_document(cls.read_permissions, [p for k in kinds for p in k.permissions])
 
     def exposure(self) -> list[ExposureRule]:
         rules = [
