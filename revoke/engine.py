@@ -148,36 +148,37 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
 
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
     evidence = EvidenceLog(run_dir, run_id, rb.engagement, fsync=options.fsync)
-    result = RunResult(run_id=run_id, run_dir=run_dir, mode=mode, records=list(prior), stale=stale)
+    result = RunResult(run_id=run_id, run_dir=run_dir, mode=mode, stale=stale)
+    result.extend(prior)
+    del prior
     try:
         if resume:
-            result.records.append(evidence.append({"type": "resume", "mode": mode, "resumed_at": iso(now()),
+            result.add(evidence.append({"type": "resume", "mode": mode, "resumed_at": iso(now()),
                                                    "remaining": len(todo), "interrupted_intents": sorted(intended),
                                                    "systems": _systems_header(systems)}))
         else:
             plan.save(run_dir / "plan.json")
-            result.records.append(evidence.append({
+            result.add(evidence.append({
                 "type": "run", "mode": mode, "plan_id": plan.plan_id, "plan_digest": plan.digest(),
                 "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
                 "started_at": iso(context.started_at), "systems": _systems_header(systems), **(header or {})}))
             for n in plan.notices:
-                result.records.append(evidence.append({"type": "notice", "mode": mode, **n.model_dump()}))
+                result.add(evidence.append({"type": "notice", "mode": mode, **n.model_dump()}))
         progress.phase(mode, {name: len(acts) for name, acts in by_system.items()})
 
-        def run_system(name: str) -> list[dict[str, Any]]:
-            return _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence,
-                               progress)
+        def run_system(name: str) -> None:
+            _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence, progress,
+                        result.extend)
 
         with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
-            for records in pool.map(run_system, list(systems)):
-                result.records.extend(records)
+            list(pool.map(run_system, list(systems)))
         progress.done()
         if mode == "apply":
             rules = {sp.name: sp.exposure for sp in plan.systems}
             people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
             for entry in residual(rules, result.actions(), people, now()):
-                result.records.append(evidence.append({"type": "exposure", "mode": mode, **entry}))
-        result.records.append(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
+                result.add(evidence.append({"type": "exposure", "mode": mode, **entry}))
+        result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)
         run_before_seal(options.before_seal, run_dir, evidence, mode)
@@ -232,8 +233,9 @@ def _is_stale(sys_: _System, a: Action, current: dict[str, State]) -> bool:
 
 
 def _run_system(sys_: _System, actions: list[Action], current: dict[str, State], stale_ids: set[str],
-                intended: set[str], evidence: EvidenceLog, progress: Progress) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+                intended: set[str], evidence: EvidenceLog, progress: Progress,
+                sink: Callable[[list[dict[str, Any]]], None]) -> None:
+    """Record what needs no write, then carry out the changes; every record goes to `sink` as it is written."""
     changes: list[Action] = []
     for a in actions:
         kind = sys_.kind(a)
@@ -259,10 +261,9 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
         else:
             rec = sys_.record(a, Outcome(a.outcome or Outcome.SKIPPED.value), Verification.NONE,
                               error=a.reason if a.status == "skip" else "")
-        out.append(evidence.append(rec))
+        sink([evidence.append(rec)])
         progress.step(a.system, rec["summary"], rec["outcome"])
-    out.extend(_execute_changes(sys_, changes, evidence, progress))
-    return out
+    _execute_changes(sys_, changes, evidence, progress, sink)
 
 
 def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
@@ -295,24 +296,21 @@ def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], 
         return {}, f"unexpected error in connector {sys_.cls.name}: {type(err).__name__}"
 
 
-def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog,
-                     progress: Progress) -> list[dict[str, Any]]:
+def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog, progress: Progress,
+                     sink: Callable[[list[dict[str, Any]]], None]) -> None:
     """Apply in batches of the connector's batch size, `concurrency` batches at a time."""
     size = max(1, sys_.cls.batch_size)
     batches = [changes[i:i + size] for i in range(0, len(changes), size)]
 
-    def run_batch(batch: list[Action]) -> list[dict[str, Any]]:
+    def run_batch(batch: list[Action]) -> None:
         # the batch's outcomes are known together: chain them with one fsync, not one per record
         records = evidence.append_many(_apply_batch(sys_, batch, evidence))
+        sink(records)
         for rec in records:
             progress.step(sys_.plan.name, rec["summary"], rec["outcome"])
-        return records
 
-    out: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=sys_.spec.concurrency, thread_name_prefix=f"apply-{sys_.plan.name}") as pool:
-        for records in pool.map(run_batch, batches):
-            out.extend(records)
-    return out
+        list(pool.map(run_batch, batches))
 
 
 def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from revoke.actions import State
 from revoke.errors import Problem, RunbookError
@@ -91,6 +92,7 @@ class Plan(Frozen):
     systems: list[SystemPlan]
     actions: list[Action]
     notices: list[NoticeRecord] = Field(default_factory=list)
+    _digest: str | None = PrivateAttr(default=None)
 
     @property
     def engagement(self) -> str:
@@ -106,35 +108,86 @@ class Plan(Frozen):
         return out
 
     def digest(self) -> str:
-        return hashlib.sha256(canonical(self.model_dump(mode="json"))).hexdigest()
+        """SHA-256 of the canonical JSON of the whole plan. Computed an action at a time (the canonical encoding
+        of a list is its items' encodings joined), so a plan of 40,000 actions is never dumped whole; and once,
+        since the plan is frozen."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            for chunk in self._canonical_chunks():
+                h.update(chunk)
+            self._digest = h.hexdigest()
+        return self._digest
+
+    def _canonical_chunks(self) -> Iterator[bytes]:
+        head = self.model_dump(mode="json", exclude={"actions"})
+        keys = sorted([*head, "actions"])
+        yield b"{"
+        for i, key in enumerate(keys):
+            yield (b"," if i else b"") + canonical(key) + b":"
+            if key != "actions":
+                yield canonical(head[key])
+                continue
+            yield b"["
+            for j, a in enumerate(self.actions):
+                yield (b"," if j else b"") + canonical(a.model_dump(mode="json"))
+            yield b"]"
+        yield b"}"
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> "Plan":
+        copy = super().model_copy(update=update, deep=deep)
+        copy._digest = None  # a copy with changes is another plan
+        return copy
 
     def save(self, path: Path) -> None:
-        body = {"digest": self.digest(), "plan": self.model_dump(mode="json")}
+        """Write the plan file: JSON with one action per line, written as it goes (never one big string), so the
+        file of a large plan is diffable and costs no more memory than the plan itself."""
+        head = self.model_dump(mode="json", exclude={"actions"})
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write('{"digest": ' + json.dumps(self.digest()) + ',\n "plan": {\n  "actions": [')
+            for j, a in enumerate(self.actions):
+                f.write(("," if j else "") + "\n   " + json.dumps(a.model_dump(mode="json"), sort_keys=True,
+                                                                 ensure_ascii=False))
+            f.write("\n  ]")
+            for key in sorted(head):
+                body = json.dumps(head[key], indent=1, sort_keys=True, ensure_ascii=False).replace("\n", "\n  ")
+                f.write(f",\n  {json.dumps(key)}: {body}")
+            f.write("\n }\n}\n")
+        os.replace(tmp, path)
+
+
+class PlanFile(BaseModel):
+    """A saved plan: the plan and the digest it was saved with. Parsed straight from the file's bytes by pydantic,
+    without an intermediate tree of Python dicts (for a large plan, that tree was bigger than the plan)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str
+    plan: Plan
 
 
 def load_plan(path: Path) -> Plan:
     file = str(path)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RunbookError([Problem(file, None, "", "plan file not found", "check the path")]) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise RunbookError([Problem(file, line, "", f"not a plan file: {exc}",
-                                    "make a new one with `revoke plan RUNBOOK --out FILE`")]) from None
-    if not isinstance(body, dict) or "plan" not in body or "digest" not in body:
-        raise RunbookError([Problem(file, 1, "", "not a revoke plan file (no 'plan' and 'digest')",
-                                    "make one with `revoke plan RUNBOOK --out FILE`")])
     try:
-        plan = Plan.model_validate(body["plan"])
+        saved = PlanFile.model_validate_json(data)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
+        if first["type"] == "json_invalid" or not first["loc"]:
+            raise RunbookError([Problem(file, None, "", f"not a plan file: {first['msg']}",
+                                        "make a new one with `revoke plan RUNBOOK --out FILE`")]) from None
+        if first["type"] == "missing" and len(first["loc"]) == 1:
+            raise RunbookError([Problem(file, 1, "", "not a revoke plan file (no 'plan' and 'digest')",
+                                        "make one with `revoke plan RUNBOOK --out FILE`")]) from None
         where = ".".join(str(p) for p in first["loc"])
-        raise RunbookError([Problem(file, None, f"plan.{where}", first["msg"],
+        raise RunbookError([Problem(file, None, where, first["msg"],
                                     "the plan file is damaged or from another version; re-run `revoke plan`")]) from None
-    if plan.digest() != body["digest"]:
+    plan = saved.plan
+    if plan.digest() != saved.digest:
         raise RunbookError([Problem(file, None, "digest", "the plan was changed after it was made: its digest "
                                     "does not match its content", "re-run `revoke plan` and review the new plan")])
     return plan

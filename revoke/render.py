@@ -98,7 +98,7 @@ def render_run(result: RunResult, console: Console) -> None:
         what = r.get("summary") or r.get("message")
         console.print(Text(f"  attention  {r['system']}: {what}" + (f": {r['note']}" if r.get("note") else ""),
                            style="yellow"))
-    for r in result.records:
+    for r in result.other:
         if r.get("type") == "exposure":
             for item in r["items"]:
                 if item["what"] != "none" and item["basis"] != "the action was not carried out":
@@ -115,4 +115,4 @@ def run_json(result: RunResult) -> dict[str, Any]:
             "counts": result.counts(), "exit_code": result.exit_code,
             "actions": [{k: r.get(k) for k in ("action_id", "system", "kind", "person", "resource", "outcome",
                                               "verification", "error", "request_ids")}
-                        for r in result.records if r.get("type") == "action"]}
+                        for r in result.actions()]}

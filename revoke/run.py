@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -28,36 +29,65 @@ def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode:
             "note": a.note if note is None else note, "attempts": attempts}
 
 
+# What a run keeps of each settled action record (the record itself is in the evidence log): enough for the
+# counts, the summary, residual exposure and `--output json`. Records that need a person are kept whole.
+_KEPT = ("action_id", "system", "kind", "person", "resource", "outcome", "verification", "time", "request_ids", "item")
+_SETTLED = {Outcome.DONE.value, Outcome.ALREADY_DONE.value, Outcome.IMMUTABLE.value, Outcome.PLANNED.value}
+
+
 @dataclass
 class RunResult:
+    """What a run did, as it goes. It keeps the latest record of each action in compact form rather than every
+    record: a run of 40,000 actions holds a few MB here, and its evidence log on disk has the full records."""
+
     run_id: str
     run_dir: Path
     mode: str
-    records: list[dict[str, Any]] = field(default_factory=list)
     stale: list[Action] = field(default_factory=list)
+    other: list[dict[str, Any]] = field(default_factory=list)   # run, notice, exposure, end records
+    _latest: dict[str, tuple[Any, ...] | dict[str, Any]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._keep(record)
+        return record
+
+    def extend(self, records: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            for record in records:
+                self._keep(record)
+
+    def _keep(self, record: dict[str, Any]) -> None:
+        if record.get("type") != "action":
+            if record.get("type") != "intent":
+                self.other.append(record)
+            return
+        settled = record["outcome"] in _SETTLED and not record.get("error")
+        # a later record of the same action (a resumed run) replaces the earlier one, and moves to the end
+        self._latest.pop(record["action_id"], None)
+        self._latest[record["action_id"]] = tuple(record.get(k) for k in _KEPT) if settled else record
 
     def actions(self) -> list[dict[str, Any]]:
-        """The final record of each action (a resumed run may hold an earlier attempt's records too)."""
-        last: dict[str, dict[str, Any]] = {}
-        for r in self.records:
-            if r.get("type") == "action":
-                last[r["action_id"]] = r
-        return list(last.values())
+        """The final record of each action (a resumed run may hold an earlier attempt's records too); settled
+        ones carry the fields in `_KEPT`, the others are whole."""
+        return [dict(zip(_KEPT, r), type="action") if isinstance(r, tuple) else r for r in self._latest.values()]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for r in self.actions():
-            out[r["outcome"]] = out.get(r["outcome"], 0) + 1
+        for r in self._latest.values():
+            outcome = r[5] if isinstance(r, tuple) else r["outcome"]
+            out[outcome] = out.get(outcome, 0) + 1
         return out
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.actions() if r["outcome"] == Outcome.FAILED.value]
+        return [r for r in self._latest.values() if isinstance(r, dict) and r["outcome"] == Outcome.FAILED.value]
 
     @property
     def needs_attention(self) -> list[dict[str, Any]]:
-        return ([r for r in self.actions() if r["outcome"] == Outcome.ATTENTION.value] +
-                [r for r in self.records if r.get("type") == "notice" and r.get("severity") == "error"])
+        return ([r for r in self._latest.values() if isinstance(r, dict) and r["outcome"] == Outcome.ATTENTION.value]
+                + [r for r in self.other if r.get("type") == "notice" and r.get("severity") == "error"])
 
     @property
     def exit_code(self) -> int:
@@ -71,11 +101,12 @@ def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
              f"- run: `{result.run_id}`", f"- plan: `{plan.plan_id}` (digest `{plan.digest()[:16]}`)",
              f"- final day: {plan.runbook.final_day}", ""]
     lines += ["| system | " + " | ".join(o.value for o in shown) + " |", "| --- |" + " --- |" * len(shown)]
+    per_system: dict[str, dict[str, int]] = {sp.name: {o.value: 0 for o in Outcome} for sp in plan.systems}
+    for r in result.actions():
+        if r["system"] in per_system:
+            per_system[r["system"]][r["outcome"]] += 1
     for sp in plan.systems:
-        per = {o.value: 0 for o in Outcome}
-        for r in result.actions():
-            if r["system"] == sp.name:
-                per[r["outcome"]] += 1
+        per = per_system[sp.name]
         lines.append(f"| {sp.name} | " + " | ".join(str(per[o.value]) for o in shown) + " |")
     lines.append("")
     problems = result.failed + result.needs_attention
