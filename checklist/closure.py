@@ -7,18 +7,22 @@ same values, so the page cannot say Done where the report says Blocked.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Sequence
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
 from revoke.checklist.page import ChecklistError, ChecklistPage
 
-from revoke.errors import RevokeError
-from revoke.evidence import LOG, read_records
+from revoke.evidence import LOG
 from revoke.exposure import expected
-from revoke.plan import load_plan
+from revoke.plan import SystemPlan
+from revoke.runbook import Runbook
 
 CLOSURE_FORMAT = "revoke-closure/1"
 ACTION_FIELDS = ("action_id", "system", "connector", "kind", "summary", "person", "resource", "principal", "label",
@@ -26,10 +30,30 @@ ACTION_FIELDS = ("action_id", "system", "connector", "kind", "summary", "person"
                  "error", "note", "attempts", "time", "seq")
 
 
-def read_run(run_dir: Path) -> list[dict[str, Any]]:
-    if not (run_dir / LOG).is_file():
-        raise ChecklistError(f"{run_dir}: no {LOG}; this is not a revoke run folder")
-    return read_records(run_dir)
+class _PlanAction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: str
+
+
+class _PlanBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    created_at: dt.datetime
+    runbook_path: str
+    runbook: Runbook
+    systems: list[SystemPlan]
+    actions: list[_PlanAction]
+
+
+class _PlanFacts(BaseModel):
+    """The parts of plan.json a report needs: the runbook and each action's planned status, parsed straight from
+    the file without building the plan's 40,000 actions (the digest is `revoke evidence verify`'s business)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    plan: _PlanBody
 
 
 def _plan_facts(run_dir: Path) -> dict[str, Any]:
@@ -38,8 +62,8 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        plan = load_plan(path)
-    except RevokeError:  # a damaged plan.json is reported by `revoke evidence verify`, not here
+        plan = _PlanFacts.model_validate_json(path.read_bytes()).plan
+    except ValidationError:  # a damaged plan.json is reported by `revoke evidence verify`, not here
         return {}
     rb = plan.runbook
     titles: dict[int, str] = {}
@@ -51,10 +75,87 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
         except (ChecklistError, OSError):
             pass
     expected_exposure = {sp.name: expected(sp.exposure) for sp in plan.systems if sp.exposure}
-    return {"statuses": {a.id: a.status for a in plan.actions}, "expected_exposure": expected_exposure,
+    return {"statuses": {a.id: sys.intern(a.status) for a in plan.actions}, "expected_exposure": expected_exposure,
             "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
             "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists], "titles": titles,
             "runbook_path": plan.runbook_path, "plan_created_at": plan.created_at.isoformat()}
+
+
+class LogRows:
+    """Rows of a report that live in the evidence log: a sized, re-iterable sequence that reads each record from
+    its offset in the log when iterated, so a report of 40,000 actions holds their offsets, not their records.
+    `tail` rows (notices) follow the log's."""
+
+    def __init__(self, log: Path, offsets: list[int], make: Callable[[dict[str, Any]], dict[str, Any]],
+                 tail: Sequence[dict[str, Any]] = ()):
+        self._log, self._offsets, self._make, self._tail = log, offsets, make, list(tail)
+
+    def __len__(self) -> int:
+        return len(self._offsets) + len(self._tail)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self._offsets:
+            with self._log.open("rb") as f:
+                for offset in self._offsets:
+                    f.seek(offset)
+                    yield self._make(json.loads(f.readline()))
+        yield from self._tail
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, LogRows)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"LogRows({len(self)} rows from {self._log.name})"
+
+
+@dataclass
+class _Scan:
+    others: list[dict[str, Any]] = field(default_factory=list)   # every record but actions, intents and seals
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # per action: its latest record, slimmed
+    history: Counter = field(default_factory=Counter)              # records per action
+    records: int = 0                                                # records before the seal
+    head: str | None = None                                         # the hash of the last of them
+
+
+def _scan(run_dir: Path) -> _Scan:
+    """One pass over the log: every record but actions and intents (few), and for each action its latest record's
+    offset and the fields a verdict needs. Seal records are left out (see build_closure)."""
+    path = run_dir / LOG
+    if not path.is_file():
+        raise ChecklistError(f"{run_dir}: no {LOG}; this is not a revoke run folder")
+    scan = _Scan()
+    latest, history = scan.latest, scan.history
+    with path.open("rb") as f:
+        offset = 0
+        for line in f:
+            here, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            kind = rec.get("type")
+            if kind == "seal":
+                continue
+            scan.records += 1
+            scan.head = rec.get("hash")
+            if kind == "intent":
+                continue
+            if kind != "action":
+                scan.others.append(rec)
+                continue
+            aid = rec["action_id"]
+            history[aid] += 1
+            latest.pop(aid, None)  # the latest record counts, in the order the latest records were written
+            latest[aid] = {"action_id": aid, "offset": here, "item": int(rec.get("item", 0)),
+                           "system": sys.intern(rec.get("system") or ""), "person": rec.get("person") or "",
+                           "seq": rec.get("seq", 0), "outcome": sys.intern(rec.get("outcome") or ""),
+                           "verification": sys.intern(rec.get("verification") or ""), "error": rec.get("error") or ""}
+    return scan
 
 
 def item_title(number: int, titles: dict[int, str]) -> str:
@@ -62,11 +163,14 @@ def item_title(number: int, titles: dict[int, str]) -> str:
 
 
 def build_closure(run_dir: Path) -> dict[str, Any]:
-    """The closure record as plain data (it is also closure-report.json)."""
+    """The closure record as plain data (it is also closure-report.json). The per-action rows of each item are
+    `LogRows`: read from the evidence log as they are rendered."""
     # Seal records are left out: they are written after the reports, and leaving them out makes the reports a
     # pure function of the evidence they describe, so re-rendering a sealed run reproduces the sealed bytes.
-    records = [r for r in read_run(run_dir) if r.get("type") != "seal"]
-    runs = [r for r in records if r.get("type") == "run"]
+    run_dir = Path(run_dir)
+    scan = _scan(run_dir)
+    others, latest, history = scan.others, scan.latest, scan.history
+    runs = [r for r in others if r.get("type") == "run"]
     if not runs:
         raise ChecklistError(f"{run_dir / LOG}: no run record; the run did not start properly")
     first = runs[0]
@@ -74,49 +178,49 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
     facts = _plan_facts(run_dir)
     titles: dict[int, str] = facts.get("titles", {})
     statuses: dict[str, str] = facts.get("statuses", {})
+    log = run_dir / LOG
 
-    # A resumed run appends records for the same action again: the latest record is the action's state, and the
-    # attempts before it stay in the evidence log.
-    latest: dict[str, dict[str, Any]] = {}
-    history: Counter = Counter()
-    for rec in records:
-        if rec.get("type") == "action":
-            latest[rec["action_id"]] = rec
-            history[rec["action_id"]] += 1
-    notices = [r for r in records if r.get("type") == "notice"]
+    notices = [r for r in others if r.get("type") == "notice"]
     # Residual exposure per person and system; a resumed run may state it again, the latest statement counts.
     exposure: dict[tuple[str, str], dict[str, Any]] = {}
-    for rec in records:
+    for rec in others:
         if rec.get("type") == "exposure":
             exposure[(rec.get("person", ""), rec.get("system", ""))] = {
                 "person": rec.get("person"), "system": rec.get("system"), "items": rec.get("items") or []}
-    ends = [r for r in records if r.get("type") == "end"]
+    ends = [r for r in others if r.get("type") == "end"]
 
-    numbers = sorted({int(a.get("item", 0)) for a in latest.values()} | {int(n.get("item", 0)) for n in notices})
+    def problem(a: dict[str, Any]) -> str | None:
+        return None if mode == "plan" else problem_of(a, statuses.get(a["action_id"]))
+
+    def entry(rec: dict[str, Any]) -> dict[str, Any]:
+        return {**{k: rec.get(k) for k in ACTION_FIELDS}, "records": history[rec["action_id"]],
+                "problem": problem(rec)}
+
+    def needs(rec: dict[str, Any]) -> dict[str, Any]:
+        return {"system": rec.get("system"), "person": rec.get("person"), "what": rec.get("summary") or rec.get("kind"),
+                "resource": rec.get("resource"), "problem": problem(rec),
+                "detail": rec.get("error") or rec.get("note") or ""}
+
+    numbers = sorted({a["item"] for a in latest.values()} | {int(n.get("item", 0)) for n in notices})
     items = []
     for number in numbers:
-        actions = [a for a in latest.values() if int(a.get("item", 0)) == number]
-        actions.sort(key=lambda a: (a.get("system", ""), a.get("person") or "", a.get("seq", 0)))
+        actions = [a for a in latest.values() if a["item"] == number]
+        actions.sort(key=lambda a: (a["system"], a["person"], a["seq"]))
         its_notices = [n for n in notices if int(n.get("item", 0)) == number]
         v: ItemVerdict = verdict(mode, number, actions, its_notices, statuses)
-        entries = [{**{k: a.get(k) for k in ACTION_FIELDS}, "records": history[a["action_id"]],
-                    "problem": None if mode == "plan" else problem_of(a, statuses.get(a["action_id"]))}
-                   for a in actions]
         shown_notices = [{k: n.get(k) for k in ("system", "person", "resource", "message", "severity", "time")}
                          for n in its_notices]
         # What a person must still do for this item: problem actions first, then notices that block it.
-        needs_person = [{"system": e["system"], "person": e["person"], "what": e["summary"] or e["kind"],
-                         "resource": e["resource"], "problem": e["problem"], "detail": e["error"] or e["note"] or ""}
-                        for e in entries if e["problem"]]
-        needs_person += [{"system": n["system"], "person": n["person"], "what": n["message"],
-                          "resource": n["resource"], "problem": "needs attention", "detail": ""}
-                         for n in shown_notices if (n["severity"] or "error") == "error"]
+        blocking = [{"system": n["system"], "person": n["person"], "what": n["message"], "resource": n["resource"],
+                     "problem": "needs attention", "detail": ""}
+                    for n in shown_notices if (n["severity"] or "error") == "error"]
         items.append({
             "number": number, "title": item_title(number, titles), "status": v.status, "result": v.text,
             "problems": dict(v.problems),
-            "needs_person": needs_person, "actions": entries, "notices": shown_notices,
+            "needs_person": LogRows(log, [a["offset"] for a in actions if problem(a)], needs, blocking),
+            "actions": LogRows(log, [a["offset"] for a in actions], entry), "notices": shown_notices,
         })
-    people = facts.get("people") or sorted({a["person"] for a in latest.values() if a.get("person")})
+    people = facts.get("people") or sorted({a["person"] for a in latest.values() if a["person"]})
     order = {name: i for i, name in enumerate(people)}
     residual = sorted(exposure.values(), key=lambda e: (order.get(e["person"], len(order)), e["person"] or "",
                                                         e["system"] or ""))
@@ -126,7 +230,7 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
             "run_id": first.get("run_id"), "engagement": first.get("engagement"), "mode": mode,
             "started": first.get("time"), "ended": ends[-1]["time"] if ends else None,
             "finished": bool(ends),
-            "resumed": len(runs) - 1 + sum(1 for r in records if r.get("type") == "resume"),
+            "resumed": len(runs) - 1 + sum(1 for r in others if r.get("type") == "resume"),
             "plan_id": first.get("plan_id"),
             "plan_digest": first.get("plan_digest"), "runbook_sha256": first.get("runbook_sha256"),
             "runbook_path": facts.get("runbook_path"), "final_day": facts.get("final_day"),
@@ -141,9 +245,33 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
         "items": items,
         "exposure": residual,
         "expected_exposure": facts.get("expected_exposure", {}) if mode == "plan" else {},
-        "evidence": {"log": LOG, "records": len(records), "chain_head": records[-1]["hash"] if records else None},
+        "evidence": {"log": LOG, "records": scan.records, "chain_head": scan.head},
     }
 
 
+def write_json(value: Any, out: Callable[[str], Any], indent: str = "") -> None:
+    """`value` as `json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, default=str)` writes it, written
+    piece by piece through `out`, with `LogRows` streamed from the log as arrays."""
+    if isinstance(value, dict) and value:
+        inner = indent + " "
+        out("{")
+        for i, key in enumerate(sorted(value)):
+            out(("," if i else "") + "\n" + inner + json.dumps(str(key), ensure_ascii=False) + ": ")
+            write_json(value[key], out, inner)
+        out("\n" + indent + "}")
+    elif isinstance(value, (list, tuple, LogRows)) and value:
+        inner = indent + " "
+        out("[")
+        for i, item in enumerate(value):
+            out(("," if i else "") + "\n" + inner)
+            write_json(item, out, inner)
+        out("\n" + indent + "]")
+    else:
+        out(json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, (dict, list, tuple, LogRows))
+            else ("{}" if isinstance(value, dict) else "[]"))
+
+
 def closure_json(closure: dict[str, Any]) -> str:
-    return json.dumps(closure, indent=1, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    parts: list[str] = []
+    write_json(closure, parts.append)
+    return "".join(parts) + "\n"

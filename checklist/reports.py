@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from revoke.checklist.closure import build_closure, closure_json
+from revoke.checklist.closure import build_closure, write_json
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORTS = ("closure-report.md", "closure-report.html", "closure-report.json")
@@ -90,16 +90,24 @@ def render_html(closure: dict[str, Any]) -> str:
 
 
 def write_reports(run_dir: Path) -> list[Path]:
-    """Write the three closure reports into the run folder and return their paths."""
+    """Write the three closure reports into the run folder and return their paths. Each is streamed to its file
+    as it is rendered (the action rows are read from the evidence log one at a time), so a report of 40,000
+    actions never exists whole in memory."""
     run_dir = Path(run_dir)
     closure = build_closure(run_dir)
-    texts = {"closure-report.md": render_markdown(closure), "closure-report.html": render_html(closure),
-             "closure-report.json": closure_json(closure)}
+    markdown, html = _environment(False), _environment(True)
+    writers = {
+        "closure-report.md": lambda f: f.writelines(
+            markdown.get_template("closure-report.md.j2").generate(c=closure)),
+        "closure-report.html": lambda f: f.writelines(html.get_template("closure-report.html.j2").generate(c=closure)),
+        "closure-report.json": lambda f: (write_json(closure, f.write), f.write("\n")),
+    }
     written = []
     for name in REPORTS:
         path = run_dir / name
         tmp = path.with_name(name + ".tmp")   # evidence ignores *.tmp, so a crash leaves nothing half-listed
-        tmp.write_text(texts[name], encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as f:
+            writers[name](f)
         os.replace(tmp, path)
         written.append(path)
     return written
