@@ -6,6 +6,9 @@ page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes g
 Retry policy, and why it differs for reads and writes:
 - an idempotent read (discovery, read-back) answered 429/503 is waited out here, using Retry-After, within a
   bounded total wait: repeating it cannot change anything;
+- every request goes through one `revoke.pacing.Pacer` per client, shared by the engine's threads: it counts each
+  sub-request of a `$batch`, learns Graph's rate from the throttled answers (Graph does not announce it) and
+  holds every thread until the Retry-After, so the threads do not each find the closed window by sending into it;
 - a write is never repeated here. A throttled write, or a throttled sub-request of a batch, may have been applied
   anyway (Graph says so for `$batch`), so it goes back to the engine as `ActionFailed(retryable=True,
   retry_after=...)`; the engine reads the target back before deciding to send it again.
@@ -16,7 +19,6 @@ Every answer's `request-id` is kept so evidence can name the provider's record o
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -24,10 +26,11 @@ from urllib.parse import quote
 
 import msal
 import requests
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from revoke.connector import Identity
 from revoke.errors import ActionFailed, ConnectionFailed
+from revoke.pacing import Pacer
 from revoke.runbook import SecretRef
 from revoke.secrets import Secrets
 
@@ -55,6 +58,9 @@ class GraphSettings(BaseModel):
     # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
     instance_discovery: bool = True
     read_wait_seconds: float = 120.0   # most time spent waiting out throttled reads in one run
+    # Most Graph requests a second (each one inside a $batch counts), for a tenant whose limit is known or shared
+    # with other apps. Without it the client learns the rate from Graph's 429 answers.
+    requests_per_second: float | None = Field(default=None, gt=0)
     # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
     async_poll_seconds: float = 30.0
     timeout_seconds: float = 30.0
@@ -164,6 +170,7 @@ class GraphClient:
         self._app: msal.ConfidentialClientApplication | None = None
         self._read_wait_left = settings.read_wait_seconds
         self._wait_lock = threading.Lock()  # the engine applies batches from several threads
+        self.pacer = Pacer(settings.requests_per_second)
 
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
@@ -204,6 +211,20 @@ class GraphClient:
 
     # ---- one HTTP request ------------------------------------------------------------------------------------
     def send(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
+        sent_at = self.pacer.wait(1)
+        reply = self._http(method, path_or_url, body, params)
+        self._paced(sent_at, [reply])
+        return reply
+
+    def _paced(self, sent_at: float, replies: Sequence[Reply]) -> None:
+        """Tell the pacer how Graph answered requests sent at `sent_at`."""
+        throttled = [r for r in replies if r.throttled]
+        self.pacer.accepted(sum(1 for r in replies if not r.throttled and r.status != 424))
+        if throttled:
+            self.pacer.throttled(sent_at, max((r.retry_after for r in throttled if r.retry_after is not None),
+                                              default=None))
+
+    def _http(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
         url = path_or_url if path_or_url.startswith("https://") else f"{self.settings.graph_root}{path_or_url}"
         headers = {"Authorization": f"Bearer {self._token()}", "client-request-id": str(uuid.uuid4()),
                    "Accept": "application/json"}
@@ -220,13 +241,13 @@ class GraphClient:
         return Reply(resp.status_code, payload, dict(resp.headers), resp.headers.get("request-id", ""))
 
     def _wait_for_read(self, replies: Iterable[Reply]) -> bool:
-        """Wait out throttled reads within the run's budget. False when the budget is spent."""
+        """Take the wait for throttled reads from the run's budget; the pacer holds the next send until the
+        Retry-After has passed. False when the budget is spent."""
         wait = max((r.retry_after if r.retry_after is not None else 1.0) for r in replies)
         with self._wait_lock:
             if wait > self._read_wait_left:
                 return False
             self._read_wait_left -= wait
-        time.sleep(wait)
         return True
 
     def get(self, path_or_url: str, params: dict[str, str] | None = None) -> Reply:
@@ -294,8 +315,10 @@ class GraphClient:
             if s.depends_on and s.depends_on in ids:
                 req["dependsOn"] = [ids[s.depends_on]]
             requests_.append(req)
-        envelope = self.send("POST", "/$batch", {"requests": requests_})
+        sent_at = self.pacer.wait(len(chunk))
+        envelope = self._http("POST", "/$batch", {"requests": requests_})
         if not envelope.ok:
+            self._paced(sent_at, [envelope])
             # the whole batch was refused: every request in it shares that answer (and, when throttled, its wait)
             return {s.key: Reply(envelope.status, envelope.body, envelope.headers, envelope.request_id)
                     for s in chunk}
@@ -314,11 +337,15 @@ class GraphClient:
             first = out.get(s.depends_on or "")
             if out[s.key].status == 424 and first is not None and first.retry_after is not None:
                 out[s.key].headers.setdefault("Retry-After", str(first.retry_after))
+        self._paced(sent_at, list(out.values()))
         return out
 
 
 def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:
-    """Pack requests into batches of at most 20, keeping each dependency chain together and in order."""
+    """Pack requests into as few batches of at most 20 as fit, keeping each dependency chain together and in
+    order. Longest chains first, each into the first batch with room: requests that do not depend on each other
+    may run in any order in a `$batch` anyway, so packing loses nothing (in order, chains of 2 among single
+    requests left batches of 19)."""
     chains: list[list[Sub]] = []
     chain_of: dict[str, list[Sub]] = {}
     for s in subs:
@@ -329,14 +356,20 @@ def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:
             chain = [s]
             chains.append(chain)
         chain_of[s.key] = chain
-    out: list[list[Sub]] = [[]]
-    for chain in chains:
+    out: list[list[Sub]] = []
+    open_: list[list[Sub]] = []  # batches with room left
+    for chain in sorted(chains, key=len, reverse=True):  # stable: equal chains keep their order
         if len(chain) > MAX_BATCH:
             raise ValueError("a dependency chain longer than one $batch")
-        if len(out[-1]) + len(chain) > MAX_BATCH:
-            out.append([])
-        out[-1].extend(chain)
-    return [c for c in out if c]
+        room = next((b for b in open_ if len(b) + len(chain) <= MAX_BATCH), None)
+        if room is None:
+            room = []
+            out.append(room)
+            open_.append(room)
+        room.extend(chain)
+        if len(room) == MAX_BATCH:
+            open_.remove(room)
+    return out
 
 
 # ---- what Graph cannot change, known at plan time -------------------------------------------------------------

@@ -135,6 +135,28 @@ def test_rate_limit_counts_requests_inside_a_batch(graph: GraphFake, graph_app: 
     assert single.status_code == 429 and single.headers["Retry-After"] == "2"
 
 
+def test_throttled_requests_count_too_and_lengthen_the_wait(graph: GraphFake, graph_app: tuple[str, str]) -> None:
+    uid = graph.add_user("ann@contoso.test")
+    graph.rate_limit(2, retry_after=1)
+    resp, by_id = raw(graph, graph_app).batch([{"id": str(i), "method": "GET", "url": f"/users/{uid}"}
+                                               for i in range(6)])
+    answers = [(by_id[str(i)]["status"], by_id[str(i)]["headers"].get("Retry-After")) for i in range(6)]
+    # a token bucket of one second of requests; each throttled request is charged too, so the wait grows
+    assert answers == [(200, None), (200, None), (429, "1"), (429, "2"), (429, "2"), (429, "2")]
+
+
+def test_expand_member_of_answers_at_most_20_objects_without_a_next_page(graph: GraphFake,
+                                                                         graph_app: tuple[str, str]) -> None:
+    uid = graph.add_user("ann@contoso.test")
+    gids = {graph.add_group(f"Team {g:02d}", members=(uid,)) for g in range(25)}
+    g = raw(graph, graph_app)
+    body = g.call("GET", f"/users/{uid}?$select=id,accountEnabled&$expand=memberOf").json()
+    assert body["accountEnabled"] is True and len(body["memberOf"]) == 20
+    assert "@odata.nextLink" not in body and "memberOf@odata.nextLink" not in body
+    assert {x["id"] for x in body["memberOf"]} < gids
+    assert {x["id"] for x in g.call("GET", f"/users/{uid}/memberOf?$top=999").json()["value"]} == gids
+
+
 def test_deleted_m365_group_is_gone_then_restorable(graph: GraphFake, graph_app: tuple[str, str]) -> None:
     uid = graph.add_user("ann@contoso.test")
     gid = graph.add_group("Acme list", kind="m365", members=(uid,), owners=(uid,))

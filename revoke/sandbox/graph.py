@@ -19,6 +19,7 @@ TLS comes from a throwaway CA made by `trustme` at start; `ca_file` is its PEM f
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets as pysecrets
 import ssl
@@ -47,6 +48,7 @@ class LoggedRequest:
     in_batch: bool
     status: int
     request_id: str
+    at: float = 0.0      # time.monotonic() when it was answered (benchmarks measure how busy the service was)
 
 
 @dataclass
@@ -72,7 +74,7 @@ class GraphFake:
         self._injections: list[_Injection] = []
         self._rate: int | None = None
         self._rate_retry_after = 1
-        self._window = (0.0, 0)
+        self._bucket = (0.0, 0.0)  # (tokens, when counted) of the rate limiter
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -272,9 +274,19 @@ class GraphFake:
     # ---- throttling ----------------------------------------------------------------------------------------
     def rate_limit(self, per_second: int | None, retry_after: int = 1) -> None:
         """Answer 429 + Retry-After past `per_second` Graph requests a second (each one inside a $batch counts).
-        None turns the limiter off (the default)."""
+        None turns the limiter off (the default).
+
+        Graph's identity limits are a token bucket: "Throttling is based on a token bucket algorithm, which works
+        by adding individual costs of requests ... Only the requests exceeding the limits are throttled"
+        (learn.microsoft.com/graph/throttling-limits, Identity and access service limits), and "Microsoft Graph
+        continues to log resource usage while a client is being throttled" (learn.microsoft.com/graph/throttling).
+        So: a bucket of one second of requests, refilled continuously at `per_second`; every request costs one
+        token, a throttled one too (the debt is capped at one more second); Retry-After is `retry_after` seconds
+        or, when the debt is deeper, the whole seconds until a token is back (HTTP's Retry-After is in seconds).
+        Each request costs 1 here: Graph's own costs vary by request (the fake does not model them)."""
         with self._lock:
-            self._rate, self._rate_retry_after, self._window = per_second, retry_after, (0.0, 0)
+            self._rate, self._rate_retry_after = per_second, retry_after
+            self._bucket = (float(per_second or 0), time.monotonic())
 
     def throttle(self, path: str, *, method: str | None = None, times: int = 1, applied: bool = False,
                  status: int = 429, retry_after: int = 1) -> None:
@@ -292,25 +304,29 @@ class GraphFake:
                     return inj
         return None
 
-    def _over_rate(self) -> bool:
+    def _over_rate(self) -> int | None:
+        """None when the request is within the limit, else the Retry-After (seconds) to answer it with."""
         with self._lock:
             if self._rate is None:
-                return False
+                return None
             now = time.monotonic()
-            start, count = self._window
-            if now - start >= 1.0:
-                start, count = now, 0
-            count += 1
-            self._window = (start, count)
-            return count > self._rate
+            tokens, then = self._bucket
+            tokens = min(float(self._rate), tokens + (now - then) * self._rate)
+            allowed = tokens >= 1.0
+            tokens = max(-float(self._rate), tokens - 1.0)
+            self._bucket = (tokens, now)
+            if allowed:
+                return None
+            return max(self._rate_retry_after, math.ceil((1.0 - tokens) / self._rate))
 
     # ---- one Graph request (top level or inside $batch) ---------------------------------------------------
     def call(self, method: str, path: str, query: dict[str, str], body: Any, request_id: str,
              client_request_id: str) -> Answer:
         inj = self._injected(method, path)
-        if inj is None and self._over_rate():
+        wait = self._over_rate() if inj is None else None
+        if wait is not None:
             return _error(429, "TooManyRequests", "Too many requests.", request_id, client_request_id,
-                          {"Retry-After": str(self._rate_retry_after)})
+                          {"Retry-After": str(wait)})
         if inj is not None:
             if inj.applied:
                 try:
@@ -382,7 +398,7 @@ class GraphFake:
 
     def _log(self, method: str, path: str, in_batch: bool, status: int, request_id: str, query: str = "") -> None:
         with self._lock:
-            self.log.append(LoggedRequest(method, path, query, in_batch, status, request_id))
+            self.log.append(LoggedRequest(method, path, query, in_batch, status, request_id, time.monotonic()))
 
     # ---- the token endpoint --------------------------------------------------------------------------------
     def token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:

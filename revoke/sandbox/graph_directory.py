@@ -188,7 +188,7 @@ class Directory:
         rest = seg[2:]
         if not rest:
             if method == "GET":
-                return Answer(200, select(u, q.get("$select")))
+                return Answer(200, self._expanded(u, select(u, q.get("$select")), q.get("$expand")))
             if method == "PATCH":
                 if u.get("onPremisesSyncEnabled"):
                     raise bad_request(SYNCED_MESSAGE)
@@ -204,14 +204,27 @@ class Directory:
             u["signInSessionsValidFromDateTime"] = stamp()
             return Answer(200, {"@odata.context": f"{self.graph_root}/$metadata#Edm.Boolean", "value": True})
         elif rest == ["memberOf"] and method == "GET":
-            found = [self.typed(self.groups[g]) for g, ms in self.members.items() if uid in ms]
-            found += [self.typed(self.roles[r]) for r, ms in self.role_members.items() if uid in ms]
-            return self.page(path, found, q)
+            return self.page(path, self.member_of(uid), q)
         elif rest == ["ownedObjects"] and method == "GET":
             return self.page(path, [self.typed(self.groups[g]) for g, os in self.owners.items() if uid in os], q)
         elif rest[0] == "appRoleAssignments":
             return self._assignments(method, path, u, rest[1:], q, body)
         raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+
+    def member_of(self, uid: str) -> list[dict[str, Any]]:
+        found = [self.typed(self.groups[g]) for g, ms in self.members.items() if uid in ms]
+        return found + [self.typed(self.roles[r]) for r, ms in self.role_members.items() if uid in ms]
+
+    def _expanded(self, u: dict[str, Any], body: dict[str, Any], expand: str | None) -> dict[str, Any]:
+        """`$expand=memberOf` on a user. Graph's known issues for query parameters: $expand on relationships of
+        directory objects "returns a maximum of 20 objects", has "no support for @odata.nextLink" and "no support
+        for nesting other query parameters such as $filter and $select inside an $expand query"
+        (developer.microsoft.com/graph/known-issues, "Some limitations apply to query parameters")."""
+        if not expand:
+            return body
+        if expand.strip() != "memberOf":
+            raise bad_request(f"graph fake: $expand={expand} is not implemented (only memberOf, without options)")
+        return {**body, "memberOf": self.member_of(u["id"])[:20]}
 
     def _assignments(self, method: str, path: str, u: dict[str, Any], rest: list[str], q: dict[str, str],
                      body: dict[str, Any]) -> Answer:
