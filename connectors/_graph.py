@@ -6,9 +6,10 @@ page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes g
 Retry policy, and why it differs for reads and writes:
 - an idempotent read (discovery, read-back) answered 429/503 is waited out here, using Retry-After, within a
   bounded total wait: repeating it cannot change anything;
-- every request goes through one `revoke.pacing.Pacer` per client, shared by the engine's threads: it counts each
-  sub-request of a `$batch`, learns Graph's rate from the throttled answers (Graph does not announce it) and
-  holds every thread until the Retry-After, so the threads do not each find the closed window by sending into it;
+- every request goes through one `revoke.pacing.Pacer` per app and tenant, shared by the engine's threads and by
+  the systems that use the same app: it counts each sub-request of a `$batch`, learns Graph's rate from the
+  throttled answers (Graph does not announce it) and holds every thread until the Retry-After, so the threads
+  do not each find the closed window by sending into it;
 - a write is never repeated here. A throttled write, or a throttled sub-request of a batch, may have been applied
   anyway (Graph says so for `$batch`), so it goes back to the engine as `ActionFailed(retryable=True,
   retry_after=...)`; the engine reads the target back before deciding to send it again.
@@ -170,7 +171,7 @@ class GraphClient:
         self._app: msal.ConfidentialClientApplication | None = None
         self._read_wait_left = settings.read_wait_seconds
         self._wait_lock = threading.Lock()  # the engine applies batches from several threads
-        self.pacer = Pacer(settings.requests_per_second)
+        self.pacer = shared_pacer(settings)
 
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
@@ -339,6 +340,23 @@ class GraphClient:
                 out[s.key].headers.setdefault("Retry-After", str(first.retry_after))
         self._paced(sent_at, list(out.values()))
         return out
+
+
+_pacers: dict[tuple[str, str, str], Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def shared_pacer(settings: GraphSettings) -> Pacer:
+    """Graph limits an app per tenant, so the systems of a run that use the same app in the same tenant (an
+    `entra` and an `m365-groups` system, applied side by side) pace together; the lowest configured
+    `requests_per_second` among them holds."""
+    key = (settings.graph_root, settings.tenant_id, settings.client_id)
+    with _pacers_lock:
+        pacer = _pacers.get(key)
+        if pacer is None:
+            pacer = _pacers[key] = Pacer()
+        pacer.limit(settings.requests_per_second)
+        return pacer
 
 
 def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:

@@ -39,10 +39,8 @@ class Pacer:
 
     def __init__(self, ceiling: float | None = None, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
-        if ceiling is not None and ceiling <= 0:
-            raise ValueError("a pacing ceiling must be a positive number of requests per second")
-        self.ceiling = ceiling
-        self.rate: float | None = ceiling   # requests per second; None: unpaced
+        self.ceiling: float | None = None
+        self.rate: float | None = None      # requests per second; None: unpaced
         self.learnt: float | None = None    # the accepted rate measured at the last throttled answer
         self._clock = clock
         self._sleep = sleep
@@ -53,6 +51,7 @@ class Pacer:
         self._grown_at = 0.0               # when the rate last crept up (or was lowered)
         self._plateau_since: float | None = None
         self._accepted: deque[tuple[float, int]] = deque()
+        self.limit(ceiling)
 
     def wait(self, n: int = 1) -> float:
         """Block until `n` requests may be sent; answers the send time to give back to `throttled`. A thread
@@ -96,6 +95,16 @@ class Pacer:
             self.learnt = min(seen, self.rate) if self.rate else seen
             rate = BACKOFF * self.learnt
             self.rate = min(rate, self.ceiling) if self.ceiling else rate
+
+    def limit(self, ceiling: float | None) -> None:
+        """Never go above `ceiling` (the lowest of the ceilings given wins)."""
+        if ceiling is None:
+            return
+        if ceiling <= 0:
+            raise ValueError("a pacing ceiling must be a positive number of requests per second")
+        with self._lock:
+            self.ceiling = min(ceiling, self.ceiling) if self.ceiling else ceiling
+            self.rate = min(self.rate, self.ceiling) if self.rate else self.ceiling
 
     @property
     def holding_until(self) -> float:

@@ -122,3 +122,14 @@ def test_a_sender_asleep_when_a_hold_begins_waits_for_the_hold() -> None:
 def test_a_ceiling_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Pacer(0)
+
+
+def test_systems_using_one_app_in_one_tenant_share_a_pacer_with_the_lowest_ceiling() -> None:
+    from revoke.connectors._graph import GraphSettings, shared_pacer
+
+    base = {"tenant_id": "t-shared", "client_id": "app", "client_secret": {"secret": "s"}}
+    entra = shared_pacer(GraphSettings.model_validate(base))
+    m365 = shared_pacer(GraphSettings.model_validate({**base, "requests_per_second": 300}))
+    other_app = shared_pacer(GraphSettings.model_validate({**base, "client_id": "another app"}))
+    assert entra is m365 and entra.ceiling == 300 and entra.rate == 300
+    assert other_app is not entra and other_app.rate is None
