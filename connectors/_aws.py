@@ -16,10 +16,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.credentials import (
-    AssumeRoleCredentialFetcher,
-    DeferredRefreshableCredentials,
-)
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field
@@ -178,9 +175,11 @@ class AwsSessions:
         if key and secret:
             base.set_credentials(key, secret, secrets.get(settings.session_token))
         self._sessions[None] = boto3.session.Session(botocore_session=base, region_name=settings.region)
+        # The engine's workers of one system (at most 64) share each account's client: with botocore's default
+        # pool of 10 connections, the others would open and close a connection per call.
         self.config = Config(region_name=settings.region, retries={"mode": "adaptive",
                                                                      "max_attempts": settings.max_attempts},
-                             user_agent_extra="revoke")
+                             user_agent_extra="revoke", max_pool_connections=64)
 
     def on_call(self, hook: Callable[..., None]) -> None:
         """Register `hook(service, operation)` for every API call made (the permission test uses it)."""
@@ -220,34 +219,43 @@ class AwsSessions:
             raise ConnectionFailed(self.system, f"the credentials do not work ({reason})") from None
         return {"account": got["Account"], "arn": got["Arn"], "user_id": got["UserId"]}
 
-    def add_role(self, account: str, role_arn: str, session_name: str, external_id: str | None) -> None:
-        """Make `account`'s clients act as `role_arn`, assumed from the base credentials and refreshed by botocore
-        before the temporary credentials expire."""
+    def enter(self, account: str, role_arn: str, session_name: str, external_id: str | None) -> dict[str, str]:
+        """Make `account`'s clients act as `role_arn`, assumed now from the base credentials and again by botocore
+        before the temporary credentials expire. Returns the identity revoke acts as there, as GetCallerIdentity
+        would give it: AssumeRole's answer already names it (`AssumedRoleUser.Arn`, the session's ARN
+        arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, and `AssumedRoleId`, ROLEID:SESSION, which is what
+        GetCallerIdentity answers as `UserId` for a role session), so no call to sts:GetCallerIdentity is needed.
+        Raises ConnectionFailed when the role cannot be assumed."""
+        extra: dict[str, Any] = {"RoleSessionName": session_name}
+        if external_id:
+            extra["ExternalId"] = external_id
+        identity: dict[str, str] = {}
+
+        def assume() -> dict[str, Any]:
+            got = self.client("sts").assume_role(RoleArn=role_arn, **extra)
+            user, creds = got["AssumedRoleUser"], got["Credentials"]
+            identity.update(account=user["Arn"].split(":")[4], arn=user["Arn"], user_id=user["AssumedRoleId"])
+            expiry = creds["Expiration"]
+            return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                    "token": creds["SessionToken"],
+                    "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry)}
+
         with self._lock:
-            if account in self._sessions:
-                return
             self._roles[account] = role_arn
-            base = self._sessions[None]
-            extra: dict[str, Any] = {"RoleSessionName": session_name}
-            if external_id:
-                extra["ExternalId"] = external_id
-            endpoint, config, verify = self.settings.endpoint_url, self.config, self.settings.ca_bundle
-
-            hooks = self._hooks
-
-            def make_client(service: str, **kw: Any) -> Any:
-                made = base.client(service, endpoint_url=endpoint, config=config, verify=verify, **kw)
-                for hook in hooks:
-                    made.meta.events.register("before-call", _announce(hook, IAM_PREFIX.get(service, service)))
-                return made
-
-            fetcher = AssumeRoleCredentialFetcher(client_creator=make_client,
-                                                  source_credentials=base.get_credentials(),
-                                                  role_arn=role_arn, extra_args=extra)
-            creds = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
-            core = botocore.session.Session()
-            core._credentials = creds  # botocore's way to give a session ready credentials (no public setter)
-            self._sessions[account] = boto3.session.Session(botocore_session=core, region_name=self.settings.region)
+        try:
+            first = assume()
+        except AWS_ERRORS as err:
+            reason = translate(err, "sts:AssumeRole")
+            raise ConnectionFailed(self.system, f"cannot act in account {account} through {role_arn} ({reason}); "
+                                   "check that the role exists there and trusts the credentials revoke starts "
+                                   "from") from None
+        creds = RefreshableCredentials.create_from_metadata(first, refresh_using=assume, method="assume-role")
+        core = botocore.session.Session()
+        core._credentials = creds  # botocore's way to give a session ready credentials (no public setter)
+        with self._lock:
+            self._sessions.setdefault(account, boto3.session.Session(botocore_session=core,
+                                                                     region_name=self.settings.region))
+        return dict(identity)
 
     def alias(self, account: str) -> None:
         """Let `account` use the base credentials (the caller's own account)."""

@@ -13,6 +13,7 @@ reached by assuming `role_name` there. The caller identity in every account goes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,14 +32,17 @@ from revoke.connector import (
     Subject,
 )
 from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import (
-    AwsConnector,
-    AWS_ERRORS,
-    AwsSettings,
-    loads,
-    translate,
+from revoke.connectors._aws import AwsConnector, AwsSettings, loads
+from revoke.connectors._iam import (
+    MISSING,
+    IamReader,
+    account_details,
+    account_read_pays,
+    iso,
+    per_user_reads_saved,
+    state_of,
+    write,
 )
-from revoke.connectors._iam import MISSING, IamReader, iso, state_of, write
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
 from revoke.runbook import SecretRef
@@ -108,6 +112,11 @@ class AwsIamConnector(AwsConnector):
     version: ClassVar[str] = "1.0"
     Settings = AwsIamSettings
     kinds = (*USER_KINDS, RemoveTrust, RevokeRoleSessions)
+    # IAM has no batch write: a batch is applied one call at a time and then read back together, so the users of
+    # a batch are read back with one account-wide read (see read_back) and two calls each (access keys, console
+    # password) instead of six. 40 actions are 5 to 10 users: the account-wide read pays for itself many times,
+    # and a run of a few hundred actions still makes enough batches to keep the engine's workers busy.
+    batch_size = 40
     read_permissions = ("sts:GetCallerIdentity", "sts:AssumeRole", "organizations:ListAccounts",
                         "iam:GetAccountAuthorizationDetails", "iam:GetUser", "iam:ListAccessKeys",
                         "iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListSSHPublicKeys",
@@ -123,6 +132,7 @@ class AwsIamConnector(AwsConnector):
         self.unreachable: dict[str, str] = {}
         self.partition = "aws"
         self._role_locks: dict[str, threading.Lock] = {}
+        self._users_in: dict[str, int] = {}  # users per account, as last listed: what an account-wide read costs
         self._locks_lock = threading.Lock()
 
     def exposure(self) -> list[ExposureRule]:
@@ -154,15 +164,28 @@ class AwsIamConnector(AwsConnector):
                                    "organization lists no ACTIVE account")
         external_id = self.secrets.get(s.external_id)
         aliases = [me["arn"]]
+        roles: dict[str, str] = {}
         for account in self.accounts:
             if account == me["account"] and not s.assume_role_in_caller_account:
                 self.sessions.alias(account)
                 continue
-            role_arn = f"arn:{partition}:iam::{account}:role/{s.role_name}"
-            self.sessions.add_role(account, role_arn, s.session_name, external_id)
-            aliases.append(role_arn)  # the role revoke acts through is never edited by revoke
+            roles[account] = f"arn:{partition}:iam::{account}:role/{s.role_name}"
+            aliases.append(roles[account])  # the role revoke acts through is never edited by revoke
+
+        def enter(account: str) -> dict[str, str] | str:
+            """The identity revoke acts as in `account`, or why it cannot be entered."""
+            if account not in roles:
+                return me  # the caller's own account, with the base credentials: the identity read above
+            try:
+                caller = self.sessions.enter(account, roles[account], s.session_name, external_id)
+            except ConnectionFailed as err:
+                return err.reason
+            if caller["account"] != account:
+                return f"the credentials act in {caller['account']} ({caller['arn']}); check settings.role_name"
+            return caller
+
         with ThreadPoolExecutor(max_workers=s.max_accounts_in_parallel, thread_name_prefix="aws-connect") as pool:
-            answers = dict(zip(self.accounts, pool.map(self._caller_in, self.accounts)))
+            answers = dict(zip(self.accounts, pool.map(enter, self.accounts)))
         callers = {a: c for a, c in answers.items() if isinstance(c, dict)}
         # One account revoke cannot enter must not stop the revocation in all the others: it is reported by
         # discovery as a notice that blocks the checklist item, and its caller identity is missing from evidence.
@@ -176,21 +199,11 @@ class AwsIamConnector(AwsConnector):
                         detail={"caller": me, "accounts": callers, "unreachable": self.unreachable,
                                 "role_name": s.role_name, "region": s.region, "endpoint_url": s.endpoint_url})
 
-    def _caller_in(self, account: str) -> dict[str, str] | str:
-        """The caller identity in `account`, or why it cannot be entered."""
-        try:
-            caller = self.sessions.caller_identity(account)
-        except ConnectionFailed as err:
-            return err.reason
-        if caller["account"] != account:
-            return f"the credentials act in {caller['account']} ({caller['arn']}); check settings.role_name"
-        return caller
-
     def iam(self, account: str) -> Any:
         return self.sessions.client("iam", account)
 
-    def _reader(self, account: str) -> IamReader:
-        return IamReader(self.iam(account), account, self.sessions.client("iam", account, probe=True))
+    def _reader(self, account: str, users: list[dict[str, Any]] | None = None) -> IamReader:
+        return IamReader(self.iam(account), account, self.sessions.client("iam", account, probe=True), users)
 
     # ---- discovery
 
@@ -238,9 +251,10 @@ class AwsIamConnector(AwsConnector):
 
     def _discover_account(self, account: str, subjects: Sequence[Subject],
                           since: dt.datetime) -> tuple[list[Step], set[str]]:
-        iam = self.iam(account)
-        users, roles = _authorization_details(iam, account)
-        reader = self._reader(account)
+        listed = account_details(self.iam(account), account, ["User", "Role"])
+        users, roles = listed["User"], listed["Role"]
+        self._users_in[account] = len(users)
+        reader = self._reader(account, users)  # groups, policies and tags of every user come from this listing
         steps: list[Step] = []
         seen: set[str] = set()
         principals = self._leaver_principals(subjects)
@@ -351,10 +365,13 @@ class AwsIamConnector(AwsConnector):
 
     # ---- apply, read back, restore
 
-    def _lock_for(self, action: Any) -> threading.Lock:
-        key = action.resource if action.kind == "remove-trust" else ""
+    def _lock_for(self, action: Any) -> Any:
+        """One read-modify-write of a role's trust policy at a time (two leavers in one policy); every other write
+        is a single call that needs no lock, so the engine's workers write in parallel."""
+        if action.kind != "remove-trust":
+            return contextlib.nullcontext()
         with self._locks_lock:
-            return self._role_locks.setdefault(key, threading.Lock())
+            return self._role_locks.setdefault(action.resource, threading.Lock())
 
     def _entered(self, account: str) -> None:
         if account not in self.accounts:
@@ -392,6 +409,14 @@ class AwsIamConnector(AwsConnector):
             if account not in self.accounts:
                 return {}
             reader = self._reader(account)
+            saved = per_user_reads_saved((a.kind, a.params) for a in by_account[account])
+            if account_read_pays(saved, self._users_in.get(account)):
+                try:
+                    self._users_in[account] = reader.read_all_users()
+                except ActionFailed as err:
+                    if err.retryable:
+                        raise  # throttled or a passing outage: the engine waits and reads everything again
+                    # refused (a policy without iam:GetAccountAuthorizationDetails): each user is read alone
             out: dict[str, State] = {}
             for a in by_account[account]:
                 try:
@@ -433,17 +458,3 @@ def _named_principals(doc: dict[str, Any], match: list[str]) -> list[str]:
             if trust.norm_principal(p) in wanted and p not in out:
                 out.append(p)
     return out
-
-
-def _authorization_details(iam: Any, account: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every user (groups, policies, inline documents) and role (trust policy) of the account, in a few pages."""
-    users: list[dict[str, Any]] = []
-    roles: list[dict[str, Any]] = []
-    try:
-        for page in iam.get_paginator("get_account_authorization_details").paginate(Filter=["User", "Role"]):
-            users += page.get("UserDetailList", [])
-            roles += page.get("RoleDetailList", [])
-    except AWS_ERRORS as err:
-        raise translate(err, f"iam:GetAccountAuthorizationDetails in {account}") from None
-    return users, roles
-
