@@ -30,13 +30,6 @@ ACTION_FIELDS = ("action_id", "system", "connector", "kind", "summary", "person"
                  "error", "note", "attempts", "time", "seq")
 
 
-class _PlanAction(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    status: str
-
-
 class _PlanBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -44,16 +37,36 @@ class _PlanBody(BaseModel):
     runbook_path: str
     runbook: Runbook
     systems: list[SystemPlan]
-    actions: list[_PlanAction]
 
 
 class _PlanFacts(BaseModel):
-    """The parts of plan.json a report needs: the runbook and each action's planned status, parsed straight from
-    the file without building the plan's 40,000 actions (the digest is `revoke evidence verify`'s business)."""
+    """The parts of plan.json a report needs, parsed straight from the file and without its actions (each action
+    record says what the plan decided for it; the digest is `revoke evidence verify`'s business)."""
 
     model_config = ConfigDict(extra="ignore")
 
     plan: _PlanBody
+
+
+class _PlanAction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: str
+
+
+class _PlanActions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    actions: list[_PlanAction]
+
+
+class _PlanStatuses(BaseModel):
+    """Each action's planned status, for logs written before action records carried it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    plan: _PlanActions
 
 
 def _plan_facts(run_dir: Path) -> dict[str, Any]:
@@ -75,10 +88,17 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
         except (ChecklistError, OSError):
             pass
     expected_exposure = {sp.name: expected(sp.exposure) for sp in plan.systems if sp.exposure}
-    return {"statuses": {a.id: sys.intern(a.status) for a in plan.actions}, "expected_exposure": expected_exposure,
+    return {"expected_exposure": expected_exposure,
             "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
             "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists], "titles": titles,
             "runbook_path": plan.runbook_path, "plan_created_at": plan.created_at.isoformat()}
+
+
+def _planned_statuses(run_dir: Path) -> dict[str, str]:
+    try:
+        return {a.id: a.status for a in _PlanStatuses.model_validate_json((run_dir / "plan.json").read_bytes()).plan.actions}
+    except (OSError, ValidationError):
+        return {}
 
 
 class LogRows:
@@ -154,7 +174,8 @@ def _scan(run_dir: Path) -> _Scan:
             latest[aid] = {"action_id": aid, "offset": here, "item": int(rec.get("item", 0)),
                            "system": sys.intern(rec.get("system") or ""), "person": rec.get("person") or "",
                            "seq": rec.get("seq", 0), "outcome": sys.intern(rec.get("outcome") or ""),
-                           "verification": sys.intern(rec.get("verification") or ""), "error": rec.get("error") or ""}
+                           "verification": sys.intern(rec.get("verification") or ""), "error": rec.get("error") or "",
+                           "planned": sys.intern(rec.get("planned") or "")}
     return scan
 
 
@@ -177,7 +198,9 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
     mode = first.get("mode", "apply")
     facts = _plan_facts(run_dir)
     titles: dict[int, str] = facts.get("titles", {})
-    statuses: dict[str, str] = facts.get("statuses", {})
+    statuses = {aid: a["planned"] for aid, a in latest.items() if a["planned"]}
+    if len(statuses) < len(latest):
+        statuses = _planned_statuses(run_dir)
     log = run_dir / LOG
 
     notices = [r for r in others if r.get("type") == "notice"]

@@ -176,8 +176,9 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         if mode == "apply":
             rules = {sp.name: sp.exposure for sp in plan.systems}
             people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
-            for entry in residual(rules, result.actions(), people, now()):
-                result.add(evidence.append({"type": "exposure", "mode": mode, **entry}))
+            # one record per person and system, chained with one fsync (2,000 leavers: 2,000 fsyncs before)
+            result.extend(evidence.append_many([{"type": "exposure", "mode": mode, **entry}
+                                                for entry in residual(rules, result.actions(), people, now())]))
         result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)

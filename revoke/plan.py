@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from revoke.actions import State
 from revoke.errors import Problem, RunbookError
@@ -36,6 +36,9 @@ def action_id(system: str, kind: str, resource: str, principal: str | None) -> s
     """Deterministic: plan, journal, evidence and checklist key on it, so a re-run recognises its own work."""
     key = "\x1f".join([system, kind, resource.casefold(), (principal or "").casefold()])
     return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
 
 class Frozen(BaseModel):
@@ -60,6 +63,14 @@ class Action(Frozen):
     reason: str = ""       # why skipped or final; display and evidence only
     label: str = ""        # display only
     note: str = ""         # display and evidence only
+
+    @model_validator(mode="after")
+    def _share_fields_set(self) -> "Action":
+        # pydantic gives every instance its own set of the fields it was given (~700 bytes); a plan of 40,000
+        # actions holds a handful of distinct ones. Copies get their own set, so sharing is safe.
+        given = self.__pydantic_fields_set__
+        object.__setattr__(self, "__pydantic_fields_set__", _FIELDS_SETS.setdefault(frozenset(given), given))
+        return self
 
 
 class NoticeRecord(Frozen):

@@ -98,16 +98,38 @@ def render_run(result: RunResult, console: Console) -> None:
         what = r.get("summary") or r.get("message")
         console.print(Text(f"  attention  {r['system']}: {what}" + (f": {r['note']}" if r.get("note") else ""),
                            style="yellow"))
-    for r in result.other:
-        if r.get("type") == "exposure":
-            for item in r["items"]:
-                if item["what"] != "none" and item["basis"] != "the action was not carried out":
-                    console.print(Text(f"  residual  {r['person']} in {r['system']}: {item['what']}: {item['bound']}",
-                                       style="magenta"))
+    for line in residual_lines(result.other):
+        console.print(Text(f"  residual  {line}", style="magenta"))
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     style = "bold red" if result.exit_code else "bold green"
     console.print(Text(f"{result.mode.capitalize()}: {summary or 'nothing recorded'}.", style=style))
     console.print(f"Evidence: {result.run_dir}")
+
+
+RESIDUAL_LINES = 12  # beyond this many, the same exposure is shown once per system with a count of people
+
+
+def residual_lines(records: list[dict[str, Any]]) -> list[str]:
+    """What may stay valid after the run, a line per person and system; for a large run, a line per system and
+    kind of exposure with the number of people (each person's line is in the closure reports)."""
+    found = [(r, item) for r in records if r.get("type") == "exposure" for item in r["items"]
+             if item["what"] != "none" and item["basis"] != "the action was not carried out"]
+    if len(found) <= RESIDUAL_LINES:
+        return [f"{r['person']} in {r['system']}: {item['what']}: {item['bound']}" for r, item in found]
+    groups: dict[tuple[str, str, bool], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for r, item in found:
+        what = item["what"].split(" (issued before ")[0]
+        groups.setdefault((r["system"], what, item["until"] is None), []).append((r, item))
+    lines = []
+    for (system, what, unbounded), members in groups.items():
+        people = len({r["person"] for r, _ in members})
+        if unbounded:
+            bound = "no upper bound known"
+        else:
+            bound = max((item for _, item in members), key=lambda i: i["until"])["bound"] + " at the latest"
+        lines.append(f"{people} {'person' if people == 1 else 'people'} in {system}: {what}: {bound} "
+                     "(each person's line is in the closure report)")
+    return lines
 
 
 def run_json(result: RunResult) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode:
             "request_ids": list(receipt.request_ids) if receipt else [],
             "receipt": dict(receipt.detail) if receipt else {},
             "operator": operator, "outcome": outcome.value, "verification": verification.value, "error": error,
-            "note": a.note if note is None else note, "attempts": attempts}
+            "note": a.note if note is None else note, "attempts": attempts,
+            # what the plan decided: a skip it made (a protected account) is settled, a change skipped is not
+            "planned": a.status}
 
 
 # What a run keeps of each settled action record (the record itself is in the evidence log): enough for the

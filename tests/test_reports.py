@@ -225,3 +225,24 @@ def test_an_action_names_its_target_once_even_when_label_resource_and_principal_
     assert row.count("uid=alice,ou=people,dc=example,dc=org") == 1
     html = (run / "closure-report.html").read_text()
     assert html.count("<code>uid=alice,ou=people,dc=example,dc=org</code>") == 2  # the lock and the membership's "for"
+
+
+def test_a_large_run_shows_residual_exposure_per_system_with_a_count() -> None:
+    from revoke.render import RESIDUAL_LINES, residual_lines
+
+    def exposure(person: str, until: str | None) -> dict:
+        bound = "no upper bound known" if until is None else f"until about {until[11:16]} UTC"
+        return {"type": "exposure", "person": person, "system": "m365", "items": [
+            {"what": f"access tokens already issued (issued before {'10:00' if until else '09:00'} UTC)",
+             "until": until, "bound": bound, "basis": "Entra access tokens live 60-90 minutes"}]}
+
+    few = [exposure(f"P{i}", "2026-11-25T11:30:00+00:00") for i in range(RESIDUAL_LINES)]
+    assert len(residual_lines(few)) == RESIDUAL_LINES and residual_lines(few)[0].startswith("P0 in m365: ")
+    many = [exposure(f"P{i}", f"2026-11-25T11:{i % 60:02d}:00+00:00") for i in range(300)]
+    many.append(exposure("Q", None))
+    lines = residual_lines(many)
+    assert lines == [
+        "300 people in m365: access tokens already issued: until about 11:59 UTC at the latest "
+        "(each person's line is in the closure report)",
+        "1 person in m365: access tokens already issued: no upper bound known "
+        "(each person's line is in the closure report)"]
