@@ -166,7 +166,6 @@ class AwsSessions:
         self._clients: dict[tuple[str | None, str], Any] = {}
         self._sessions: dict[str | None, boto3.session.Session] = {}
         self._hooks: list[Callable[..., None]] = []
-        self._roles: dict[str, str] = {}
         key = secrets.get(settings.access_key_id)
         secret = secrets.get(settings.secret_access_key)
         if bool(key) != bool(secret):
@@ -206,16 +205,13 @@ class AwsSessions:
                 self._clients[(account, service + ("/probe" if single else ""))] = found
             return found
 
-    def caller_identity(self, account: str | None = None) -> dict[str, str]:
+    def caller_identity(self) -> dict[str, str]:
+        """Who the base credentials are (sts:GetCallerIdentity); the identity in an account entered through a role
+        comes from AssumeRole's answer (see `enter`)."""
         try:
-            got = self.client("sts", account).get_caller_identity()
+            got = self.client("sts").get_caller_identity()
         except AWS_ERRORS as err:
             reason = translate(err, "sts:GetCallerIdentity")
-            role = self._roles.get(account or "")
-            if role:
-                raise ConnectionFailed(self.system, f"cannot act in account {account} through {role} ({reason}); "
-                                       "check that the role exists there and trusts the credentials revoke "
-                                       "starts from") from None
             raise ConnectionFailed(self.system, f"the credentials do not work ({reason})") from None
         return {"account": got["Account"], "arn": got["Arn"], "user_id": got["UserId"]}
 
@@ -240,8 +236,6 @@ class AwsSessions:
                     "token": creds["SessionToken"],
                     "expiry_time": expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry)}
 
-        with self._lock:
-            self._roles[account] = role_arn
         try:
             first = assume()
         except AWS_ERRORS as err:
