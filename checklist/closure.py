@@ -273,16 +273,23 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
 
 
 def write_json(value: Any, out: Callable[[str], Any], indent: str = "") -> None:
-    """`value` as `json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, default=str)` writes it, written
-    piece by piece through `out`, with `LogRows` streamed from the log as arrays."""
-    if isinstance(value, dict) and value:
+    """`value` as JSON with sorted keys, written piece by piece through `out`: indented one space a level, except
+    the rows of a `LogRows`, which are streamed from the log one compact row per line (a run's thousands of
+    actions stay readable and cost one C-encoded line each)."""
+    if isinstance(value, LogRows) and value:
+        out("[")
+        for i, item in enumerate(value):
+            out(("," if i else "") + "\n" + indent + " " + json.dumps(item, sort_keys=True, ensure_ascii=False,
+                                                                      default=str))
+        out("\n" + indent + "]")
+    elif isinstance(value, dict) and value:
         inner = indent + " "
         out("{")
         for i, key in enumerate(sorted(value)):
             out(("," if i else "") + "\n" + inner + json.dumps(str(key), ensure_ascii=False) + ": ")
             write_json(value[key], out, inner)
         out("\n" + indent + "}")
-    elif isinstance(value, (list, tuple, LogRows)) and value:
+    elif isinstance(value, (list, tuple)) and value:
         inner = indent + " "
         out("[")
         for i, item in enumerate(value):
