@@ -24,6 +24,12 @@ def value_text(value: Any) -> str:
     """A state value as a reader expects it: strings bare, everything else as compact JSON."""
     if isinstance(value, str):
         return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 

@@ -99,10 +99,19 @@ def load_yaml(path: Path) -> LocatedDocument:
     return parse_yaml(text, file)
 
 
+def _loader(text: str) -> yaml.SafeLoader:
+    """libyaml's parser when PyYAML has it (a runbook of 10,000 people: 0.5 s instead of 12 s), with the same
+    nodes, marks and constructors. Text with a character YAML does not allow goes to the pure-Python reader,
+    which rejects it with a precise message; libyaml's differs."""
+    if getattr(yaml, "CSafeLoader", None) is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+        return yaml.CSafeLoader(text)  # type: ignore[return-value]
+    return yaml.SafeLoader(text)  # its reader rejects control characters
+
+
 def parse_yaml(text: str, file: str) -> LocatedDocument:
     loader: yaml.SafeLoader | None = None
     try:
-        loader = yaml.SafeLoader(text)  # its reader already rejects control characters
+        loader = _loader(text)
         node = loader.get_single_node()
         if node is None:
             raise RunbookError([Problem(file, 1, "", "the file is empty", "start from runbooks/example.yaml")])
