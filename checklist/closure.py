@@ -272,29 +272,38 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def write_json(value: Any, out: Callable[[str], Any], indent: str = "") -> None:
+def write_json(value: Any, out: Callable[[str], Any], indent: str = "",
+               lines: Callable[[Any, str], Iterator[str]] | None = None) -> None:
     """`value` as JSON with sorted keys, written piece by piece through `out`: indented one space a level, except
-    the rows of a `LogRows`, which are streamed from the log one compact row per line (a run's thousands of
-    actions stay readable and cost one C-encoded line each)."""
+    the rows of a `LogRows` and any list of more than 20 objects, written one compact row per line (a run's
+    thousands of actions stay readable and cost one C-encoded line each). `lines(rows, "json")` gives rows
+    already rendered."""
     if isinstance(value, LogRows) and value:
+        rows = lines(value, "json") if lines else (json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+                                                   for item in value)
         out("[")
-        for i, item in enumerate(value):
-            out(("," if i else "") + "\n" + indent + " " + json.dumps(item, sort_keys=True, ensure_ascii=False,
-                                                                      default=str))
+        for i, row in enumerate(rows):
+            out(("," if i else "") + "\n" + indent + " " + row)
         out("\n" + indent + "]")
     elif isinstance(value, dict) and value:
         inner = indent + " "
         out("{")
         for i, key in enumerate(sorted(value)):
             out(("," if i else "") + "\n" + inner + json.dumps(str(key), ensure_ascii=False) + ": ")
-            write_json(value[key], out, inner)
+            write_json(value[key], out, inner, lines)
         out("\n" + indent + "}")
+    elif isinstance(value, (list, tuple)) and len(value) > 20 and all(isinstance(v, dict) for v in value):
+        out("[")
+        for i, item in enumerate(value):
+            out(("," if i else "") + "\n" + indent + " " + json.dumps(item, sort_keys=True, ensure_ascii=False,
+                                                                      default=str))
+        out("\n" + indent + "]")
     elif isinstance(value, (list, tuple)) and value:
         inner = indent + " "
         out("[")
         for i, item in enumerate(value):
             out(("," if i else "") + "\n" + inner)
-            write_json(item, out, inner)
+            write_json(item, out, inner, lines)
         out("\n" + indent + "]")
     else:
         out(json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, (dict, list, tuple, LogRows))

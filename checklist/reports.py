@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -151,33 +152,92 @@ def _environment(autoescape: bool) -> Environment:
     return env
 
 
+def _rows_one_by_one(item: dict[str, Any], fmt: str) -> Iterator[str]:
+    for a in item["actions"]:
+        yield md_row(a) + "\n" if fmt == "md" else Markup("  ") + html_row(a) + Markup("\n")
+
+
 def render_markdown(closure: dict[str, Any]) -> str:
-    return _environment(False).get_template("closure-report.md.j2").render(c=closure)
+    return _environment(False).get_template("closure-report.md.j2").render(c=closure, rows=_rows_one_by_one)
 
 
 def render_html(closure: dict[str, Any]) -> str:
-    return _environment(True).get_template("closure-report.html.j2").render(c=closure)
+    return _environment(True).get_template("closure-report.html.j2").render(c=closure, rows=_rows_one_by_one)
+
+
+class RenderedRows:
+    """Each item's action rows rendered once, in one pass over the evidence log, into a scratch file per format;
+    the reports then copy them in place. Three reports would otherwise read and parse every record three times."""
+
+    FORMATS = ("md", "html", "json")
+
+    def __init__(self, closure: dict[str, Any], scratch: Path):
+        self._files = {fmt: scratch / f"rows.{fmt}" for fmt in self.FORMATS}
+        self._regions: dict[tuple[int, str], tuple[int, int]] = {}
+        outs = {fmt: path.open("wb") for fmt, path in self._files.items()}
+        try:
+            for item in closure["items"]:
+                starts = {fmt: f.tell() for fmt, f in outs.items()}
+                for a in item["actions"]:
+                    outs["md"].write((md_row(a) + "\n").encode())
+                    outs["html"].write(("  " + html_row(a) + "\n").encode())
+                    outs["json"].write((json.dumps(a, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode())
+                for fmt, f in outs.items():
+                    self._regions[(id(item["actions"]), fmt)] = (starts[fmt], f.tell())
+        finally:
+            for f in outs.values():
+                f.close()
+
+    def chunks(self, rows: Any, fmt: str) -> Iterator[str]:
+        """The rendered rows of `rows` (an item's actions) in `fmt`, in pieces of whole lines."""
+        start, end = self._regions[(id(rows), fmt)]
+        with self._files[fmt].open("rb") as f:
+            f.seek(start)
+            left, rest = end - start, b""
+            while left > 0:
+                block = rest + f.read(min(left, 1 << 18))
+                left -= len(block) - len(rest)
+                cut = block.rfind(b"\n") + 1 if left > 0 else len(block)
+                block, rest = block[:cut], block[cut:]
+                yield block.decode()
+            if rest:
+                yield rest.decode()
+
+    def lines(self, rows: Any, fmt: str) -> Iterator[str]:
+        if (id(rows), fmt) not in self._regions:  # rows that were not rendered ahead (needs-a-person rows)
+            yield from (json.dumps(a, sort_keys=True, ensure_ascii=False, default=str) for a in rows)
+            return
+        for chunk in self.chunks(rows, fmt):
+            yield from chunk.splitlines()
 
 
 def write_reports(run_dir: Path) -> list[Path]:
     """Write the three closure reports into the run folder and return their paths. Each is streamed to its file
-    as it is rendered (the action rows are read from the evidence log one at a time), so a report of 40,000
-    actions never exists whole in memory."""
+    as it is rendered: the action rows are rendered once, record by record, and copied into each report, so a
+    report of 40,000 actions never exists whole in memory."""
     run_dir = Path(run_dir)
     closure = build_closure(run_dir)
     markdown, html = _environment(False), _environment(True)
-    writers = {
-        "closure-report.md": lambda f: f.writelines(
-            markdown.get_template("closure-report.md.j2").generate(c=closure)),
-        "closure-report.html": lambda f: f.writelines(html.get_template("closure-report.html.j2").generate(c=closure)),
-        "closure-report.json": lambda f: (write_json(closure, f.write), f.write("\n")),
-    }
-    written = []
-    for name in REPORTS:
-        path = run_dir / name
-        tmp = path.with_name(name + ".tmp")   # evidence ignores *.tmp, so a crash leaves nothing half-listed
-        with tmp.open("w", encoding="utf-8") as f:
-            writers[name](f)
-        os.replace(tmp, path)
-        written.append(path)
+    with tempfile.TemporaryDirectory(prefix="revoke-report-") as scratch:
+        rendered = RenderedRows(closure, Path(scratch))
+
+        def rows(item: dict[str, Any], fmt: str) -> Iterator[str]:
+            chunks = rendered.chunks(item["actions"], fmt)
+            return (Markup(c) for c in chunks) if fmt == "html" else chunks
+
+        writers = {
+            "closure-report.md": lambda f: f.writelines(
+                markdown.get_template("closure-report.md.j2").generate(c=closure, rows=rows)),
+            "closure-report.html": lambda f: f.writelines(
+                html.get_template("closure-report.html.j2").generate(c=closure, rows=rows)),
+            "closure-report.json": lambda f: (write_json(closure, f.write, lines=rendered.lines), f.write("\n")),
+        }
+        written = []
+        for name in REPORTS:
+            path = run_dir / name
+            tmp = path.with_name(name + ".tmp")   # evidence ignores *.tmp, so a crash leaves nothing half-listed
+            with tmp.open("w", encoding="utf-8") as f:
+                writers[name](f)
+            os.replace(tmp, path)
+            written.append(path)
     return written
