@@ -69,8 +69,29 @@ class _PlanStatuses(BaseModel):
     plan: _PlanActions
 
 
-def _plan_facts(run_dir: Path) -> dict[str, Any]:
-    """What the saved plan adds to the evidence: the runbook's people, final day and item titles."""
+def _plan_facts(run_dir: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """What the plan adds to the evidence: the runbook's people, lists, final day and item titles. The run record
+    carries them (`Plan.facts`); runs recorded before it did have them read from plan.json."""
+    facts = run.get("plan_facts")
+    if not isinstance(facts, dict):
+        facts = _facts_from_plan_file(run_dir)
+        if not facts:
+            return {}
+    titles: dict[int, str] = {}
+    if facts.get("checklist_page"):
+        # The page's own titles when it is where the runbook says; the seed's titles otherwise.
+        page = Path(facts["runbook_path"]).parent / facts["checklist_page"]
+        try:
+            titles = {it.number: it.title for it in ChecklistPage.read(page).items}
+        except (ChecklistError, OSError):
+            pass
+    return {"expected_exposure": {name: expected(rules) for name, rules in (facts.get("exposure") or {}).items()},
+            "final_day": facts.get("final_day"), "people": facts.get("people") or [],
+            "lists": facts.get("lists") or [], "titles": titles, "runbook_path": facts.get("runbook_path"),
+            "plan_created_at": facts.get("created_at")}
+
+
+def _facts_from_plan_file(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "plan.json"
     if not path.is_file():
         return {}
@@ -79,19 +100,11 @@ def _plan_facts(run_dir: Path) -> dict[str, Any]:
     except ValidationError:  # a damaged plan.json is reported by `revoke evidence verify`, not here
         return {}
     rb = plan.runbook
-    titles: dict[int, str] = {}
-    if rb.checklist is not None:
-        # The page's own titles when it is where the runbook says; the seed's titles otherwise.
-        page = Path(plan.runbook_path).parent / rb.checklist.page
-        try:
-            titles = {it.number: it.title for it in ChecklistPage.read(page).items}
-        except (ChecklistError, OSError):
-            pass
-    expected_exposure = {sp.name: expected(sp.exposure) for sp in plan.systems if sp.exposure}
-    return {"expected_exposure": expected_exposure,
+    return {"runbook_path": plan.runbook_path, "created_at": plan.created_at.isoformat(),
             "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
-            "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists], "titles": titles,
-            "runbook_path": plan.runbook_path, "plan_created_at": plan.created_at.isoformat()}
+            "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists],
+            "checklist_page": rb.checklist.page if rb.checklist is not None else None,
+            "exposure": {sp.name: sp.exposure for sp in plan.systems if sp.exposure}}
 
 
 def _planned_statuses(run_dir: Path) -> dict[str, str]:
@@ -166,7 +179,9 @@ def _scan(run_dir: Path) -> _Scan:
             if kind == "intent":
                 continue
             if kind != "action":
-                scan.others.append(rec)
+                # exposure records come one per person: keep what the report shows of them
+                scan.others.append({k: rec.get(k) for k in ("type", "person", "system", "items")}
+                                   if kind == "exposure" else rec)
                 continue
             aid = rec["action_id"]
             history[aid] += 1
@@ -196,7 +211,7 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
         raise ChecklistError(f"{run_dir / LOG}: no run record; the run did not start properly")
     first = runs[0]
     mode = first.get("mode", "apply")
-    facts = _plan_facts(run_dir)
+    facts = _plan_facts(run_dir, first)
     titles: dict[int, str] = facts.get("titles", {})
     statuses = {aid: a["planned"] for aid, a in latest.items() if a["planned"]}
     if len(statuses) < len(latest):

@@ -160,6 +160,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
             plan.save(run_dir / "plan.json")
             result.add(evidence.append({
                 "type": "run", "mode": mode, "plan_id": plan.plan_id, "plan_digest": plan.digest(),
+                "plan_facts": plan.facts(),
                 "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
                 "started_at": iso(context.started_at), "systems": _systems_header(systems), **(header or {})}))
             for n in plan.notices:

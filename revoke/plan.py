@@ -118,6 +118,16 @@ class Plan(Frozen):
             out[a.status] += 1
         return out
 
+    def facts(self) -> dict[str, Any]:
+        """What a run's reports need to know of its plan, small enough to travel in the run's first evidence
+        record (so the reports never parse a plan of 40,000 actions again)."""
+        rb = self.runbook
+        return {"runbook_path": self.runbook_path, "created_at": self.created_at.isoformat(),
+                "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
+                "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists],
+                "checklist_page": rb.checklist.page if rb.checklist is not None else None,
+                "exposure": {sp.name: sp.exposure for sp in self.systems if sp.exposure}}
+
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the whole plan. Computed an action at a time (the canonical encoding
         of a list is its items' encodings joined), so a plan of 40,000 actions is never dumped whole; and once,

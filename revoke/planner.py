@@ -289,6 +289,7 @@ def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
         plan.save(run_dir / "plan.json")
         result.add(evidence.append({
             "type": "run", "mode": "plan", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
+                "plan_facts": plan.facts(),
             "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
             "started_at": iso(plan.created_at),
             "systems": {s.name: {"connector": s.connector, "operator": s.operator, "warnings": s.warnings,
