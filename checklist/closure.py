@@ -21,7 +21,7 @@ from revoke.checklist.page import ChecklistError, ChecklistPage
 
 from revoke.evidence import LOG
 from revoke.exposure import expected
-from revoke.plan import SystemPlan
+from revoke.plan import SystemPlan, plan_facts
 from revoke.runbook import Runbook
 
 CLOSURE_FORMAT = "revoke-closure/1"
@@ -99,12 +99,7 @@ def _facts_from_plan_file(run_dir: Path) -> dict[str, Any]:
         plan = _PlanFacts.model_validate_json(path.read_bytes()).plan
     except ValidationError:  # a damaged plan.json is reported by `revoke evidence verify`, not here
         return {}
-    rb = plan.runbook
-    return {"runbook_path": plan.runbook_path, "created_at": plan.created_at.isoformat(),
-            "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
-            "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists],
-            "checklist_page": rb.checklist.page if rb.checklist is not None else None,
-            "exposure": {sp.name: sp.exposure for sp in plan.systems if sp.exposure}}
+    return plan_facts(plan.runbook_path, plan.created_at, plan.runbook, plan.systems)
 
 
 def _planned_statuses(run_dir: Path) -> dict[str, str]:

@@ -121,12 +121,7 @@ class Plan(Frozen):
     def facts(self) -> dict[str, Any]:
         """What a run's reports need to know of its plan, small enough to travel in the run's first evidence
         record (so the reports never parse a plan of 40,000 actions again)."""
-        rb = self.runbook
-        return {"runbook_path": self.runbook_path, "created_at": self.created_at.isoformat(),
-                "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
-                "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists],
-                "checklist_page": rb.checklist.page if rb.checklist is not None else None,
-                "exposure": {sp.name: sp.exposure for sp in self.systems if sp.exposure}}
+        return plan_facts(self.runbook_path, self.created_at, self.runbook, self.systems)
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the whole plan. Computed an action at a time (the canonical encoding
@@ -176,6 +171,14 @@ class Plan(Frozen):
                 f.write(f",\n  {json.dumps(key)}: {body}")
             f.write("\n }\n}\n")
         os.replace(tmp, path)
+
+
+def plan_facts(runbook_path: str, created_at: dt.datetime, rb: Runbook, systems: list[SystemPlan]) -> dict[str, Any]:
+    return {"runbook_path": runbook_path, "created_at": created_at.isoformat(),
+            "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
+            "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists],
+            "checklist_page": rb.checklist.page if rb.checklist is not None else None,
+            "exposure": {sp.name: sp.exposure for sp in systems if sp.exposure}}
 
 
 class PlanFile(BaseModel):
