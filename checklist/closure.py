@@ -115,8 +115,20 @@ class LogRows:
     `tail` rows (notices) follow the log's."""
 
     def __init__(self, log: Path, offsets: list[int], make: Callable[[dict[str, Any]], dict[str, Any]],
-                 tail: Sequence[dict[str, Any]] = ()):
+                 tail: Sequence[dict[str, Any]] = (), keys: Sequence[tuple[str, int, int]] = ()):
         self._log, self._offsets, self._make, self._tail = log, offsets, make, list(tail)
+        # (action id, seq, records of that action) of each log row: what a row rendered during the run is
+        # checked against before it is used (`revoke.checklist.reports.ReportWriter`)
+        self.keys = list(keys)
+
+    def row_at(self, f: Any, index: int) -> dict[str, Any]:
+        """The row of the `index`th log record, read from `f` (the log, opened in binary)."""
+        f.seek(self._offsets[index])
+        return self._make(json.loads(f.readline()))
+
+    @property
+    def log(self) -> Path:
+        return self._log
 
     def __len__(self) -> int:
         return len(self._offsets) + len(self._tail)
@@ -251,7 +263,9 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
             "number": number, "title": item_title(number, titles), "status": v.status, "result": v.text,
             "problems": dict(v.problems),
             "needs_person": LogRows(log, [a["offset"] for a in actions if problem(a)], needs, blocking),
-            "actions": LogRows(log, [a["offset"] for a in actions], entry), "notices": shown_notices,
+            "actions": LogRows(log, [a["offset"] for a in actions], entry,
+                               keys=[(a["action_id"], a["seq"], history[a["action_id"]]) for a in actions]),
+            "notices": shown_notices,
         })
     people = facts.get("people") or sorted({a["person"] for a in latest.values() if a["person"]})
     order = {name: i for i, name in enumerate(people)}

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
+from array import array
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
-from revoke.checklist.closure import build_closure, write_json
+from revoke.checklist.closure import ACTION_FIELDS, LogRows, build_closure, write_json
+from revoke.checklist.items import problem_of
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORTS = ("closure-report.md", "closure-report.html", "closure-report.json")
@@ -165,27 +168,108 @@ def render_html(closure: dict[str, Any]) -> str:
     return _environment(True).get_template("closure-report.html.j2").render(c=closure, rows=_rows_one_by_one)
 
 
+FORMATS = ("md", "html", "json")
+
+
+def _rendered(a: dict[str, Any]) -> dict[str, bytes]:
+    """One action row in each report's format, as it is written into the report."""
+    return {"md": (md_row(a) + "\n").encode(), "html": ("  " + html_row(a) + "\n").encode(),
+            "json": (json.dumps(a, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()}
+
+
+class ReportWriter:
+    """The closure-report writer a run calls before it is sealed (`ApplyOptions.before_seal`).
+
+    While the run goes, the engine shows it each batch of records (`observe`, `ApplyOptions.observe`), and it
+    renders their action rows then, in time the run spends waiting on servers (a throttled service, a disk
+    sync). The reports copy those rows, checked against the final evidence (same record, same number of records
+    for the action); anything else is rendered from the log when the reports are written."""
+
+    def __init__(self) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="revoke-rows-")
+        self._files = {fmt: Path(self._scratch.name) / f"rows.{fmt}" for fmt in FORMATS}
+        self._outs = {fmt: path.open("wb") for fmt, path in self._files.items()}
+        self._lock = threading.Lock()
+        self._slot: dict[str, int] = {}              # action id -> its latest rendered row
+        self._seq, self._count = array("q"), array("q")
+        self._starts = {fmt: array("q") for fmt in FORMATS}
+        self._counts: dict[str, int] = {}            # records seen per action
+
+    def observe(self, records: Iterable[dict[str, Any]]) -> None:
+        for rec in records:
+            if rec.get("type") != "action":
+                continue
+            aid = rec["action_id"]
+            with self._lock:
+                count = self._counts[aid] = self._counts.get(aid, 0) + 1
+            if "planned" not in rec:
+                continue  # a record from before action records said what the plan decided: rendered later
+            problem = None if rec.get("mode") == "plan" else problem_of(rec, rec["planned"])
+            rows = _rendered({**{k: rec.get(k) for k in ACTION_FIELDS}, "records": count, "problem": problem})
+            with self._lock:
+                self._slot[aid] = len(self._seq)
+                self._seq.append(int(rec.get("seq", 0)))
+                self._count.append(count)
+                for fmt in FORMATS:
+                    self._starts[fmt].append(self._outs[fmt].tell())
+                    self._outs[fmt].write(rows[fmt])
+
+    def rendered(self, aid: str, seq: int, count: int) -> dict[str, tuple[int, int]] | None:
+        """Where the row of this record was rendered, per format, if it was and still holds."""
+        slot = self._slot.get(aid)
+        if slot is None or self._seq[slot] != seq or self._count[slot] != count:
+            return None
+        out = {}
+        for fmt in FORMATS:
+            starts = self._starts[fmt]
+            end = starts[slot + 1] if slot + 1 < len(starts) else self._outs[fmt].tell()
+            out[fmt] = (starts[slot], end)
+        return out
+
+    def read(self, fmt: str) -> Any:
+        self._outs[fmt].flush()
+        return self._files[fmt].open("rb")
+
+    def __call__(self, run_dir: Path) -> list[Path]:
+        try:
+            return write_reports(run_dir, self)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for f in self._outs.values():
+            f.close()
+        self._scratch.cleanup()
+
+
 class RenderedRows:
-    """Each item's action rows rendered once, in one pass over the evidence log, into a scratch file per format;
-    the reports then copy them in place. Three reports would otherwise read and parse every record three times."""
+    """Each item's action rows rendered once into a scratch file per format (copied from what a `ReportWriter`
+    rendered during the run, or rendered from the log), then copied into each report: three reports would
+    otherwise read and parse every record three times."""
 
-    FORMATS = ("md", "html", "json")
-
-    def __init__(self, closure: dict[str, Any], scratch: Path):
-        self._files = {fmt: scratch / f"rows.{fmt}" for fmt in self.FORMATS}
+    def __init__(self, closure: dict[str, Any], scratch: Path, early: ReportWriter | None = None):
+        self._files = {fmt: scratch / f"rows.{fmt}" for fmt in FORMATS}
         self._regions: dict[tuple[int, str], tuple[int, int]] = {}
         outs = {fmt: path.open("wb") for fmt, path in self._files.items()}
+        ins = {fmt: early.read(fmt) for fmt in FORMATS} if early else {}
         try:
             for item in closure["items"]:
+                rows: LogRows = item["actions"]
                 starts = {fmt: f.tell() for fmt, f in outs.items()}
-                for a in item["actions"]:
-                    outs["md"].write((md_row(a) + "\n").encode())
-                    outs["html"].write(("  " + html_row(a) + "\n").encode())
-                    outs["json"].write((json.dumps(a, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode())
+                with rows.log.open("rb") as log:
+                    for index, key in enumerate(rows.keys):
+                        where = early.rendered(*key) if early else None
+                        if where is None:
+                            for fmt, data in _rendered(rows.row_at(log, index)).items():
+                                outs[fmt].write(data)
+                            continue
+                        for fmt, (start, end) in where.items():
+                            ins[fmt].seek(start)
+                            outs[fmt].write(ins[fmt].read(end - start))
                 for fmt, f in outs.items():
-                    self._regions[(id(item["actions"]), fmt)] = (starts[fmt], f.tell())
+                    self._regions[(id(rows), fmt)] = (starts[fmt], f.tell())
         finally:
-            for f in outs.values():
+            for f in [*outs.values(), *ins.values()]:
                 f.close()
 
     def chunks(self, rows: Any, fmt: str) -> Iterator[str]:
@@ -211,7 +295,7 @@ class RenderedRows:
             yield from chunk.splitlines()
 
 
-def write_reports(run_dir: Path) -> list[Path]:
+def write_reports(run_dir: Path, early: ReportWriter | None = None) -> list[Path]:
     """Write the three closure reports into the run folder and return their paths. Each is streamed to its file
     as it is rendered: the action rows are rendered once, record by record, and copied into each report, so a
     report of 40,000 actions never exists whole in memory."""
@@ -219,7 +303,7 @@ def write_reports(run_dir: Path) -> list[Path]:
     closure = build_closure(run_dir)
     markdown, html = _environment(False), _environment(True)
     with tempfile.TemporaryDirectory(prefix="revoke-report-") as scratch:
-        rendered = RenderedRows(closure, Path(scratch))
+        rendered = RenderedRows(closure, Path(scratch), early)
 
         def rows(item: dict[str, Any], fmt: str) -> Iterator[str]:
             chunks = rendered.chunks(item["actions"], fmt)

@@ -209,8 +209,9 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
     from revoke.render import plan_summary, render_plan
     from revoke.runbook import load_runbook
 
+    writer = _report_writer()
     options = ApplyOptions(evidence_root=Path("."), before_final_day=before_final_day, skip_stale=skip_stale,
-                           fsync=not no_fsync, before_seal=_report_writer())
+                           fsync=not no_fsync, before_seal=writer, observe=getattr(writer, "observe", None))
     if resume_id:
         run_dir = _find_run(resume_id, evidence_dir, source)
         the_plan, mode = resume_plan(run_dir)
@@ -289,7 +290,8 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
             out.print(f"Dry run only: add --yes to restore these {len(the_plan.changes())} change(s).")
             sys.exit(EXIT_CHANGES)
         click.confirm(f"Restore {len(the_plan.changes())} change(s)?", abort=True)
-    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=_report_writer())
+    writer = _report_writer()
+    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=writer, observe=getattr(writer, "observe", None))
     result = apply_plan(the_plan, options, progress=obj.progress(), mode="restore",
                         header={"restores": run_dir.name})
     _finish(obj, result, the_plan)
@@ -327,9 +329,9 @@ def _finish(obj: Context, result: Any, the_plan: Any, commit: bool = False, push
 
 
 def _report_writer() -> Any:
-    from revoke.checklist.reports import write_reports
+    from revoke.checklist.reports import ReportWriter
 
-    return write_reports
+    return ReportWriter()
 
 
 def _update_checklist(obj: "Context", runbook: Any, runbook_dir: Path, run_dir: Path, *, mark: bool,

@@ -51,6 +51,8 @@ class ApplyOptions:
     max_attempts: int = 5          # per action, throttling and transient errors included
     max_wait_seconds: float = 300  # per system, total time spent waiting out throttling
     before_seal: Callable[[Path], Iterable[Path]] | None = None  # e.g. the closure report writer
+    # shown each batch of records as it is written, e.g. the report writer rendering rows while servers answer
+    observe: Callable[[list[dict[str, Any]]], None] | None = None
 
 
 def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply") -> None:
@@ -149,7 +151,13 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
     evidence = EvidenceLog(run_dir, run_id, rb.engagement, fsync=options.fsync)
     result = RunResult(run_id=run_id, run_dir=run_dir, mode=mode, stale=stale)
-    result.extend(prior)
+
+    def sink(records: list[dict[str, Any]]) -> None:
+        result.extend(records)
+        if options.observe is not None:
+            options.observe(records)
+
+    sink(prior)
     del prior
     try:
         if resume:
@@ -169,7 +177,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
 
         def run_system(name: str) -> None:
             _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence, progress,
-                        result.extend)
+                        sink)
 
         with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
             list(pool.map(run_system, list(systems)))

@@ -126,3 +126,23 @@ def test_permissions_lists_the_ldap_access_rules(engagement: dict, run_cli) -> N
     assert result.exit_code == 0, result.stderr
     assert 'attrs=pwdAccountLockedTime,nsAccountLock\n  by dn.exact="<bind_dn>" manage' in result.output
     assert "attrs=member,uniqueMember,memberUid" in result.output
+
+
+def test_report_rows_rendered_during_the_run_match_a_render_from_the_evidence(engagement: dict, run_cli,
+                                                                               tmp_path: Path) -> None:
+    """apply renders each action's report rows as its record is written; the sealed reports must be exactly what
+    rendering the finished evidence gives (and a resumed or re-run action must not reuse a stale row)."""
+    import shutil
+
+    from revoke.checklist.reports import REPORTS, write_reports
+
+    result = run_cli("--quiet", "--output", "json", "apply", str(engagement["runbook"]), "--yes")
+    run_dir = Path(json.loads(result.output)["run_dir"])
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    for name in REPORTS:
+        (copy / name).unlink()
+    write_reports(copy)  # from the evidence alone, nothing rendered ahead
+    for name in REPORTS:
+        assert (copy / name).read_bytes() == (run_dir / name).read_bytes(), name
+    assert "lock account" in (run_dir / "closure-report.md").read_text()
