@@ -146,12 +146,38 @@ def html_row(a: dict[str, Any]) -> Markup:
                   f'    <td class="mono">{e(operator_text(a.get("operator")))}</td>\n  </tr>')
 
 
+def md_exposure(exposure: list[dict[str, Any]]) -> str:
+    """The residual-exposure table's rows, one per person, system and item (one entry per leaver: Python, not
+    Jinja, for the same reason as the action rows)."""
+    # the template's line ends the last row
+    return "".join(f"| {md_cell(e.get('person') or '')} | {md_cell(e.get('system'))} | {md_cell(x['what'])} | "
+                   f"{md_cell(x['bound'])} | {md_cell(x['basis'])} |\n" for e in exposure
+                   for x in e["items"]).removesuffix("\n")
+
+
+def html_exposure(exposure: list[dict[str, Any]]) -> Markup:
+    def e_(value: Any) -> str:
+        return str(escape(value))
+
+    out, person = [], object()
+    for e in exposure:
+        if e.get("person") != person:
+            person = e.get("person")
+            out.append(f'<tr class="group"><th colspan="4">{e_(person or "")}</th></tr>')
+        for x in e["items"]:
+            cls = ' class="problem"' if x.get("until") is None and x["what"] != "none" else ""
+            out.append(f"  <tr{cls}><td>{e_(e.get('system'))}</td><td>{e_(x['what'])}</td><td>{e_(x['bound'])}</td>"
+                       f"<td>{e_(x['basis'])}</td></tr>\n")
+    return Markup("".join(out).removesuffix("\n"))  # the template's line ends the last row
+
+
 def _environment(autoescape: bool) -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True,
                       autoescape=autoescape)
     env.filters.update(value_text=value_text, state_changes=state_changes, operator_text=operator_text,
-                       md_cell=md_cell, short_time=short_time, targets=targets, md_row=md_row, html_row=html_row)
+                       md_cell=md_cell, short_time=short_time, targets=targets, md_row=md_row, html_row=html_row,
+                       md_exposure=md_exposure, html_exposure=html_exposure)
     return env
 
 

@@ -104,6 +104,7 @@ class Plan(Frozen):
     actions: list[Action]
     notices: list[NoticeRecord] = Field(default_factory=list)
     _digest: str | None = PrivateAttr(default=None)
+    _source: tuple[Path, str] | None = PrivateAttr(default=None)  # the file it was loaded from, and its SHA-256
 
     @property
     def engagement(self) -> str:
@@ -151,12 +152,25 @@ class Plan(Frozen):
 
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> "Plan":
         copy = super().model_copy(update=update, deep=deep)
-        copy._digest = None  # a copy with changes is another plan
+        copy._digest, copy._source = None, None  # a copy with changes is another plan
         return copy
 
     def save(self, path: Path) -> None:
         """Write the plan file: JSON with one action per line, written as it goes (never one big string), so the
-        file of a large plan is diffable and costs no more memory than the plan itself."""
+        file of a large plan is diffable and costs no more memory than the plan itself. A plan loaded from a file
+        that still holds the bytes it was loaded from is copied as it is."""
+        if self._source is not None:
+            source, sha = self._source
+            try:
+                data = source.read_bytes()
+            except OSError:
+                data = b""
+            if hashlib.sha256(data).hexdigest() == sha:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+                return
         head = self.model_dump(mode="json", exclude={"actions"})
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -211,6 +225,7 @@ def load_plan(path: Path) -> Plan:
         raise RunbookError([Problem(file, None, where, first["msg"],
                                     "the plan file is damaged or from another version; re-run `revoke plan`")]) from None
     plan = saved.plan
+    plan._source = (path, hashlib.sha256(data).hexdigest())
     if plan.digest() != saved.digest:
         raise RunbookError([Problem(file, None, "digest", "the plan was changed after it was made: its digest "
                                     "does not match its content", "re-run `revoke plan` and review the new plan")])
