@@ -29,7 +29,24 @@ def _count(key: str) -> None:
         _counts[key] += 1
 
 
+def _peak_rss_kb() -> int | None:
+    """This process's own high-water resident set. The kernel's ru_maxrss of a child also counts the pages it
+    shared with the harness between fork and exec, so a harness grown large (moto's server runs in it) inflated
+    every later child's figure; VmHWM belongs to the memory map exec created."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def _write_counts() -> None:
+    peak = _peak_rss_kb()
+    if peak is not None:
+        _counts["peak_rss_kb"] = peak
     path = os.environ.get("BENCH_COUNT_FILE")
     if path:
         with open(path, "w", encoding="utf-8") as f:

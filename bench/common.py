@@ -76,7 +76,10 @@ def run_measured(args: list[str], *, env: dict[str, str] | None = None, cwd: Pat
             counts = json.loads(text) if text.strip() else {}
         finally:
             os.unlink(count_file)
-    return Measured(seconds, usage.ru_maxrss / 1024.0, proc.returncode, out_f.read().decode(errors="replace"),
+    # the child's own high-water mark when bench/_probe.py could read it (see _peak_rss_kb there), else the
+    # kernel's figure, which also counts pages shared with this harness before exec
+    peak_kb = counts.get("peak_rss_kb") or usage.ru_maxrss
+    return Measured(seconds, peak_kb / 1024.0, proc.returncode, out_f.read().decode(errors="replace"),
                     err_f.read().decode(errors="replace"), counts)
 
 
