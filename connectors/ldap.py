@@ -87,8 +87,9 @@ class LdapConnector(Connector):
     Settings = LdapSettings
     kinds = (LockAccount, ScramblePassword, RemoveMembership, DeleteMailGroup)
     read_permissions = ("bind as a service account", "search under base_dn", "whoami extended operation")
-    # apply_many still writes one by one; a batch lets the engine read back (and journal) 20 actions at once
-    batch_size: ClassVar[int] = 20
+    # apply_many still writes one by one; a batch lets the engine read back (and journal, with one fsync) 50
+    # actions at once: a read-back search covers up to 100 accounts, and 2,000 leavers cost 320 fsyncs, not 800
+    batch_size: ClassVar[int] = 50
 
     settings: LdapSettings
 
