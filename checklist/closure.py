@@ -332,9 +332,3 @@ def write_json(value: Any, out: Callable[[str], Any], indent: str = "",
     else:
         out(json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, (dict, list, tuple, LogRows))
             else ("{}" if isinstance(value, dict) else "[]"))
-
-
-def closure_json(closure: dict[str, Any]) -> str:
-    parts: list[str] = []
-    write_json(closure, parts.append)
-    return "".join(parts) + "\n"
