@@ -144,12 +144,6 @@ class LogRows:
                     yield self._make(json.loads(f.readline()))
         yield from self._tail
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return list(self)[index]
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, (list, LogRows)) else NotImplemented
-
     def __repr__(self) -> str:
         return f"LogRows({len(self)} rows from {self._log.name})"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
@@ -342,7 +343,9 @@ class GraphClient:
         return out
 
 
-_pacers: dict[tuple[str, str, str], Pacer] = {}
+# Held weakly: a pacer lives as long as the clients using it (one run's systems), so what it learnt and the
+# ceilings it was given do not carry into the next run of the same process (tests, `revoke demo`).
+_pacers: "weakref.WeakValueDictionary[tuple[str, str, str], Pacer]" = weakref.WeakValueDictionary()
 _pacers_lock = threading.Lock()
 
 

@@ -133,3 +133,6 @@ def test_systems_using_one_app_in_one_tenant_share_a_pacer_with_the_lowest_ceili
     other_app = shared_pacer(GraphSettings.model_validate({**base, "client_id": "another app"}))
     assert entra is m365 and entra.ceiling == 300 and entra.rate == 300
     assert other_app is not entra and other_app.rate is None
+    del entra, m365, other_app  # the run is over: its clients and their pacer are gone
+    again = shared_pacer(GraphSettings.model_validate(base))
+    assert again.ceiling is None and again.rate is None  # the next run does not inherit the ceiling
