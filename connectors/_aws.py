@@ -246,6 +246,9 @@ class AwsSessions:
         creds = RefreshableCredentials.create_from_metadata(first, refresh_using=assume, method="assume-role")
         core = botocore.session.Session()
         core._credentials = creds  # botocore's way to give a session ready credentials (no public setter)
+        # the service models read and parsed once for all accounts: a loader of its own costs each account's
+        # first client about 50 ms of CPU (measured: 52 ms per client with its own, 10 ms with the shared one)
+        core.register_component("data_loader", self._sessions[None]._session.get_component("data_loader"))
         with self._lock:
             self._sessions.setdefault(account, boto3.session.Session(botocore_session=core,
                                                                      region_name=self.settings.region))

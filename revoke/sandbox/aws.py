@@ -42,6 +42,7 @@ class MotoServer:
 
         if self.load_aws_managed_policies:
             os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        _list_moto_modules_once()
         # werkzeug logs an access line per request and a traceback for every call moto lacks
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         # Port 0: the operating system picks a free port at bind time, so two runs never race for one.
@@ -68,6 +69,23 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server lists and stats its own package directory (about 180 entries) on every request to route it;
+    the list cannot change while the process runs, so it is read once. A third of a call's cost in moto 5.2 (3.8 ms
+    to 3.0 ms for a cheap IAM read), which is the emulator's cost and not AWS's."""
+    import moto.backends
+
+    if getattr(moto.backends.list_of_moto_modules, "revoke_listed_once", False):
+        return
+    names = tuple(moto.backends.list_of_moto_modules())
+
+    def listed() -> tuple[str, ...]:
+        return names
+
+    listed.revoke_listed_once = True  # type: ignore[attr-defined]
+    moto.backends.list_of_moto_modules = listed
 
 
 def fake_credentials() -> dict[str, str]:
