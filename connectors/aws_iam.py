@@ -117,6 +117,8 @@ class AwsIamConnector(AwsConnector):
     # password) instead of six. 40 actions are 5 to 10 users: the account-wide read pays for itself many times,
     # and a run of a few hundred actions still makes enough batches to keep the engine's workers busy.
     batch_size = 40
+    # IAM throttles each account on its own: workers in different accounts do not slow each other down
+    rate_scope = "account"
     read_permissions = ("sts:GetCallerIdentity", "sts:AssumeRole", "organizations:ListAccounts",
                         "iam:GetAccountAuthorizationDetails", "iam:GetUser", "iam:ListAccessKeys",
                         "iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListSSHPublicKeys",

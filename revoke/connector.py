@@ -111,6 +111,9 @@ class Connector(ABC):
     read_permissions: ClassVar[tuple[str, ...]] = ()  # what discovery and read-back need
     permission_format: ClassVar[str] = "text"  # how `revoke permissions` shows them: "iam-policy" or "text"
     batch_size: ClassVar[int] = 1  # how many actions `apply_many` takes at once (Graph's $batch: 20)
+    # the action parameter naming what the provider limits rates by, when it is more than one thing (aws-iam:
+    # "account"); the engine then keeps each batch within one and spreads its workers across them
+    rate_scope: ClassVar[str | None] = None
 
     def __init__(self, system: str, settings: Any, secrets: "Secrets", context: RunContext):
         self.system = system

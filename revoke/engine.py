@@ -10,6 +10,7 @@ and completed. `build_restore_plan` turns a run's evidence into the plan that un
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import threading
@@ -309,8 +310,7 @@ def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], 
 def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog, progress: Progress,
                      sink: Callable[[list[dict[str, Any]]], None]) -> None:
     """Apply in batches of the connector's batch size, `concurrency` batches at a time."""
-    size = max(1, sys_.cls.batch_size)
-    batches = [changes[i:i + size] for i in range(0, len(changes), size)]
+    batches = _batches(changes, max(1, sys_.cls.batch_size), sys_.cls.rate_scope)
 
     def run_batch(batch: list[Action]) -> None:
         # the batch's outcomes are known together: chain them with one fsync, not one per record
@@ -321,6 +321,20 @@ def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog
 
     with ThreadPoolExecutor(max_workers=sys_.spec.concurrency, thread_name_prefix=f"apply-{sys_.plan.name}") as pool:
         list(pool.map(run_batch, batches))
+
+
+def _batches(changes: list[Action], size: int, scope: str | None) -> list[list[Action]]:
+    """The changes cut into batches of `size`, in plan order. With a `scope` (the connector's `rate_scope`), a
+    batch holds one scope's actions only and the batches take turns across scopes, so the workers that run them
+    side by side spread over what the provider limits separately (AWS: accounts) instead of all working in the
+    first one."""
+    if scope is None:
+        return [changes[i:i + size] for i in range(0, len(changes), size)]
+    scopes: dict[Any, list[Action]] = {}
+    for a in changes:
+        scopes.setdefault(a.params.get(scope), []).append(a)
+    per_scope = [[group[i:i + size] for i in range(0, len(group), size)] for group in scopes.values()]
+    return [batch for turn in itertools.zip_longest(*per_scope) for batch in turn if batch is not None]
 
 
 def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> list[dict[str, Any]]:

@@ -89,6 +89,8 @@ def check_declarations(cls: type[Connector], entry_point_name: str | None = None
                "means done")
         _check(kind.restorable or bool(kind.restore_note),
                f"{name}: {kind.name} is not restorable: say why in `restore_note`")
+    _check(cls.rate_scope is None or (isinstance(cls.rate_scope, str) and bool(cls.rate_scope)),
+           f"{name}: `rate_scope` must be None or the name of an action parameter", f"found {cls.rate_scope!r}")
     document = cls.permissions_document(cls.kinds)
     _check(isinstance(document, str) and bool(document.strip()), f"{name}: permissions_document() is empty")
 
