@@ -44,19 +44,19 @@ def test_unpaced_until_the_service_first_throttles() -> None:
     assert clock.slept == [] and p.rate is None
 
 
-def test_a_throttled_answer_holds_every_sender_until_retry_after_then_paces_below_what_was_accepted() -> None:
+def test_a_throttled_answer_holds_every_sender_until_retry_after_then_paces_at_what_was_accepted() -> None:
     p, clock = pacer()
     for _ in range(50):  # 1,000 requests accepted within the last second
         sent_at = p.wait(20)
         p.accepted(20)
         clock.now += 0.018
     p.throttled(sent_at, retry_after=2)
-    assert p.rate == pytest.approx(900)  # 0.9 of the 1,000 accepted
+    assert p.rate == pytest.approx(1000)  # the 1,000 accepted
     throttled_at = clock.now
     first = p.wait(20)
     assert first == pytest.approx(throttled_at + 2)  # held for the Retry-After
     second = p.wait(20)
-    assert second - first == pytest.approx(20 / 900)  # then spaced at the learnt rate, not in a burst
+    assert second - first == pytest.approx(20 / 1000)  # then spaced at the learnt rate, not in a burst
 
 
 def test_answers_in_flight_when_the_rate_was_lowered_do_not_lower_it_again() -> None:
@@ -75,6 +75,8 @@ def test_the_rate_creeps_back_to_a_plateau_below_the_throttled_rate_then_on() ->
     p, clock = pacer()
     send_for(p, clock, 1.0)
     p.throttled(p.wait(20), retry_after=1)
+    send_for(p, clock, 1.5)  # the hold, then half a second
+    p.throttled(p.wait(20), retry_after=1)  # soon after the first: backs off below what was accepted
     learnt = p.learnt
     assert learnt is not None and p.rate == pytest.approx(0.9 * learnt)
     send_for(p, clock, 12.0)
@@ -136,3 +138,95 @@ def test_systems_using_one_app_in_one_tenant_share_a_pacer_with_the_lowest_ceili
     del entra, m365, other_app  # the run is over: its clients and their pacer are gone
     again = shared_pacer(GraphSettings.model_validate(base))
     assert again.ceiling is None and again.rate is None  # the next run does not inherit the ceiling
+
+
+class Bucket:
+    """Graph's throttling on the fake clock: a token bucket of `capacity` requests refilled at `rate` a second,
+    full at the start, that charges throttled requests too ("Microsoft Graph continues to log resource usage while
+    a client is being throttled"), down to one bucket of debt."""
+
+    def __init__(self, clock: Clock, rate: float, capacity: float):
+        self.clock, self.rate, self.capacity = clock, rate, capacity
+        self.tokens, self.at = capacity, clock.now
+
+    def take(self, n: int) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (self.clock.now - self.at) * self.rate)
+        self.at = self.clock.now
+        self.tokens -= n
+        if self.tokens >= 0:
+            return True
+        self.tokens = max(self.tokens, -self.capacity)
+        return False
+
+
+def run_against(p: Pacer, clock: Clock, bucket: Bucket, seconds: float, n: int = 20) -> tuple[int, list[float]]:
+    """Send batches of n as fast as the pacer lets, for `seconds`: (requests accepted, times of throttled answers)."""
+    end, accepted, throttled = clock.now + seconds, 0, []
+    while clock.now < end:
+        at = p.wait(n)
+        if bucket.take(n):
+            p.accepted(n)
+            accepted += n
+        else:
+            p.throttled(at, retry_after=1)
+            throttled.append(clock.now)
+        clock.now += 0.001
+    return accepted, throttled
+
+
+def until_credit(p: Pacer, clock: Clock, bucket: Bucket) -> None:
+    """Send until a throttled answer gives the pacer credit; stop there, before any of it is spent."""
+    while True:
+        at = p.wait(20)
+        if bucket.take(20):
+            p.accepted(20)
+        else:
+            p.throttled(at, retry_after=1)
+            if p.credit:
+                return
+        clock.now += 0.001
+
+
+def test_the_second_throttled_answer_measures_the_refill_rate_and_the_client_settles_under_it() -> None:
+    p, clock = pacer()
+    bucket = Bucket(clock, rate=1000, capacity=1000)
+    _, throttled = run_against(p, clock, bucket, 40.0)
+    # the first answer's rate still counts the bucket's first contents; the second measures what it refills
+    assert len(throttled) >= 2
+    assert p.learnt == pytest.approx(1000, rel=0.02) and p.rate == pytest.approx(970, rel=0.02)
+    accepted, again = run_against(p, clock, bucket, 25.0)
+    assert again == []  # settled under the service's rate: no more throttling
+    assert accepted / 25.0 >= 0.95 * 1000
+
+
+def test_after_a_measured_hold_the_refilled_requests_go_unspaced_then_spacing_resumes() -> None:
+    p, clock = pacer()
+    bucket = Bucket(clock, rate=1000, capacity=1000)
+    until_credit(p, clock, bucket)
+    assert p.credit == int(0.9 * p.learnt)  # BURST x a hold of one second at the measured rate
+    held_until = p.holding_until
+    sends = [p.wait(20) for _ in range(46)]  # 900 requests of credit and one batch more
+    assert sends[0] == pytest.approx(held_until)
+    assert sends[44] == pytest.approx(held_until)  # the credit, unspaced once the hold ends
+    assert sends[45] - sends[44] == pytest.approx(20 / p.rate)  # then spaced again
+    assert p.bursts
+
+
+def test_a_burst_that_is_throttled_ends_bursting() -> None:
+    p, clock = pacer()
+    bucket = Bucket(clock, rate=1000, capacity=1000)
+    until_credit(p, clock, bucket)
+    first = p.wait(20)  # on credit, after the hold
+    bucket.tokens = -1000  # the service's bucket turns out smaller than the hold's worth
+    p.throttled(first, retry_after=1)
+    assert not p.bursts and p.credit == 0
+    run_against(p, clock, bucket, 10.0)
+    assert p.credit == 0
+
+
+def test_a_ceiling_is_never_burst_past() -> None:
+    p, clock = pacer(ceiling=2000)
+    bucket = Bucket(clock, rate=1000, capacity=1000)
+    run_against(p, clock, bucket, 40.0)
+    assert p.learnt == pytest.approx(1000, rel=0.02)
+    assert p.credit == 0
