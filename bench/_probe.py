@@ -3,11 +3,11 @@
     python bench/_probe.py revoke ARGS...        # as the `revoke` console script
     python bench/_probe.py script PATH ARGS...   # a bench script (the sequential boto3 baseline)
 
-Counts every AWS HTTP request botocore sends (retries and AssumeRole included) and every API operation, and writes
-them as JSON to $BENCH_COUNT_FILE at exit. With BENCH_EVIDENCE=off, evidence records are numbered in memory but
-never hashed, serialised, written or sealed (and no closure reports are written); with BENCH_REPORTS=off only the
-closure reports are skipped. These bench-only switches measure what evidence and reports cost. Nothing here is imported by
-revoke itself.
+With BENCH_COUNT_AWS set, counts every AWS HTTP request botocore sends (retries and AssumeRole included) and every
+API operation; writes its counters (and the peak memory) as JSON to $BENCH_COUNT_FILE at exit. With
+BENCH_EVIDENCE=off, evidence records are numbered in memory but never hashed, serialised, written or sealed (and no
+closure reports are written); with BENCH_REPORTS=off only the closure reports are skipped. These bench-only
+switches measure what evidence and reports cost. Nothing here is imported by revoke itself.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def _reports_off() -> None:
 
 def main() -> None:
     atexit.register(_write_counts)
-    _count_aws()
+    if os.environ.get("BENCH_COUNT_AWS"):
+        _count_aws()  # importing botocore to count its requests costs every other benchmark's child ~0.1 s
     if os.environ.get("BENCH_REPORTS") == "off" or os.environ.get("BENCH_EVIDENCE") == "off":
         _reports_off()  # the closure reports are read from the evidence log: without one, none either
     if os.environ.get("BENCH_EVIDENCE") == "off":

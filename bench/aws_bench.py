@@ -65,14 +65,15 @@ def bench_aws(root: Path, accounts: int, users: int, concurrency: int = CONCURRE
         people = [{"name": f"Leaver {i}", "ids": {"aws": f"r-user{i:02d}"}} for i in range(users)]
         runbook = write_runbook(work / "bench.yaml", "bench-aws", {"aws": system}, people)
         env = {"REVOKE_AWS_KEY": credentials["aws_access_key_id"],
-               "REVOKE_AWS_SECRET": credentials["aws_secret_access_key"]}
+               "REVOKE_AWS_SECRET": credentials["aws_secret_access_key"], "BENCH_COUNT_AWS": "1"}
         plan_file = work / "plan.json"
         plan = run_measured(revoke("--quiet", "plan", str(runbook), "--out", str(plan_file)), env=env)
         check(plan.code == 2, "revoke plan (aws)", plan)
         apply_ = run_measured(revoke("--quiet", "apply", str(plan_file)), env=env)
         check(apply_.code == 0, "revoke apply (aws)", apply_)
         script_env = {"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
-                      "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"], "AWS_DEFAULT_REGION": "us-east-1"}
+                      "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"], "AWS_DEFAULT_REGION": "us-east-1",
+                      "BENCH_COUNT_AWS": "1"}
         base = run_measured(script(BENCH_DIR / "aws_sequential.py", server.url, "s-user", str(users)),
                             env=script_env)
         check(base.code == 0, "sequential boto3 script", base)

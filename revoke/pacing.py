@@ -1,4 +1,5 @@
-"""Client-side pacing for web APIs that throttle without saying their limit (Microsoft Graph, Slack).
+"""Client-side pacing for web APIs that throttle without saying their limit (Microsoft Graph; the Slack client does
+not use it yet).
 
 One `Pacer` is shared by every thread that talks to one service. It spaces requests out at a rate, counting each
 request (each sub-request of a `$batch` too), so the threads together stay under the service's limit instead of
