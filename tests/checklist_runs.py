@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from unittest import mock
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,24 @@ def make_run(evidence_root: Path, *, mode: str = "apply", steps: list[Step] | No
              runbook_path: Path | None = None, resume: list[Step] = (),
              exposure: list[dict[str, Any]] = ()) -> Path:
     """A sealed run folder. `resume` appends a second run record and later records for these steps, as a
-    resumed run does."""
+    resumed run does. Its records are timed at the moment its run id names (10:00 UTC on 2026-11-25 by
+    default), so what the page and the reports say of its day does not depend on the day the tests run."""
+    with mock.patch("revoke.evidence.now", lambda: _run_time(run_id)):
+        return _make_run(evidence_root, mode=mode, steps=steps, notices=notices, run_id=run_id, page=page,
+                         runbook_path=runbook_path, resume=resume, exposure=exposure)
+
+
+def _run_time(run_id: str | None) -> dt.datetime:
+    stamp = (run_id or "").split("-")[-3] if run_id and run_id.count("-") >= 3 else "20261125T100000Z"
+    try:
+        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def _make_run(evidence_root: Path, *, mode: str, steps: list[Step] | None, notices: list[NoticeRecord],
+              run_id: str | None, page: str, runbook_path: Path | None, resume: list[Step],
+              exposure: list[dict[str, Any]]) -> Path:
     steps = default_steps() if steps is None else steps
     run_id = run_id or f"{ENGAGEMENT}-20261125T100000Z-{mode}-abc123"
     plan, actions = _plan(page, steps, f"{ENGAGEMENT}-20261118T090000Z-plan-def456",
