@@ -1,6 +1,6 @@
 """Run revoke's benchmarks and print one table with the raw figures and the targets of issue 10.
 
-    python bench/run.py            # the full sizes (about 50 minutes on 2 busy cores)
+    python bench/run.py            # the full sizes (about 9 minutes on 2 idle cores)
     python bench/run.py --quick    # tiny sizes: proves the harness works; the figures mean nothing
     python bench/run.py --only ldap,graph --json results.json
 
