@@ -105,12 +105,12 @@ class Pacer:
         """A request sent at `sent_at` (from `wait`) was answered as throttled, with this Retry-After."""
         with self._lock:
             now = self._clock()
+            if sent_at < self._adjusted_at:
+                return  # already accounted for: it was in flight when the rate was lowered
             if self._burst_span and self._burst_span[0] <= sent_at <= self._burst_span[1]:
                 self.bursts = False  # the bucket is smaller than the hold's worth: never burst again
             self.credit = 0
             self._burst_span = None
-            if sent_at < self._adjusted_at:
-                return  # already accounted for: it was in flight when the rate was lowered
             self._forget(now)
             seen = sum(n for _, n in self._accepted) / WINDOW
             hold = retry_after if retry_after is not None else 1.0

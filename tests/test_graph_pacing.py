@@ -212,6 +212,15 @@ def test_after_a_measured_hold_the_refilled_requests_go_unspaced_then_spacing_re
     assert p.bursts
 
 
+def test_answers_in_flight_when_the_credit_was_given_do_not_take_it_back() -> None:
+    p, clock = pacer()
+    bucket = Bucket(clock, rate=1000, capacity=1000)
+    until_credit(p, clock, bucket)
+    credit = p.credit
+    p.throttled(clock.now - 0.002, retry_after=1)  # another thread's batch, sent before that throttled answer
+    assert p.credit == credit and p.bursts
+
+
 def test_a_burst_that_is_throttled_ends_bursting() -> None:
     p, clock = pacer()
     bucket = Bucket(clock, rate=1000, capacity=1000)
