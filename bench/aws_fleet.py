@@ -27,7 +27,8 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
-MANAGEMENT_ACCOUNT = "123456789012"
+from revoke.sandbox.aws import MANAGEMENT_ACCOUNT, MotoServer
+
 _CREDENTIAL = re.compile(rb"Credential=([A-Z0-9]+)/[^/]+/[^/]+/([a-z0-9-]+)/")
 _ISSUED_KEY = re.compile(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>")
 _ASSUMED_IN = re.compile(rb"<Arn>arn:[a-z-]+:sts::(\d{12}):assumed-role/")
@@ -226,8 +227,6 @@ def _close(sock: socket.socket) -> None:
 
 
 def _serve() -> None:
-    from revoke.sandbox.aws import MotoServer
-
     server = MotoServer().start()
     print(server.url, flush=True)
     try:
