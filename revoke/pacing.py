@@ -82,7 +82,6 @@ class Pacer:
                     self.credit -= n
                     first = self._burst_span[0] if self._burst_span else now
                     self._burst_span = (first, now)
-                    self._next = max(self._next, now)
                     return now
                 start = max(self._hold_until, self._next)
                 if start <= now:

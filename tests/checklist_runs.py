@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from unittest import mock
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from revoke.checklist.reports import write_reports
 
@@ -105,10 +105,10 @@ def make_run(evidence_root: Path, *, mode: str = "apply", steps: list[Step] | No
 
 
 def _run_time(run_id: str | None) -> dt.datetime:
-    stamp = (run_id or "").split("-")[-3] if run_id and run_id.count("-") >= 3 else "20261125T100000Z"
+    """The moment a run id ENGAGEMENT-YYYYMMDDTHHMMSSZ-MODE-SUFFIX names; 2026-11-25 10:00 UTC for any other."""
     try:
-        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-    except ValueError:
+        return dt.datetime.strptime((run_id or "").split("-")[-3], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    except (IndexError, ValueError):
         return dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc)
 
 

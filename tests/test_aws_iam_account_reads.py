@@ -180,8 +180,11 @@ def test_timestamps_read_through_revoke_equal_botocore_own(moto_server: MotoServ
     theirs = plain.list_access_keys(UserName="leaver0")["AccessKeyMetadata"]
     assert [k["CreateDate"] for k in ours] == [k["CreateDate"] for k in theirs]
     assert all(k["CreateDate"].utcoffset() is not None for k in ours)
-    base_org = sessions.client("organizations").describe_organization()["Organization"]
-    assert base_org["Id"]  # the base session's clients parse through the same factory
+    # the base session's clients too, for Organizations' timestamps (epoch seconds, botocore's parser)
+    plain_org = boto3.client("organizations", endpoint_url=seeded["url"], region_name="us-east-1",
+                             **seeded["credentials"])
+    joined = [a["JoinedTimestamp"] for a in sessions.client("organizations").list_accounts()["Accounts"]]
+    assert joined and joined == [a["JoinedTimestamp"] for a in plain_org.list_accounts()["Accounts"]]
     listed = sessions.client("iam", seeded["member"]).get_account_authorization_details(Filter=["User"])
     expected = plain.get_account_authorization_details(Filter=["User"])
     assert [u["CreateDate"] for u in listed["UserDetailList"]] == [u["CreateDate"] for u in expected["UserDetailList"]]
