@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from revoke.connectors import _aws
+from revoke.connectors.aws import base as _aws
 from revoke.sandbox.aws import MotoServer, SeededAws, seed_engagement
 
 

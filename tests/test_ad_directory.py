@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from revoke.connectors._ad import (AdDirectory, filetime, from_filetime, guid_dn, guid_filter, is_dn, parent_dn, rdn,
+from revoke.connectors.directory.ad_directory import (AdDirectory, filetime, from_filetime, guid_dn, guid_filter, is_dn, parent_dn, rdn,
                                    sid_str)
 from revoke.errors import ActionFailed
 

@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from revoke.cli import cli
-from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import AwsSessions
-from revoke.connectors.aws_iam import AwsIamSettings
+from revoke.connectors.aws import trust
+from revoke.connectors.aws.base import AwsSessions
+from revoke.connectors.aws.iam import AwsIamSettings
 from revoke.engine import build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.aws import MotoServer, SeededAws

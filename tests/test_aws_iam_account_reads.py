@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from revoke.cli import cli
-from revoke.connectors import _aws, aws_iam
-from revoke.connectors._iam import IamReader, state_of
+from revoke.connectors.aws import base as _aws, iam as aws_iam
+from revoke.connectors.aws.iam_account import IamReader, state_of
 from revoke.evidence import read_records
 from revoke.sandbox.aws import (
     ACCESS_ROLE,
@@ -161,7 +161,7 @@ def test_timestamps_read_through_revoke_equal_botocore_own(moto_server: MotoServ
     from botocore.utils import parse_timestamp
     from pydantic import SecretStr
 
-    from revoke.connectors._aws import timestamp
+    from revoke.connectors.aws.base import timestamp
     from revoke.secrets import Secrets
 
     for text in ("2026-11-28T21:44:00Z", "2026-11-28T21:44:00.123456789Z", "2026-11-28T23:44:00+02:00",

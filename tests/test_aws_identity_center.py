@@ -231,7 +231,7 @@ def test_a_leaver_not_in_the_identity_store_is_reported(moto_server: MotoServer,
 def test_provider_errors_become_revoke_errors_at_the_edge() -> None:
     from botocore.exceptions import ClientError
 
-    from revoke.connectors._aws import translate
+    from revoke.connectors.aws.base import translate
     from revoke.errors import ActionFailed, NotSupported
 
     def error(code: str, message: str = "", status: int = 400) -> ClientError:

@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from revoke.actions import Verification
-from revoke.connectors.entra import EntraConnector, RemoveGroupMembership
+from revoke.connectors.microsoft.entra import EntraConnector, RemoveGroupMembership
 from revoke.evidence import read_records
 from revoke.plan import Action, action_id, fingerprint
 from revoke.sandbox.graph import GraphFake, thumbprint

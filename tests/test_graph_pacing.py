@@ -127,7 +127,7 @@ def test_a_ceiling_must_be_positive() -> None:
 
 
 def test_systems_using_one_app_in_one_tenant_share_a_pacer_with_the_lowest_ceiling() -> None:
-    from revoke.connectors._graph import GraphSettings, shared_pacer
+    from revoke.connectors.microsoft.graph import GraphSettings, shared_pacer
 
     base = {"tenant_id": "t-shared", "client_id": "app", "client_secret": {"secret": "s"}}
     entra = shared_pacer(GraphSettings.model_validate(base))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from revoke.connectors.entra import EntraConnector
+from revoke.connectors.microsoft.entra import EntraConnector
 from revoke.evidence import read_records
 from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday

@@ -168,7 +168,7 @@ def running(box: Any, cls: type) -> Any:
 
 def interrupt_apply(box: Any, mp: pytest.MonkeyPatch) -> tuple[int, str]:
     """The next apply is interrupted (Ctrl-C) after two LDAP writes; the CLI exits 130 and says how to go on."""
-    from revoke.connectors.ldap import LdapConnector
+    from revoke.connectors.directory.ldap import LdapConnector
 
     real = LdapConnector.apply
     calls = []

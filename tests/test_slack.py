@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from revoke.connector import RunContext
-from revoke.connectors.slack import SlackConnector
+from revoke.connectors.slack.connector import SlackConnector
 from revoke.evidence import now, read_records, verify_run
 from revoke.errors import ActionFailed
 from revoke.plan import Action, action_id, fingerprint, load_plan

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from revoke.connectors.ldap import LdapConnector
+from revoke.connectors.directory.ldap import LdapConnector
 
 kill_at, where = int(sys.argv[1]), sys.argv[2]
 calls = 0

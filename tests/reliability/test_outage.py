@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from revoke.connectors.ldap import LdapConnector
+from revoke.connectors.directory.ldap import LdapConnector
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.slack import SlackFake
 from revoke.sandbox.slapd import Slapd

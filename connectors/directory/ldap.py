@@ -19,7 +19,7 @@ import ldap3
 
 from revoke.actions import LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors._ldapconn import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
+from revoke.connectors.directory.session import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
                                          VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
                                          entry_attrs, escape, first, norm_dn, values)
 from revoke.errors import ActionFailed, NotSupported

@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import AWS_ERRORS, MISSING, Memo, error_code, loads, request_id, translate
+from revoke.connectors.aws import trust
+from revoke.connectors.aws.base import AWS_ERRORS, MISSING, Memo, error_code, loads, request_id, translate
 from revoke.errors import ActionFailed
 
 REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # the name the console's "Revoke active sessions" uses

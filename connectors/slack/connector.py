@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from revoke.actions import ACCESS, LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors._slack import TYPES, ScimApi, SlackApi, SlackChannel, SlackRefused, header
-from revoke.connectors._slack import request_ids as _ids
+from revoke.connectors.slack.api import TYPES, ScimApi, SlackApi, SlackChannel, SlackRefused, header
+from revoke.connectors.slack.api import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.evidence import now
 from revoke.exposure import ExposureRule

@@ -26,11 +26,11 @@ from pydantic import Field
 
 from revoke.actions import ActionKind, State
 from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors._ad import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
+from revoke.connectors.directory.ad_directory import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
                                    from_filetime, guid_dn, parent_dn)
-from revoke.connectors._ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
+from revoke.connectors.directory.ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
                                          DistributionLists)
-from revoke.connectors._ldapconn import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
+from revoke.connectors.directory.session import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
                                          LdapConnectionSettings, LdapSession, connection_warnings, norm_dn)
 from revoke.errors import ActionFailed, NotSupported
 from revoke.exposure import ExposureRule

@@ -25,8 +25,8 @@ from revoke.connector import (
     Step,
     Subject,
 )
-from revoke.connectors._aws import AwsConnector, AwsSettings, pages
-from revoke.connectors._sso import MISSING, SsoReader, SsoWriter, state_of
+from revoke.connectors.aws.base import AwsConnector, AwsSettings, pages
+from revoke.connectors.aws.sso import MISSING, SsoReader, SsoWriter, state_of
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
 

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import ldap3
 
-from revoke.connectors._ldapconn import (NO_SUCH_OBJECT, SUCCESS, LdapSession, entry_attrs, escape, first, norm_dn,
+from revoke.connectors.directory.session import (NO_SUCH_OBJECT, SUCCESS, LdapSession, entry_attrs, escape, first, norm_dn,
                                          values)
 from revoke.errors import ActionFailed
 

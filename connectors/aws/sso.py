@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors._aws import AWS_ERRORS, MISSING, Memo, loads, request_id, translate
+from revoke.connectors.aws.base import AWS_ERRORS, MISSING, Memo, loads, request_id, translate
 from revoke.errors import ActionFailed, NotSupported
 
 NOT_FOUND = {"ResourceNotFoundException", "ResourceNotFound"}

@@ -14,8 +14,8 @@ import ldap3
 
 from revoke.actions import LISTS, ActionKind, State
 from revoke.connector import Discovery, ListTarget, Notice, Receipt, Step
-from revoke.connectors._ad import GROUP_ATTRS, AdDirectory, AdObject, guid_dn
-from revoke.connectors._ldapconn import NO_SUCH_ATTRIBUTE, SUCCESS, VALUE_EXISTS, norm_dn
+from revoke.connectors.directory.ad_directory import GROUP_ATTRS, AdDirectory, AdObject, guid_dn
+from revoke.connectors.directory.session import NO_SUCH_ATTRIBUTE, SUCCESS, VALUE_EXISTS, norm_dn
 from revoke.errors import ActionFailed
 
 HIDE_ATTR = "msExchHideFromAddressLists"

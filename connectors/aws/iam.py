@@ -31,9 +31,9 @@ from revoke.connector import (
     Step,
     Subject,
 )
-from revoke.connectors import _iam_trust as trust
-from revoke.connectors._aws import AwsConnector, AwsSettings, loads
-from revoke.connectors._iam import (
+from revoke.connectors.aws import trust
+from revoke.connectors.aws.base import AwsConnector, AwsSettings, loads
+from revoke.connectors.aws.iam_account import (
     MISSING,
     IamReader,
     account_details,

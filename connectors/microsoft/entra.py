@@ -20,7 +20,7 @@ from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice,
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
-from revoke.connectors._graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
+from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
                                       membership_blocker, seg)
 
 USER_FIELDS = ("id,userPrincipalName,displayName,accountEnabled,userType,onPremisesSyncEnabled,"

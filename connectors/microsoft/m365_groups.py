@@ -22,7 +22,7 @@ from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice,
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
-from revoke.connectors._graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
+from revoke.connectors.microsoft.graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
                                       directory_object_url, is_mail_only, membership_blocker, seg)
 
 GROUP_FIELDS = ("id,displayName,mail,mailEnabled,securityEnabled,groupTypes,membershipRule,onPremisesSyncEnabled,"
