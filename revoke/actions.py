@@ -38,6 +38,22 @@ class Verification(str, Enum):
     NONE = "none"                  # nothing was read back (plan mode, skipped)
 
 
+UNVERIFIABLE = "unverifiable"  # the key of a read-back state that proves nothing: its value says why
+
+
+def unverifiable(reason: str) -> State:
+    """The read-back state of a target whose answer does not prove its state (a field missing, a page cut short,
+    another object answered, nothing to read at all). The engine records it as `unverifiable` with the reason,
+    never as verified or already done."""
+    return {UNVERIFIABLE: reason}
+
+
+def unverifiable_reason(state: State | None) -> str | None:
+    if isinstance(state, dict) and UNVERIFIABLE in state:
+        return str(state[UNVERIFIABLE]) or "the answer does not prove the state"
+    return None
+
+
 class ActionKind:
     """Declaration of one kind of action. Subclasses set the class attributes; they hold no logic of a provider."""
 
@@ -50,13 +66,23 @@ class ActionKind:
     restorable: ClassVar[bool] = True
     restore_note: ClassVar[str] = ""  # what restore cannot bring back, said in restore plans
     shows_resource: ClassVar[bool] = True  # "remove from <resource>" vs "lock account"
+    # what `identify` must report the resource to be, at plan and at apply time ("group" for a list closed): an
+    # action whose resource is anything else is refused. Empty: the kind does not constrain it.
+    resource_types: ClassVar[tuple[str, ...]] = ()
+    # False when the service offers nothing to read back after this change (Google's signOut): read_back answers
+    # `unverifiable(reason)` and the record says so without needing a person
+    verifiable: ClassVar[bool] = True
 
     @classmethod
     def is_done(cls, state: State) -> bool:
+        if UNVERIFIABLE in state:
+            return False
         return all(state.get(k) == v for k, v in cls.desired.items())
 
     @classmethod
     def verification(cls, state: State) -> Verification:
+        if UNVERIFIABLE in state:
+            return Verification.UNVERIFIABLE
         if not cls.is_done(state):
             return Verification.FAILED
         if cls.desired.get("exists") is False:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from revoke.actions import ActionKind, State
 from revoke.errors import ConnectorNotFound, RevokeError
+from revoke.runtime import Runtime
 
 if TYPE_CHECKING:
     from revoke.exposure import ExposureRule
@@ -89,16 +90,32 @@ class Identity:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the provider answered to one write."""
+    """What the provider answered to one write. `poll_after`: the provider accepted the write and finishes it
+    asynchronously (an Identity Center assignment deletion, a team archive); the engine reads the target back
+    after that many seconds, and again, until it is done or the system's wait budget is spent. A connector never
+    waits for such an operation itself."""
 
     request_ids: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
+    poll_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What a name denotes in a system, read live: every identifier of the object (DN, uid, mail, UPN, object
+    id, GUID, sAMAccountName, ARN, Slack id, login...) and what kind of object it is. Protection, traceability
+    and the list-type check compare accounts through these, never the strings a runbook happened to use."""
+
+    identifiers: frozenset[str]
+    type: str                      # "account", "group" (a group, list, channel or team), or the provider's word
+    display: str = ""
 
 
 @dataclass(frozen=True)
 class RunContext:
     run_id: str
     started_at: dt.datetime
+    runtime: Runtime = field(default_factory=Runtime)  # the engine's clock, sleeper and retry budget
 
 
 class Connector(ABC):
@@ -151,6 +168,22 @@ class Connector(ABC):
 
     @abstractmethod
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery: ...
+
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        """What each name denotes, read live: an `Entity` with every identifier of the object, or None when no
+        such object exists. The engine calls it at plan, apply, resume and restore time, batched, for the
+        runbook's people, lists and protect entries and for every action's principal and resource; a protect
+        entry naming any identifier of an account, in any case, protects that account. Identifiers must include
+        every form the connector itself uses to address the object in an action. The default knows nothing
+        (every name is only itself, of unknown type), which makes the engine refuse to close a list it cannot
+        confirm is one: a connector should override it."""
+        return {n: Entity(frozenset({n}), "unknown") for n in names}
+
+    def in_scope(self, resource: str) -> bool:
+        """Whether a list-like resource that no runbook `lists:` entry names is still the runbook's to close,
+        because this system's settings select it (Slack's `channel_prefix`). Checked at apply time, from the
+        runbook's settings; the default is no."""
+        return False
 
     @abstractmethod
     def apply(self, action: "Action") -> Receipt: ...

@@ -14,14 +14,13 @@ import itertools
 import json
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from revoke import __version__
-from revoke.actions import ActionKind, Outcome, State, Verification
+from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
                            StalePlan)
@@ -32,6 +31,7 @@ from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets
                             setups_for)
 from revoke.progress import Progress
 from revoke.run import RunResult, action_record, run_before_seal, write_summary
+from revoke.runtime import Clock, Runtime
 from revoke.runbook import Runbook
 from revoke.secrets import Secrets
 
@@ -54,6 +54,7 @@ class ApplyOptions:
     before_seal: Callable[[Path], Iterable[Path]] | None = None  # e.g. the closure report writer
     # shown each batch of records as it is written, e.g. the report writer rendering rows while servers answer
     observe: Callable[[list[dict[str, Any]]], None] | None = None
+    clock: Clock | None = None     # how the run reads time and waits; tests pass a FakeClock's
 
 
 def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply") -> None:
@@ -90,13 +91,12 @@ class _System:
         self.plan = sp
         self.spec = rb.systems[sp.name]
         self.cls = setup.cls
-        self.connector = setup.cls(sp.name, setup.settings, secrets, context)
+        self.runtime = context.runtime.for_system()
+        self.connector = setup.cls(sp.name, setup.settings, secrets, replace(context, runtime=self.runtime))
         self.mode = mode
         self.options = options
         self.identity: Identity | None = None
         self.error: str | None = None
-        self.wait_left = options.max_wait_seconds
-        self.lock = threading.Lock()
 
     def kind(self, a: Action) -> type[ActionKind]:
         return self.cls.kind(a.kind)
@@ -108,10 +108,10 @@ class _System:
         return action_record(self.kind(a), self.operator(), a, self.mode, outcome, verification, **kw)
 
     def take_wait(self, seconds: float) -> float:
-        with self.lock:
-            granted = max(0.0, min(seconds, self.wait_left))
-            self.wait_left -= granted
-            return granted
+        return self.runtime.take_wait(seconds)
+
+    def wait(self, seconds: float) -> None:
+        self.runtime.clock.sleep(seconds)
 
 
 def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = None,
@@ -129,7 +129,9 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
     todo = [a for a in plan.actions if a.id not in finished]
 
-    context = RunContext(run_id=run_id, started_at=now())
+    runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
+                      max_wait_seconds=options.max_wait_seconds)
+    context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
     setups = setups_for(rb)
     secrets = secrets or load_secrets(setups)
     systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems}
@@ -235,8 +237,8 @@ def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]]
 
 def _is_stale(sys_: _System, a: Action, current: dict[str, State]) -> bool:
     state = current.get(a.id)
-    if state is None or a.status not in ("change", "noop"):
-        return False
+    if state is None or a.status not in ("change", "noop") or unverifiable_reason(state) is not None:
+        return False  # an answer that proves nothing cannot show the plan stale either; the record will say so
     done = satisfied(sys_.kind(a), a, state, sys_.mode)
     if a.status == "noop":
         return not done
@@ -265,6 +267,10 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
         elif a.status == "change":
             changes.append(a)
             continue
+        elif a.status == "noop" and unverifiable_reason(state) is not None:
+            rec = sys_.record(a, Outcome.ATTENTION, Verification.UNVERIFIABLE, after=state,
+                              error=f"the plan saw this done, but the read-back proves nothing: "
+                              f"{unverifiable_reason(state)}; check it by hand")
         elif a.status == "noop":
             rec = sys_.record(a, Outcome.FAILED, Verification.FAILED, after=state,
                               error="could not read the target back" if state is None else
@@ -279,18 +285,7 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
 
 def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
     """Read targets back, waiting out throttling within the system's budget."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return sys_.connector.read_back(actions)
-        except ActionFailed as err:
-            if not err.retryable or attempt >= sys_.options.max_attempts:
-                raise
-            wait = sys_.take_wait(err.retry_after or min(2 ** attempt, 30))
-            if wait <= 0:
-                raise
-            time.sleep(wait)
+    return sys_.runtime.read(lambda: sys_.connector.read_back(actions))
 
 
 def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], str]:
@@ -376,6 +371,7 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
                 receipts.setdefault(a.id, Receipt(detail={"note": "answered as throttled; read back as done"}))
             else:
                 still.append(a)
+        _poll(sys_, [a for a in finished if receipts.get(a.id, Receipt()).poll_after is not None], receipts, states)
         for a in finished:
             done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
                                          read_error))
@@ -389,9 +385,27 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
                 still = []
             else:
                 log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
-                time.sleep(wait)
+                sys_.wait(wait)
         pending = still
     return done
+
+
+def _poll(sys_: _System, actions: list[Action], receipts: dict[str, Receipt], states: dict[str, State]) -> None:
+    """Asynchronous operations the provider accepted (`Receipt.poll_after`): read them back after the interval it
+    asked for, again and again, until each is done or the system's wait budget is spent. `states` is updated."""
+    waiting = [a for a in actions if not _done_now(sys_, a, states.get(a.id))]
+    while waiting:
+        wait = sys_.take_wait(max(receipts[a.id].poll_after or 1.0 for a in waiting))
+        if wait <= 0:
+            return
+        sys_.wait(wait)
+        fresh, _ = _safe_read(sys_, waiting)
+        states.update(fresh)
+        waiting = [a for a in waiting if not _done_now(sys_, a, states.get(a.id))]
+
+
+def _done_now(sys_: _System, a: Action, state: State | None) -> bool:
+    return state is not None and satisfied(sys_.kind(a), a, state, sys_.mode)
 
 
 def _verified_record(sys_: _System, a: Action, receipt: Receipt, state: State | None,
@@ -402,9 +416,21 @@ def _verified_record(sys_: _System, a: Action, receipt: Receipt, state: State | 
         return sys_.record(a, Outcome.FAILED, Verification.FAILED, receipt=receipt, attempts=attempts,
                            error=error or "could not read the target back after the change" +
                            (f": {read_error}" if read_error else ""))
+    why = unverifiable_reason(state)
+    if why is not None and not error:
+        if not kind.verifiable:  # the service has nothing to read back after this change: said, not a failure
+            return sys_.record(a, Outcome.DONE, Verification.UNVERIFIABLE, after=state, receipt=receipt,
+                               attempts=attempts, note=why)
+        return sys_.record(a, Outcome.ATTENTION, Verification.UNVERIFIABLE, after=state, receipt=receipt,
+                           attempts=attempts, error=f"written, but the read-back proves nothing: {why}; check it "
+                           "by hand")
     if satisfied(kind, a, state, sys_.mode):
         return sys_.record(a, Outcome.DONE, verification_of(kind, a, state, sys_.mode), after=state,
                            receipt=receipt, attempts=attempts)
+    if receipt.poll_after is not None and not error:
+        return sys_.record(a, Outcome.FAILED, Verification.FAILED, after=state, receipt=receipt, attempts=attempts,
+                           error="the provider accepted the change but it had not finished when the system's wait "
+                           "budget was spent; apply again later to verify it")
     return sys_.record(a, Outcome.FAILED, Verification.FAILED, after=state, receipt=receipt, attempts=attempts,
                        error=error or "read back after the change does not show it done")
 

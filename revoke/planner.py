@@ -27,6 +27,7 @@ from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, finge
 from revoke.progress import Progress
 from revoke.run import RunResult, action_record, run_before_seal, write_summary
 from revoke.runbook import LoadedRunbook, Runbook
+from revoke.runtime import Clock, Runtime
 from revoke.secrets import RevokeSettings, Secrets, secret_refs
 
 log = logging.getLogger("revoke.planner")
@@ -114,13 +115,13 @@ class _Discovered:
 
 
 def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progress: Progress | None = None,
-               plan_id: str | None = None) -> Plan:
+               plan_id: str | None = None, clock: Clock | None = None) -> Plan:
     rb = loaded.runbook
     progress = progress or Progress()
     setups = check_runbook(loaded)
     secrets = secrets or load_secrets(setups)
     plan_id = plan_id or new_run_id(rb.engagement, "plan")
-    context = RunContext(run_id=plan_id, started_at=now())
+    context = RunContext(run_id=plan_id, started_at=now(), runtime=Runtime(clock or Clock()))
     progress.phase("discover", {name: 1 for name in setups})
 
     def discover(setup: SystemSetup) -> _Discovered:
@@ -161,7 +162,7 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
     if lists is None:
         lists = [ListTarget(ident=lst.id, close=lst.close, options=lst.options) for lst in rb.lists
                  if lst.system == setup.name]
-    connector = setup.cls(setup.name, setup.settings, secrets, context)
+    connector = setup.cls(setup.name, setup.settings, secrets, replace(context, runtime=context.runtime.for_system()))
     version = getattr(setup.cls, "version", "0")
     base = SystemPlan(name=setup.name, connector=spec.connector, connector_version=version, operator={},
                       warnings=connector.warnings())
