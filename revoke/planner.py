@@ -131,6 +131,7 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
         found = list(pool.map(discover, setups.values()))
     _route(rb, setups, found, secrets, context, progress)
     progress.done()
+    _refuse_non_lists(loaded, found)
 
     actions: list[Action] = []
     notices: list[NoticeRecord] = []
@@ -233,6 +234,23 @@ def _route(rb: Runbook, setups: dict[str, SystemSetup], found: list[_Discovered]
             if step.person in have:
                 d.steps[i] = replace(step, outcome=Outcome.ROUTED.value,
                                      note=f"synced from on-premises AD: disabled through system {target}")
+
+
+def _refuse_non_lists(loaded: LoadedRunbook, found: list[_Discovered]) -> None:
+    """A runbook list that its connector found is not a list (a person's entry, a user) is refused with the
+    runbook line that names it: closing it would delete or empty something that is not the engagement's list."""
+    problems: list[Problem] = []
+    for d in found:
+        for n in d.notices:
+            if n.severity != "refused":
+                continue
+            index = next((i for i, entry in enumerate(loaded.runbook.lists)
+                          if entry.system == d.system.name and _norm(entry.id) == _norm(n.resource or "")), None)
+            path: tuple[str | int, ...] = ("lists", index, "id") if index is not None else ("lists",)
+            problems.append(loaded.doc.problem(path, n.message, "a list target must be a group, mailing list or "
+                                               "channel; remove this entry or name the list itself"))
+    if problems:
+        raise RunbookError(problems)
 
 
 def _item_for(rb: Runbook, system: str, item_class: str) -> int:
