@@ -72,6 +72,9 @@ class ActionKind:
     # False when the service offers nothing to read back after this change (Google's signOut): read_back answers
     # `unverifiable(reason)` and the record says so without needing a person
     verifiable: ClassVar[bool] = True
+    # True: the action's principal (or its resource, when it has none) is the leaving person's own account, and
+    # apply checks that it is. False for kinds that reach something through the person (a role they could assume)
+    acts_on_person: ClassVar[bool] = True
 
     @classmethod
     def is_done(cls, state: State) -> bool:

@@ -179,11 +179,28 @@ class Connector(ABC):
         confirm is one: a connector should override it."""
         return {n: Entity(frozenset({n}), "unknown") for n in names}
 
-    def in_scope(self, resource: str) -> bool:
-        """Whether a list-like resource that no runbook `lists:` entry names is still the runbook's to close,
-        because this system's settings select it (Slack's `channel_prefix`). Checked at apply time, from the
-        runbook's settings; the default is no."""
-        return False
+    def subject(self, action: Any) -> str:
+        """How this action's write names the account it acts on for its person, in the connector's own addressing
+        (AD writes by objectGUID, so an account moved to another OU is still the same one). The engine checks it is
+        one of that person's identifiers. `action` is a planned Step or a plan's Action. Default: the principal,
+        else the resource."""
+        return str(action.principal or action.resource)
+
+    def addressed(self, action: Any) -> list[str]:
+        """Every name this action's write addresses (the account, the group it edits...), in the connector's own
+        form; none of them may be a protected account. Default: the principal and the resource."""
+        return [n for n in (action.resource, action.principal) if n]
+
+    def known_as(self, person: str) -> list[str]:
+        """Identifiers this system's settings give a person besides their runbook id (aws-iam's `principals`: a
+        contractor's own account's users); the engine counts them as that person's. Default: none."""
+        return []
+
+    def selected_lists(self) -> list[str]:
+        """Names of lists that this system's settings select for closing besides the runbook's `lists:` (Slack's
+        `channels` and `channel_prefix` pattern). The engine identifies them with the runbook's lists, so an action
+        on one of them traces to the runbook; the default is none."""
+        return []
 
     @abstractmethod
     def apply(self, action: "Action") -> Receipt: ...

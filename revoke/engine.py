@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from revoke import __version__
+from revoke import guardrails
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
@@ -55,19 +56,23 @@ class ApplyOptions:
     # shown each batch of records as it is written, e.g. the report writer rendering rows while servers answer
     observe: Callable[[list[dict[str, Any]]], None] | None = None
     clock: Clock | None = None     # how the run reads time and waits; tests pass a FakeClock's
+    runbook_changed_ok: bool = False  # apply a saved plan although its runbook file changed since
 
 
-def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply") -> None:
-    rb = plan.runbook
+def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply", rb: Runbook | None = None) -> None:
+    """The final day and the blast radius, from the runbook (`rb`, the trusted one) and the plan's actions
+    themselves: never from a count the plan file states."""
+    rb = rb or plan.runbook
     today = options.today or dt.date.today()
     if mode == "apply" and today < rb.final_day and not options.before_final_day:
         raise GuardrailRefused(f"today ({today}) is before the engagement's final_day ({rb.final_day}); "
                                "apply now only on purpose, with --before-final-day")
-    over = [s for s in plan.systems if s.targets > rb.systems[s.name].blast_radius]
+    limits = {name: spec.blast_radius for name, spec in rb.systems.items()}
+    over = guardrails.blast_radius(((a.system, a.principal or a.resource) for a in plan.actions
+                                    if a.status == "change"), limits)
     if over:
-        lines = [f"{s.name}: {s.targets} targets, limit {rb.systems[s.name].blast_radius}" for s in over]
         raise GuardrailRefused("the plan exceeds the blast-radius limit, nothing was changed:\n  " +
-                               "\n  ".join(lines) + "\nraise systems.<name>.blast_radius in the runbook if intended")
+                               "\n  ".join(over) + "\nraise systems.<name>.blast_radius in the runbook if intended")
 
 
 def satisfied(kind: type[ActionKind], a: Action, state: State, mode: str) -> bool:
@@ -119,12 +124,13 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
                header: dict[str, Any] | None = None) -> RunResult:
     """Carry a plan out (mode apply) or undo a run (mode restore, with a plan from `build_restore_plan`)."""
     progress = progress or Progress()
-    if resume is None:
-        check_guardrails(plan, options, mode)
-    rb = plan.runbook
+    rb, runbook_warning = guardrails.trusted_runbook(plan, options.runbook_changed_ok)
+    check_guardrails(plan, options, mode, rb)
     run_dir = resume or options.evidence_root / new_run_id(rb.engagement, mode)
     run_id = run_dir.name
     prior = _prior_records(run_dir) if resume else []
+    if resume is not None:
+        _check_resumed_digest(plan, prior, run_dir)
     finished = {r["action_id"] for r in prior if r.get("type") == "action" and r.get("mode") == mode}
     intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
     todo = [a for a in plan.actions if a.id not in finished]
@@ -139,8 +145,10 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     for a in todo:
         by_system[a.system].append(a)
 
-    # 1. connect everywhere and re-read every target before any change, so a stale plan stops the whole run
-    current = _check_phase(systems, by_system, progress, secrets)
+    # 1. connect everywhere, re-derive every guardrail from the live systems and re-read every target before any
+    # change, so an untraceable, protected or stale action stops the whole run
+    current, guards = _check_phase(systems, by_system, progress, secrets, rb)
+    gone = _refuse_untrusted(todo, systems, guards)
     stale = [a for a in todo if a.id not in intended and _is_stale(systems[a.system], a, current[a.system])]
     if stale and not options.skip_stale:
         for s in systems.values():
@@ -176,11 +184,15 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
                 "started_at": iso(context.started_at), "systems": _systems_header(systems), **(header or {})}))
             for n in plan.notices:
                 result.add(evidence.append({"type": "notice", "mode": mode, **n.model_dump()}))
+        if runbook_warning:
+            result.add(evidence.append({"type": "notice", "mode": mode, "system": "revoke", "item": 0,
+                                        "severity": "warning", "message": runbook_warning, "person": None,
+                                        "resource": None}))
         progress.phase(mode, {name: len(acts) for name, acts in by_system.items()})
 
         def run_system(name: str) -> None:
             _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence, progress,
-                        sink)
+                        sink, gone)
 
         with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
             list(pool.map(run_system, list(systems)))
@@ -210,8 +222,9 @@ def _systems_header(systems: dict[str, _System]) -> dict[str, Any]:
 
 
 def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]], progress: Progress,
-                 secrets: Secrets) -> dict[str, dict[str, State]]:
+                 secrets: Secrets, rb: Runbook) -> tuple[dict[str, dict[str, State]], dict[str, guardrails.Guard]]:
     progress.phase("check", {name: 1 for name in systems})
+    guards: dict[str, guardrails.Guard] = {}
 
     def connect_and_read(name: str) -> dict[str, State]:
         sys_ = systems[name]
@@ -219,6 +232,8 @@ def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]]
             sys_.identity = sys_.connector.connect()
             todo = [a for a in by_system[name] if a.status in ("change", "noop")]
             states = _read(sys_, todo) if todo else {}
+            # after the read-back: a connector may answer the look-ups from what it has just read
+            guards[name] = _guard(sys_, rb, todo)
             progress.step(name, f"read {len(states)} targets", "done")
             return states
         except RevokeError as err:
@@ -232,7 +247,60 @@ def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]]
     with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="check") as pool:
         current = dict(zip(systems, pool.map(connect_and_read, systems)))
     progress.done()
-    return current
+    return current, guards
+
+
+def _guard(sys_: _System, rb: Runbook, actions: list[Action]) -> guardrails.Guard:
+    """What the runbook's protect entries, people and lists are in this system now, and who the connector is."""
+    have_ids = {p.name for p, _ in rb.people_in(sys_.plan.name)}
+    extra = [a.resource for a in actions if sys_.kind(a).resource_types]
+    extra += [sys_.connector.subject(a) for a in actions if a.person and a.person not in have_ids]
+    selected, aka = sys_.connector.selected_lists(), guardrails.known_as(rb, sys_.connector)
+    names = guardrails.names_to_identify(rb, sys_.plan.name, sys_.identity, extra, selected, aka)
+    entities = sys_.runtime.read(lambda: guardrails.identify(sys_.connector, names))
+    return guardrails.build_guard(rb, sys_.plan.name, sys_.identity, entities, selected, aka)
+
+
+def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
+                      guards: dict[str, guardrails.Guard]) -> dict[str, str]:
+    """Every change must be one the runbook asks for, on an account nothing protects, of the type its kind acts
+    on; otherwise the run stops before any change (a plan file edited by hand, a runbook or identity changed).
+    Answers the changes for people whose account no longer exists, with why: they are recorded, never written
+    (whatever such an action names now cannot be that person's account)."""
+    problems: list[str] = []
+    gone: dict[str, str] = {}
+    for a in todo:
+        sys_ = systems[a.system]
+        if a.status != "change" or sys_.error or a.system not in guards:
+            continue
+        guard = guards[a.system]
+        target = guardrails.target_of(a.system, sys_.kind(a), a, sys_.connector)
+        protected = guard.protection(target.addressed, a.person)
+        if not protected and a.person in guard.absent:
+            gone[a.id] = (f"{a.person}'s account in {a.system} no longer exists (the runbook's id for them finds "
+                          "nothing): nothing was written")
+            continue
+        why = (protected
+               or guardrails.trace_problem(target, guards)
+               or guardrails.type_problem(target, guard))
+        if why:
+            problems.append(f"{a.system}: {sys_.kind(a).describe(a.label or a.resource)}"
+                            + (f" ({a.person})" if a.person else "") + f": {why}")
+    if problems:
+        for s in systems.values():
+            s.connector.close()
+        raise GuardrailRefused(f"{len(problems)} action(s) of the plan are refused, nothing was changed:\n  "
+                               + "\n  ".join(problems[:50])
+                               + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
+                               + "\nre-run `revoke plan` from the runbook and review the new plan")
+    return gone
+
+
+def _check_resumed_digest(plan: Plan, prior: list[dict[str, Any]], run_dir: Path) -> None:
+    first = next((r for r in prior if r.get("type") == "run"), None)
+    if first is None or first.get("plan_digest") != plan.digest():
+        raise GuardrailRefused(f"{run_dir / 'plan.json'} is not the plan this run started with (its digest differs "
+                               "from the one in the run's first evidence record): nothing was changed")
 
 
 def _is_stale(sys_: _System, a: Action, current: dict[str, State]) -> bool:
@@ -247,7 +315,7 @@ def _is_stale(sys_: _System, a: Action, current: dict[str, State]) -> bool:
 
 def _run_system(sys_: _System, actions: list[Action], current: dict[str, State], stale_ids: set[str],
                 intended: set[str], evidence: EvidenceLog, progress: Progress,
-                sink: Callable[[list[dict[str, Any]]], None]) -> None:
+                sink: Callable[[list[dict[str, Any]]], None], gone: dict[str, str]) -> None:
     """Record what needs no write, then carry out the changes; every record goes to `sink` as it is written."""
     changes: list[Action] = []
     for a in actions:
@@ -255,6 +323,8 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
         state = current.get(a.id)
         if sys_.error:
             rec = sys_.record(a, Outcome.FAILED, Verification.NONE, error=f"{a.system} unavailable: {sys_.error}")
+        elif a.id in gone:
+            rec = sys_.record(a, Outcome.FAILED, Verification.NONE, observed=state, error=gone[a.id])
         elif a.id in stale_ids:
             rec = sys_.record(a, Outcome.SKIPPED, Verification.NONE, observed=state,
                               error="stale: the target changed since the plan; skipped with --skip-stale")

@@ -12,15 +12,15 @@ import logging
 import re
 import secrets as pysecrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from revoke import __version__
+from revoke import __version__, guardrails
 from revoke.actions import ACCESS, Outcome, Verification
-from revoke.connector import Connector, Identity, ListTarget, RunContext, Step, Subject, load
+from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
 from revoke.errors import ConnectorNotFound, Problem, RevokeError, RunbookError
 from revoke.evidence import EvidenceLog, iso, now
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
@@ -101,9 +101,7 @@ def new_run_id(engagement: str, mode: str) -> str:
 # plan
 
 
-def _norm(value: str) -> str:
-    # DNs and names compare case-insensitively and regardless of spaces after commas
-    return re.sub(r"\s*([,=])\s*", r"\1", value.strip()).casefold()
+_norm = guardrails.norm
 
 
 @dataclass
@@ -112,6 +110,8 @@ class _Discovered:
     steps: list[Step]
     notices: list[NoticeRecord]
     identity: Identity | None
+    connector: Connector | None = None
+    entities: dict[str, Entity | None] = field(default_factory=dict)  # what identify answered, by normalised name
 
 
 def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progress: Progress | None = None,
@@ -136,11 +136,13 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
     actions: list[Action] = []
     notices: list[NoticeRecord] = []
     systems: list[SystemPlan] = []
+    guards = {d.system.name: guardrails.build_guard(
+        rb, d.system.name, d.identity, d.entities, d.connector.selected_lists() if d.connector else [],
+        guardrails.known_as(rb, d.connector) if d.connector else {}) for d in found}
     for d in found:
         setup = setups[d.system.name]
-        protected = _protected(rb, d.system.name, d.identity)
         subject_ids = {p.name: ident for p, ident in rb.people_in(d.system.name)}
-        system_actions = [_to_action(rb, setup, step, protected, subject_ids) for step in d.steps]
+        system_actions = [_to_action(rb, setup, step, guards, d.connector, subject_ids) for step in d.steps]
         targets = {a.principal or a.resource for a in system_actions if a.status == "change"}
         warnings = list(d.system.warnings)
         limit = rb.systems[d.system.name].blast_radius
@@ -172,6 +174,7 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
         identity = connector.connect()
         progress.step(setup.name, f"discovering {len(subjects)} people, {len(lists)} lists")
         discovery = connector.discover(subjects, lists)
+        entities = _identify(rb, setup.name, connector, identity, discovery.steps, subjects)
     except Exception as err:  # noqa: BLE001 - one system's failure is reported in the plan, not fatal to it
         if isinstance(err, RevokeError):
             message = secrets.redact(str(err))
@@ -193,7 +196,21 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
                                     severity=n.severity, item=item))
     progress.step(setup.name, f"found {len(discovery.steps)} targets", "done")
     return _Discovered(base.model_copy(update={"operator": operator, "exposure": rules}), discovery.steps, notices,
-                       identity)
+                       identity, connector, entities)
+
+
+def _identify(rb: Runbook, system: str, connector: Connector, identity: Identity, steps: list[Step],
+              subjects: list[Subject]) -> dict[str, Entity | None]:
+    """What the guardrails need resolved in this system: the runbook's names, the resources of kinds that must be
+    of a type, and the accounts of people routed here from another system (they have no id of their own here)."""
+    have_ids = {p.name for p, _ in rb.people_in(system)}
+    kinds = {k.name: k for k in connector.kinds}
+    extra = [s.resource for s in steps if s.kind in kinds and kinds[s.kind].resource_types]
+    extra += [connector.subject(s) for s in steps if s.person and s.person not in have_ids]
+    extra += [x.ident for x in subjects if x.person not in have_ids]
+    names = guardrails.names_to_identify(rb, system, identity, extra, connector.selected_lists(),
+                                         guardrails.known_as(rb, connector))
+    return connector.context.runtime.read(lambda: guardrails.identify(connector, names))
 
 
 ROUTES = {"active-directory": "disable-account"}  # route name -> the kind that does the work there
@@ -229,6 +246,7 @@ def _route(rb: Runbook, setups: dict[str, SystemSetup], found: list[_Discovered]
                                      subjects=[x for x in subjects if x.ident], lists=[])
             ad.steps.extend(extra.steps)
             ad.notices.extend(extra.notices)
+            ad.entities.update(extra.entities)
             have |= {s.person for s in extra.steps if s.kind == kind}
         for d, i, step in entries:
             if step.person in have:
@@ -262,28 +280,24 @@ def _item_for(rb: Runbook, system: str, item_class: str) -> int:
     return spec.lists_item if spec else 4
 
 
-def _protected(rb: Runbook, system: str, identity: Identity | None) -> dict[str, str]:
-    """Normalised name -> why it is protected."""
-    out: dict[str, str] = {}
-    for i, p in enumerate(rb.protect):
-        if p.system in (None, system):
-            out[_norm(p.id)] = f"protected by the runbook (protect[{i}]: {p.id})"
-    if identity:
-        for alias in (identity.display, *identity.aliases):
-            if alias:
-                out[_norm(alias)] = f"the connector's own identity ({identity.display}) is never acted on"
-    return out
-
-
-def _to_action(rb: Runbook, setup: SystemSetup, step: Step, protected: dict[str, str],
-               subject_ids: dict[str, str]) -> Action:
+def _to_action(rb: Runbook, setup: SystemSetup, step: Step, guards: dict[str, guardrails.Guard],
+               connector: Connector | None, subject_ids: dict[str, str]) -> Action:
     kind = setup.cls.kind(step.kind)
-    names = [step.resource, step.principal or "", *step.aliases]
+    guard = guards[setup.name]
+    names = [step.resource, step.principal, *step.aliases]
     if step.person and step.person in subject_ids:
         names.append(subject_ids[step.person])
-    reason = next((protected[_norm(n)] for n in names if n and _norm(n) in protected), "")
+    untraced = ""
+    if connector is not None:
+        target = guardrails.target_of(setup.name, kind, step, connector)
+        names += target.addressed
+        untraced = guardrails.trace_problem(target, guards) or guardrails.type_problem(target, guard)
+    reason = guard.protection(names, step.person)
     if reason:
         status, outcome = "skip", Outcome.SKIPPED.value
+    elif untraced:
+        # a connector proposed something the runbook does not ask for: shown, never carried out
+        status, outcome, reason = "final", Outcome.ATTENTION.value, f"refused: {untraced}"
     elif step.outcome:
         status, outcome, reason = "final", step.outcome, step.note
     elif not step.needed:
@@ -295,7 +309,6 @@ def _to_action(rb: Runbook, setup: SystemSetup, step: Step, protected: dict[str,
                   resource=step.resource, principal=step.principal, person=step.person, params=dict(step.params),
                   before=step.before, fingerprint=fingerprint(step.before), status=status, outcome=outcome,
                   reason=reason, label=step.label, note=step.note)
-
 
 
 def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,

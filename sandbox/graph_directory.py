@@ -158,7 +158,11 @@ class Directory:
         head = seg[0] if seg else ""
         if head == "users":
             if n == 1 and method == "GET":
-                return self.page(path, [self.typed(u) for u in self.users.values()], q)
+                found = list(self.users.values())
+                m = re.fullmatch(r"mail eq '([^']*)'", q.get("$filter", "").strip())
+                if m:
+                    found = [u for u in found if (u.get("mail") or "").casefold() == m.group(1).casefold()]
+                return self.page(path, [self.typed(u) for u in found], q)
             if n >= 2:
                 return self._users(method, path, seg, q, body)
         if head == "groups":

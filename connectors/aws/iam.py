@@ -24,6 +24,7 @@ from pydantic import Field
 from revoke.actions import ActionKind, State
 from revoke.connector import (
     Discovery,
+    Entity,
     Identity,
     ListTarget,
     Notice,
@@ -32,7 +33,8 @@ from revoke.connector import (
     Subject,
 )
 from revoke.connectors.aws import trust
-from revoke.connectors.aws.base import AwsConnector, AwsSettings, loads
+from revoke.connectors.aws import names as aws_names
+from revoke.connectors.aws.base import AwsConnector, AwsSettings, loads, pages
 from revoke.connectors.aws.iam_account import (
     MISSING,
     IamReader,
@@ -101,6 +103,7 @@ RevokeRoleSessions = _kind("revoke-role-sessions", "revoke older sessions (AWSRe
                            {"revoked_recently": True},
                            restore_note="restore removes the deny (or puts back the one that was there): sessions "
                            "issued before the cutoff that have not expired work again")
+RevokeRoleSessions.acts_on_person = False  # the role is reached through the leaver (it trusts them), not theirs
 
 USER_KINDS = (DeactivateAccessKey, DeleteConsolePassword, DeactivateSshKey, DeactivateSigningCertificate,
               DeactivateServiceCredential, DeactivateMfaDevice, RemoveFromGroup, DetachUserPolicy,
@@ -124,7 +127,7 @@ class AwsIamConnector(AwsConnector):
                         "iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListSSHPublicKeys",
                         "iam:ListSigningCertificates", "iam:ListServiceSpecificCredentials",
                         "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies", "iam:GetUserPolicy",
-                        "iam:ListUserTags", "iam:GetRole", "iam:GetRolePolicy")
+                        "iam:ListUserTags", "iam:GetRole", "iam:GetRolePolicy", "iam:ListUsers")
 
     settings: AwsIamSettings
 
@@ -136,6 +139,7 @@ class AwsIamConnector(AwsConnector):
         self._role_locks: dict[str, threading.Lock] = {}
         self._users_in: dict[str, int] = {}  # users per account, as last listed: what an account-wide read costs
         self._locks_lock = threading.Lock()
+        self._listed: dict[str, list[dict[str, Any]]] = {}  # account -> its users, as listed in this phase
 
     def exposure(self) -> list[ExposureRule]:
         # Role sessions are denied by AWSRevokeOlderSessions, so they appear only when that action did not happen
@@ -201,6 +205,18 @@ class AwsIamConnector(AwsConnector):
                         detail={"caller": me, "accounts": callers, "unreachable": self.unreachable,
                                 "role_name": s.role_name, "region": s.region, "endpoint_url": s.endpoint_url})
 
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        return aws_names.iam_identify(names, {a: self._users(a) for a in self.accounts})
+
+    def known_as(self, person: str) -> list[str]:
+        return list(self.settings.principals.get(person, []))
+
+    def _users(self, account: str) -> list[dict[str, Any]]:
+        if account not in self._listed:
+            self._listed[account] = self.context.runtime.read(
+                lambda: pages(f"iam:ListUsers in {account}", self.iam(account), "list_users", "Users"))
+        return self._listed[account]
+
     def iam(self, account: str) -> Any:
         return self.sessions.client("iam", account)
 
@@ -256,6 +272,7 @@ class AwsIamConnector(AwsConnector):
         listed = account_details(self.iam(account), account, ["User", "Role"])
         users, roles = listed["User"], listed["Role"]
         self._users_in[account] = len(users)
+        self._listed[account] = users
         reader = self._reader(account, users)  # groups, policies and tags of every user come from this listing
         steps: list[Step] = []
         seen: set[str] = set()

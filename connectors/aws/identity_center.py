@@ -18,6 +18,7 @@ from pydantic import Field
 from revoke.actions import ActionKind, State
 from revoke.connector import (
     Discovery,
+    Entity,
     Identity,
     ListTarget,
     Notice,
@@ -25,6 +26,7 @@ from revoke.connector import (
     Step,
     Subject,
 )
+from revoke.connectors.aws import names as aws_names
 from revoke.connectors.aws.base import AwsConnector, AwsSettings, pages
 from revoke.connectors.aws.sso import MISSING, SsoReader, SsoWriter, state_of
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
@@ -127,6 +129,15 @@ class IdentityCenterConnector(AwsConnector):
         return Identity(display=me["arn"], aliases=(me["arn"],),
                         detail={"caller": me, "instance_arn": self.instance_arn, "identity_store_id": self.store_id,
                                 "region": self.settings.region, "endpoint_url": self.settings.endpoint_url})
+
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        r = self._reader()
+
+        def describe(user_id: str) -> Any:
+            user = r.user(user_id)
+            return None if user is MISSING else user
+
+        return aws_names.store_identify(names, r.user_id, describe)
 
     def _reader(self) -> SsoReader:
         return SsoReader(self.sessions.client("sso-admin"), self.sessions.client("identitystore"),

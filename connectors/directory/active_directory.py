@@ -25,7 +25,7 @@ import ldap3
 from pydantic import Field
 
 from revoke.actions import ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.directory.ad_directory import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
                                    from_filetime, guid_dn, parent_dn)
 from revoke.connectors.directory.ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
@@ -131,6 +131,20 @@ class ActiveDirectoryConnector(Connector):
                          "Windows does not log off an open session when its account is disabled; each "
                          "application's own session lifetime applies"),
         ]
+
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        if not self.directory.base_dn:
+            self.directory.load_root()
+        return self.directory.identify(names)
+
+    def subject(self, action: Any) -> str:
+        # writes address the account by objectGUID: a user moved to the disabled OU is still the same one
+        guid = action.params.get("user_guid")
+        return guid_dn(guid) if guid else super().subject(action)
+
+    def addressed(self, action: Any) -> list[str]:
+        guids = [guid_dn(g) for g in (action.params.get("user_guid"), action.params.get("group_guid")) if g]
+        return [*super().addressed(action), *guids]
 
     def connect(self) -> Identity:
         d = self.directory

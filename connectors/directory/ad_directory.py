@@ -18,6 +18,7 @@ import ldap3
 
 from revoke.connectors.directory.session import (NO_SUCH_OBJECT, SUCCESS, LdapSession, entry_attrs, escape, first, norm_dn,
                                          values)
+from revoke.connector import Entity
 from revoke.errors import ActionFailed
 
 # userAccountControl (MS-ADTS 2.2.16)
@@ -213,6 +214,28 @@ class AdDirectory:
                         found[ident].append(obj)
         return found
 
+    def identify(self, names: Iterable[str]) -> dict[str, Entity | None]:
+        """What each name denotes (a DN, sAMAccountName, DOMAIN\\name, UPN, mail, objectGUID or `<GUID=...>`),
+        described by every identifier of the object: the `active-directory` connector's answer to `identify`."""
+        names = list(dict.fromkeys(names))
+        out: dict[str, Entity | None] = {n: None for n in names}
+        guids = {n: _guid_of(n) for n in names}
+        by_guid = self.by_guid([g for g in guids.values() if g], IDENTIFY_ATTRS, "identify objects by objectGUID")
+        for name, guid in guids.items():
+            if guid:
+                obj = by_guid.get(guid)
+                out[name] = entity(obj) if obj is not None else None
+        others = [n for n in names if not guids[n]]
+        found = self.find(others, "(|(objectClass=user)(objectClass=group))", IDENTIFY_ATTRS, "identify names")
+        for name, objs in found.items():
+            if objs:
+                described = [entity(o) for o in objs]
+                kinds = {e.type for e in described}
+                out[name] = Entity(frozenset().union(*(e.identifiers for e in described)),
+                                   kinds.pop() if len(kinds) == 1 else "ambiguous",
+                                   display=", ".join(o.dn for o in objs))
+        return out
+
     def by_dn(self, dns: Iterable[str], attributes: list[str], what: str) -> dict[str, AdObject]:
         """Objects by DN, keyed by normalised DN; missing ones are simply not in the answer."""
         out: dict[str, AdObject] = {}
@@ -290,6 +313,22 @@ class AdDirectory:
 def _ranged_key(obj: AdObject) -> str | None:
     # ldap3 also lists a requested attribute the server did not send, empty: only a key with values counts
     return next((k for k, v in obj.attrs.items() if k.lower().startswith("member;range=") and v), None)
+
+
+IDENTIFY_ATTRS = ["objectGUID", "objectSid", "sAMAccountName", "userPrincipalName", "mail", "objectClass", "cn"]
+_GUID = re.compile(r"<?(?:GUID=)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})>?")
+
+
+def _guid_of(name: str) -> str | None:
+    m = _GUID.fullmatch(name.strip())
+    return m.group(1).lower() if m else None
+
+
+def entity(obj: AdObject) -> Entity:
+    classes = {c.casefold() for c in obj.all("objectClass")}
+    kind = "group" if "group" in classes else "account" if classes & {"user", "computer"} else "object"
+    idents = {obj.dn, norm_dn(obj.dn), obj.sam, obj.upn, *obj.all("mail"), obj.guid, guid_dn(obj.guid), obj.sid}
+    return Entity(frozenset(i for i in idents if i), kind, display=obj.dn)
 
 
 def _names(obj: AdObject, ident: str) -> bool:

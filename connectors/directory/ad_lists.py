@@ -28,6 +28,7 @@ ADMIN_LIMIT_EXCEEDED = 11
 class CloseDistributionList(ActionKind):
     name = "close-distribution-list"
     item = LISTS
+    resource_types = ("group",)
     summary = "close distribution list"
     done_summary = "distribution list already closed:"
     permissions = ("Write Property member on group objects (Write Members)",
@@ -39,6 +40,7 @@ class CloseDistributionList(ActionKind):
 class DeleteDistributionList(ActionKind):
     name = "delete-distribution-list"
     item = LISTS
+    resource_types = ("group",)
     summary = "delete distribution list"
     done_summary = "distribution list already gone:"
     permissions = ("Delete group objects",)
@@ -91,6 +93,13 @@ class DistributionLists:
         return closing
 
     def _check(self, target: ListTarget, got: list[AdObject], found: Discovery) -> AdObject | None:
+        if not got:
+            other = self.directory.identify([target.ident]).get(target.ident)
+            if other is not None and other.type != "group":
+                found.notices.append(Notice(f"{target.ident} is an {other.type} ({other.display}), not a "
+                                            "distribution list: it is not closed", resource=target.ident,
+                                            severity="refused"))
+                return None
         if len(got) != 1:
             what = "does not exist" if not got else f"is ambiguous ({len(got)} groups)"
             found.notices.append(Notice(f"distribution list '{target.ident}' {what} under "

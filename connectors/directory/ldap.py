@@ -18,7 +18,8 @@ from typing import Any, ClassVar, Literal, Sequence
 import ldap3
 
 from revoke.actions import LISTS, ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors.directory import ldap_names
 from revoke.connectors.directory.session import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
                                          VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
                                          entry_attrs, escape, first, norm_dn, values)
@@ -40,6 +41,9 @@ class LdapSettings(LdapConnectionSettings):
     lock_attribute: str | None = None  # for lock_method: attribute, e.g. ds-pwp-account-disabled
     lock_value: str = "TRUE"
     empty_group_member: str = "cn=nobody"
+    # what makes a group a mail group that a runbook list may delete: a group object class and this attribute
+    # (None: any group); anything else named in `lists:` is refused at plan time
+    list_attribute: str | None = "mail"
 
 
 class LockAccount(ActionKind):
@@ -79,6 +83,7 @@ class DeleteMailGroup(ActionKind):
     permissions = ("delete on mail group entries", "read on all attributes of mail group entries")
     desired = {"exists": False}
     restore_note = "restore re-adds the entry from its recorded attributes"
+    resource_types = ("group",)
 
 
 class LdapConnector(Connector):
@@ -143,6 +148,9 @@ class LdapConnector(Connector):
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
+
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        return ldap_names.identify(self.session, names, self.settings.base_dn, self.settings.user_filter)
 
     # ---- discovery
 
@@ -293,6 +301,14 @@ class LdapConnector(Connector):
                                         "(it deletes mail groups)", resource=target.ident))
             return
         dn = entries[0]["dn"]
+        attrs = entry_attrs(entries[0])
+        entity = ldap_names.describe(dn, attrs)
+        wanted = self.settings.list_attribute
+        if entity.type != "group" or (wanted and not values(attrs, wanted)):
+            what = f"a {entity.type} entry" if entity.type != "group" else f"a group without {wanted}"
+            found.notices.append(Notice(f"{target.ident} is {what}, not a mail group: it is not closed",
+                                        resource=target.ident, severity="refused"))
+            return
         found.steps.append(Step(kind=DeleteMailGroup.name, resource=dn, label=dn, needed=True,
                                 before={"dn": dn, "exists": True, "entry": entry_attrs(entries[0])}))
 

@@ -16,17 +16,20 @@ import datetime as dt
 from typing import Any, ClassVar, Sequence
 
 from revoke.actions import ACCESS, ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
+from revoke.connectors.microsoft.names import DirectoryNames
 from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
                                       membership_blocker, seg)
 
-USER_FIELDS = ("id,userPrincipalName,displayName,accountEnabled,userType,onPremisesSyncEnabled,"
+USER_FIELDS = ("id,userPrincipalName,mail,proxyAddresses,displayName,accountEnabled,userType,onPremisesSyncEnabled,"
                "onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesDomainName,"
                "signInSessionsValidFromDateTime")
-READ_BACK_FIELDS = "id,accountEnabled,signInSessionsValidFromDateTime"
+# the identifiers too: the guardrails' look-up of the runbook's people is then answered by this read
+READ_BACK_FIELDS = ("id,accountEnabled,signInSessionsValidFromDateTime,userPrincipalName,mail,proxyAddresses,"
+                    "onPremisesSamAccountName,onPremisesDistinguishedName")
 # Graph answers `$expand` on a directory object's relationships with at most 20 objects and no next page (known
 # issues, "Some limitations apply to query parameters"): a list this long may be cut short.
 EXPAND_CAP = 20
@@ -115,6 +118,7 @@ class EntraConnector(Connector):
         # Groups and directory roles read back as existing in this run. Only existence is kept (never a 404):
         # it is what lets "not in the user's memberOf" mean removed rather than a wrong id.
         self._containers_seen: set[str] = set()
+        self.names = DirectoryNames(self.graph, own=(settings.client_id,))
 
     def exposure(self) -> list[ExposureRule]:
         return [
@@ -130,7 +134,12 @@ class EntraConnector(Connector):
         ]
 
     def connect(self) -> Identity:
-        return self.graph.connect()
+        identity = self.graph.connect()
+        self.names.own.add(identity.display.casefold())
+        return identity
+
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        return self.names.identify(names)
 
     # ---- discovery -----------------------------------------------------------------------------------------
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
@@ -149,6 +158,7 @@ class EntraConnector(Connector):
                 raise self.graph.read_failure(reply, f"user {s.ident}")
             else:
                 found[reply.body["id"]] = (s, reply.body)
+                self.names.remember_user(reply.body)
         paths = {}
         for uid in found:
             paths[f"{uid}/memberOf"] = f"/users/{uid}/memberOf?$top=999"
@@ -314,6 +324,8 @@ class EntraConnector(Connector):
         for key, reply in replies.items():
             if key.startswith("container:") and reply.ok:
                 self._containers_seen.add(key.split(":", 1)[1])
+            elif key.startswith("user:") and reply.ok:
+                self.names.remember_user(reply.body)
         member_of: dict[str, set[str]] = {}
         whole: dict[str, str] = {}
         for a in actions:

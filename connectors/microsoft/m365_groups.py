@@ -18,10 +18,11 @@ from typing import Any, ClassVar, Sequence
 from urllib.parse import quote
 
 from revoke.actions import LISTS, ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
+from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
 from revoke.connectors.microsoft.graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
                                       directory_object_url, is_mail_only, membership_blocker, seg)
 
@@ -38,6 +39,7 @@ class ArchiveTeam(ActionKind):
     summary = "archive team"
     done_summary = "team already archived:"
     item = LISTS
+    resource_types = ("group",)
     permissions = ("TeamSettings.ReadWrite.All",)
     desired = {"isArchived": True}
 
@@ -56,6 +58,7 @@ class DeleteGroup(ActionKind):
     summary = "delete group"
     done_summary = "group already deleted:"
     item = LISTS
+    resource_types = ("group",)
     permissions = ("Group.ReadWrite.All",)
     desired = {"exists": False, "softDeleted": True}
     restore_note = f"a deleted Microsoft 365 group is restorable for {SOFT_DELETE_DAYS} days after its deletion"
@@ -74,6 +77,7 @@ class M365GroupsConnector(Connector):
         super().__init__(system, settings, secrets, context)
         self.graph = GraphClient(system, settings, secrets)
         self._operations: dict[str, str] = {}  # team id -> Location of its archive operation, this run
+        self.names = DirectoryNames(self.graph, own=(settings.client_id,))
 
     def exposure(self) -> list[ExposureRule]:
         return [
@@ -85,7 +89,12 @@ class M365GroupsConnector(Connector):
         ]
 
     def connect(self) -> Identity:
-        return self.graph.connect()
+        identity = self.graph.connect()
+        self.names.own.add(identity.display.casefold())
+        return identity
+
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        return self.names.identify(names)
 
     # ---- discovery -----------------------------------------------------------------------------------------
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
@@ -101,7 +110,7 @@ class M365GroupsConnector(Connector):
                 where = quote("mail eq '" + lst.ident.replace("'", "''") + "'", safe="'@")
                 lookups[f"list:{lst.ident}"] = f"/groups?$filter={where}&$select={GROUP_FIELDS}"
         for s in subjects:
-            lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select=id,userPrincipalName,userType"
+            lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select={USER_ID_FIELDS},userType"
         replies = self.graph.batch_get(lookups)
         leavers: dict[str, Subject] = {}
         for s in subjects:
@@ -113,6 +122,7 @@ class M365GroupsConnector(Connector):
                 raise self.graph.read_failure(reply, f"user {s.ident}")
             else:
                 leavers[reply.body["id"]] = s
+                self.names.remember_user(reply.body)
         targets: list[tuple[ListTarget, dict[str, Any]]] = []
         missing: list[ListTarget] = []
         for lst in lists:
@@ -124,6 +134,7 @@ class M365GroupsConnector(Connector):
                 missing.append(lst)
             elif group is not None:
                 targets.append((lst, group))
+                self.names.remember(group_entity(group))
         out.steps.extend(self._deleted_lists(missing, out))
         detail = {}
         for _, g in targets:
@@ -177,6 +188,7 @@ class M365GroupsConnector(Connector):
                                           "(nor among deleted groups)", resource=lst.ident))
                 continue
             g = found[0]
+            self.names.remember(group_entity(g))  # deleted, but still what the runbook's list names
             gone = dt.datetime.fromisoformat(str(g.get("deletedDateTime")).replace("Z", "+00:00"))
             until = (gone + dt.timedelta(days=SOFT_DELETE_DAYS)).isoformat(timespec="seconds")
             if lst.close == "delete":

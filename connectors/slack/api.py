@@ -143,6 +143,8 @@ class SlackApi:
                                                ThrottleRetryHandler(max_retry_count=read_retries)])
         # a connection error after the request left may hide a write that happened: the engine reads back first
         self.writes = WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+        self._directory: dict[str, dict[str, Any]] | None = None
+        self._channels: list[dict[str, Any]] | None = None
 
     def read(self, method: str, **params: Any) -> SlackResponse:
         return self._call(self.reads, method, params)
@@ -164,13 +166,15 @@ class SlackApi:
         """Each identifier (email or user id) -> its user object, or None when the workspace has no such user.
         Few calls: one lookup per person for a handful, one pass over users.list for many."""
         if len(idents) > BULK:
-            directory: dict[str, dict[str, Any]] = {}
-            for user in self.pages("users.list", "members", limit=200):
-                directory[user["id"].casefold()] = user
-                email = (user.get("profile") or {}).get("email")
-                if email:
-                    directory[email.casefold()] = user
-            return {ident: directory.get(ident.casefold()) for ident in idents}
+            if self._directory is None:  # one pass per phase: discovery and the guardrails' look-ups share it
+                directory: dict[str, dict[str, Any]] = {}
+                for user in self.pages("users.list", "members", limit=200):
+                    directory[user["id"].casefold()] = user
+                    email = (user.get("profile") or {}).get("email")
+                    if email:
+                        directory[email.casefold()] = user
+                self._directory = directory
+            return {ident: self._directory.get(ident.casefold()) for ident in idents}
         out: dict[str, dict[str, Any] | None] = {}
         for ident in idents:
             try:
@@ -182,6 +186,13 @@ class SlackApi:
                     raise
                 out[ident] = None
         return out
+
+    def channels(self) -> list[dict[str, Any]]:
+        """Every conversation the app can see, archived ones included; listed once per phase."""
+        if self._channels is None:
+            self._channels = list(self.pages("conversations.list", "channels", types=TYPES, exclude_archived=False,
+                                             limit=200))
+        return self._channels
 
     def memberships(self, users: Sequence[str], channels: Sequence[str], *, everywhere: bool) -> dict[str, set[str]]:
         """User id -> ids of the open channels (of `channels`, or of all the app sees with `everywhere`) they are

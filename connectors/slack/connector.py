@@ -25,8 +25,9 @@ from typing import Any, ClassVar, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from revoke.actions import ACCESS, LISTS, ActionKind, State
-from revoke.connector import Connector, Discovery, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors.slack.api import TYPES, ScimApi, SlackApi, SlackChannel, SlackRefused, header
+from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors.slack import names as slack_names
+from revoke.connectors.slack.api import ScimApi, SlackApi, SlackChannel, SlackRefused, header
 from revoke.connectors.slack.api import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.evidence import now
@@ -80,6 +81,7 @@ class PostClosingMessage(ActionKind):
     summary = "post the closing message in"
     done_summary = "closing message already in"
     item = LISTS
+    resource_types = ("group",)
     permissions = ("chat:write", "channels:join", "channels:history", "groups:history")
     desired = {"posted": True}
     restorable = False
@@ -91,6 +93,7 @@ class ArchiveChannel(ActionKind):
     summary = "archive"
     done_summary = "already archived:"
     item = LISTS
+    resource_types = ("group",)
     permissions = ("channels:manage", "groups:write", "channels:join")
     desired = {"exists": True, "archived": True}
     restore_note = "restore unarchives the channel"
@@ -192,6 +195,13 @@ class SlackConnector(Connector):
                                 "user_id": me.get("user_id"), "bot_id": me.get("bot_id"),
                                 "scopes": [s for s in scopes.split(",") if s]})
 
+    def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        return slack_names.identify(self.api, names)
+
+    def selected_lists(self) -> list[str]:
+        prefix = self.settings.channel_prefix
+        return [*self.settings.channels, *([prefix + "*"] if prefix else [])]
+
     @property
     def bot_user(self) -> str:
         if not self._me:
@@ -202,8 +212,7 @@ class SlackConnector(Connector):
 
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
         found = Discovery()
-        channels = [SlackChannel(c) for c in self.api.pages("conversations.list", "channels", types=TYPES,
-                                                          exclude_archived=False, limit=200)]
+        channels = [SlackChannel(c) for c in self.api.channels()]
         targets = self._targets(channels, lists, found)
         leavers = self._leavers(subjects, found)
         memberships = self.api.memberships(list(leavers), [c for c, (ch, _) in targets.items() if not ch.archived],
@@ -229,6 +238,10 @@ class SlackConnector(Connector):
         if self.settings.channel_prefix:
             refs.append((self.settings.channel_prefix + "*", default, True))
         for lst in lists:
+            if slack_names.is_user_name(lst.ident):
+                found.notices.append(Notice(f"{lst.ident} names a Slack user, not a channel: it is not closed",
+                                            resource=lst.ident, severity="refused"))
+                continue
             if lst.close not in CLOSE_MODES:
                 found.notices.append(Notice(f"close: {lst.close} is not supported by the slack connector "
                                             "(use archive or keep)", resource=lst.ident))
