@@ -185,13 +185,16 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
 @click.option("--skip-stale", is_flag=True, help="Apply what still matches the plan; record stale actions as "
               "skipped instead of stopping.")
 @click.option("--resume", "resume_id", metavar="RUN_ID", help="Finish an interrupted run (a run id or its folder).")
+@click.option("--runbook-changed-ok", is_flag=True, help="Apply a saved plan although its runbook file changed "
+              "since the plan; the guardrails then follow the runbook as it is now.")
 @click.option("--commit", is_flag=True, help="Commit the checklist page and its attachments (a wiki git clone).")
 @click.option("--push", is_flag=True, help="Push that commit too (never without this flag).")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go.")
 @click.option("--no-fsync", is_flag=True, hidden=True, help="Benchmarks only: do not fsync evidence records.")
 @click.pass_obj
 def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, skip_stale: bool,
-          resume_id: str | None, commit: bool, push: bool, evidence_dir: Path | None, no_fsync: bool) -> None:
+          resume_id: str | None, runbook_changed_ok: bool, commit: bool, push: bool, evidence_dir: Path | None,
+          no_fsync: bool) -> None:
     """Carry out a plan: SOURCE is a saved plan (from `revoke plan --out`) or a runbook.
 
     A saved plan is applied as shown, after re-reading every target: if anything changed since the plan was
@@ -202,6 +205,12 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
     running the same apply again: done actions are not repeated, half-done ones are re-read and completed, and
     the evidence chain continues in the same run folder.
 
+    Before any change, apply re-derives every guardrail from the runbook file and the live systems, never from
+    the plan file: protected accounts and the connectors' own identities (matched as accounts, under any of their
+    names), that each action is on a runbook person's own account or a runbook list, the list types, the blast
+    radius and the final day. A plan whose runbook changed since is refused (unless --runbook-changed-ok), and so
+    is a resumed run whose plan.json is not the one it started with.
+
     Exit 0 when everything is done, 3 when some actions failed or need a person (the others are still done).
     """
     from revoke.engine import ApplyOptions, apply_plan, build_plan, resume_plan, unfinished_runs
@@ -211,7 +220,8 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
 
     writer = _report_writer()
     options = ApplyOptions(evidence_root=Path("."), before_final_day=before_final_day, skip_stale=skip_stale,
-                           fsync=not no_fsync, before_seal=writer, observe=getattr(writer, "observe", None))
+                           fsync=not no_fsync, before_seal=writer, observe=getattr(writer, "observe", None),
+                           runbook_changed_ok=runbook_changed_ok)
     if resume_id:
         run_dir = _find_run(resume_id, evidence_dir, source)
         the_plan, mode = resume_plan(run_dir)
