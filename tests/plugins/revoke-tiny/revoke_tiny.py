@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from revoke.actions import ActionKind
-from revoke.connector import Connector, Discovery, Identity, Notice, Receipt, Step
+from revoke.connector import Connector, Discovery, Entity, Identity, Notice, Receipt, Step
 
 
 class TinySettings(BaseModel):  # the runbook's `settings:` for this connector
@@ -50,6 +50,11 @@ class TinyConnector(Connector):
                     found.steps.append(Step("remove-from-group", group, {"exists": True, "member": True},
                                             needed=True, principal=s.ident, person=s.person))
         return found
+
+    def identify(self, names):  # what each name is, live: here a user's only identifier is its key in the file
+        data = self._load()
+        return {n: Entity(frozenset({n}), "account") if n in data["users"] else
+                Entity(frozenset({n}), "group") if n in data["groups"] else None for n in names}
 
     def read_back(self, actions):  # the current state of each target, in the shape of its `before`
         data = self._load()
