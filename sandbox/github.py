@@ -405,6 +405,7 @@ class GitHubFake:
             key = self._authenticate(ctx, headers.get("authorization", ""), out)
             throttled = self._throttle(ctx, key, out)
             if throttled is not None:
+                out.update(throttled.headers)
                 return throttled.status, throttled.body(), key, True
             return (*self._route(ctx, out), key, False)
         except GhError as err:
