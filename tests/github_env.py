@@ -13,7 +13,10 @@ from tests.conftest import write_runbook, yesterday
 def runbook(path: Path, fake: GitHubFake, seeded: Seeded, *, settings: dict[str, Any] | None = None,
             people: list[dict[str, Any]] | None = None, lists: list[Any] | None = None,
             protect: list[Any] | None = None) -> Path:
-    system = {"connector": "github", "settings": {**seeded.settings(fake), **(settings or {})}}
+    base = seeded.settings(fake)
+    if settings and "app_id" in settings:
+        del base["token"]   # a GitHub App instead of the owner's token
+    system = {"connector": "github", "settings": {**base, **(settings or {})}}
     if people is None:
         people = [{"name": n, "email": f"{login}@consult.example", "ids": {"gh": login}}
                   for n, login in seeded.leavers.items()]
