@@ -171,3 +171,78 @@ def test_connect_reports_every_identifier_of_the_token_and_of_an_app(fake: GitHu
         conn.close()
     assert {"revoke-app", "revoke-app[bot]", str(app.id), app.node_id, str(app.bot.id), app.bot.node_id} <= set(
         identity.aliases)
+
+
+def test_a_private_repository_the_app_cannot_see_is_reported_never_planned(fake: GitHubFake, tmp_path: Path,
+                                                                          run_cli: Any) -> None:
+    fake.add_user("carol")
+    fake.add_org("acme", owners=["carol"])
+    fake.add_repo("acme", "visible")
+    fake.add_repo("acme", "hidden")
+    app, key = fake.add_app("revoke-app")
+    fake.install(app, "acme", repositories=["visible"])
+    seeded = Seeded("", orgs=("acme",), leavers={}, lists=())
+    path = runbook(tmp_path / "acme.yaml", fake, seeded, settings=app_settings(fake, app.id, ["acme"], saml_sso=[]),
+                   people=[], lists=["acme/visible", "acme/hidden"])
+    env = {"REVOKE_GITHUB_APP_KEY": key}
+    result = run_cli("--quiet", "apply", str(path), "--yes", env=env)
+    assert "acme/hidden: no such repository or team in acme, or it is not visible" in result.output
+    assert fake.org("acme").repos["visible"].archived and not fake.org("acme").repos["hidden"].archived
+
+
+def test_a_404_on_read_back_is_unverifiable_not_absent(fake: GitHubFake, seeded: Seeded) -> None:
+    from revoke.plan import Action, fingerprint
+
+    conn = connector(fake, seeded.settings(fake), {"github_token": seeded.token})
+    repo = fake.org("acme").repos["engagement-notes"]
+    before = {"exists": True, "archived": False}
+    action = Action(id="a1", system="gh", connector="github", kind="archive-repository", item=4,
+                    resource="acme/engagement-notes", params={"org": "acme", "repo": "engagement-notes",
+                                                              "repo_id": repo.id},
+                    before=before, fingerprint=fingerprint(before), status="change")
+    try:
+        assert conn.read_back([action])["a1"] == before
+        fake.org("acme").repos.pop("engagement-notes")      # gone, or hidden: a 404 cannot tell which
+        state = conn.read_back([action])["a1"]
+    finally:
+        conn.close()
+    assert set(state) == {"unverifiable"} and "404" in state["unverifiable"]
+
+
+def test_reads_are_never_served_from_a_cache(fake: GitHubFake, seeded: Seeded) -> None:
+    """GitHub answers `Cache-Control: private, max-age=60`: a cached read-back would show the state before the
+    write. The second read must reach the server and see the change."""
+    from revoke.plan import Action, fingerprint
+
+    conn = connector(fake, seeded.settings(fake), {"github_token": seeded.token})
+    before = {"member": True, "state": "active", "role": "member"}
+    action = Action(id="m1", system="gh", connector="github", kind="remove-from-organization", item=3,
+                    resource="acme", principal="alice", params={"org": "acme", "user_id": seeded.ids["alice"]},
+                    before=before, fingerprint=fingerprint(before), status="change")
+    try:
+        assert conn.read_back([action])["m1"] == before
+        fake.drop_member(fake.org("acme"), seeded.ids["alice"])
+        assert conn.read_back([action])["m1"] == {"member": False, "state": None, "role": None}
+    finally:
+        conn.close()
+
+
+def test_github_enterprise_server_base_url_and_email_invitations(tmp_path: Path, run_cli: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with GitHubFake(prefix="/api/v3") as fake:
+        for login in ("admin", "dave"):
+            fake.add_user(login)
+        token = fake.add_token("admin")
+        fake.add_org("acme", owners=["admin"], members=["dave"])
+        fake.add_invitation("acme", email="erin@consult.example", role="direct_member")
+        fake.add_invitation("acme", email="frank@client.example", role="direct_member")
+        monkeypatch.setenv("REVOKE_GITHUB_TOKEN", token)
+        seeded = Seeded(token, orgs=("acme",), leavers={}, lists=())
+        people = [{"name": "Erin", "email": "erin@consult.example", "ids": {"gh": "dave-not"}}]
+        fake.add_user("dave-not")
+        path = runbook(tmp_path / "acme.yaml", fake, seeded, people=people, lists=[], settings={"saml_sso": []})
+        assert fake.base_url.endswith("/api/v3/")
+        result = run_cli("--quiet", "apply", str(path), "--yes")
+        assert result.exit_code == 0, result.output + result.stderr
+        assert [i.email for i in fake.org("acme").invitations.values()] == ["frank@client.example"]
+        assert all(r.path.startswith("/") and not r.path.startswith("/api/v3") for r in fake.log)
