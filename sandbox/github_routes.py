@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from revoke.sandbox.github_model import (GhError, Invitation, Org, Repo, RepoInvitation, Team, User, not_found,
-                                         node_id)
+from revoke.sandbox.github_model import GhError, Invitation, Org, Repo, Team, User, node_id, not_found
 
 if TYPE_CHECKING:
     from revoke.sandbox.github import Ctx
@@ -46,14 +45,14 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 # ---- access rules
 
 
-def _org(ctx: "Ctx", login: str) -> Org:
+def org_of(ctx: "Ctx", login: str) -> Org:
     org = ctx.fake.org(login)
     if org is None:
         raise not_found()
     return org
 
 
-def _inside(ctx: "Ctx", org: Org) -> Org:
+def inside(ctx: "Ctx", org: Org) -> Org:
     """The organisation's internals: members and its own installation see them; anyone else gets 404."""
     if ctx.installation is not None and ctx.installation.org.casefold() == org.login.casefold():
         return org
@@ -62,8 +61,8 @@ def _inside(ctx: "Ctx", org: Org) -> Org:
     raise not_found()
 
 
-def _owner(ctx: "Ctx", org: Org, permission: str = "members", level: str = "write") -> None:
-    _inside(ctx, org)
+def require_owner(ctx: "Ctx", org: Org, permission: str = "members", level: str = "write") -> None:
+    inside(ctx, org)
     if ctx.installation is not None:
         if LEVELS.get(ctx.installation.permissions.get(permission, ""), 0) < LEVELS[level]:
             raise GhError(403, INTEGRATION)
@@ -73,8 +72,8 @@ def _owner(ctx: "Ctx", org: Org, permission: str = "members", level: str = "writ
         raise GhError(403, "You must be an organization owner to do that.")
 
 
-def _repo(ctx: "Ctx", org_login: str, name: str, *, admin: bool = False) -> tuple[Org, Repo]:
-    org = _org(ctx, org_login)
+def repo_of(ctx: "Ctx", org_login: str, name: str, *, admin: bool = False) -> tuple[Org, Repo]:
+    org = org_of(ctx, org_login)
     repo = org.repo(name)
     if repo is None:
         raise not_found()
@@ -95,22 +94,22 @@ def _repo(ctx: "Ctx", org_login: str, name: str, *, admin: bool = False) -> tupl
     return org, repo
 
 
-def _team(ctx: "Ctx", org_login: str, slug: str) -> tuple[Org, Team]:
-    org = _inside(ctx, _org(ctx, org_login))
+def team_of(ctx: "Ctx", org_login: str, slug: str) -> tuple[Org, Team]:
+    org = inside(ctx, org_of(ctx, org_login))
     team = org.team(slug)
     if team is None:
         raise not_found()
     return org, team
 
 
-def _user(ctx: "Ctx", login: str) -> User:
+def user_of(ctx: "Ctx", login: str) -> User:
     user = ctx.fake.user(login)
     if user is None or user.type == "Organization":
         raise not_found()
     return user
 
 
-def _body(ctx: "Ctx") -> dict[str, Any]:
+def body_of(ctx: "Ctx") -> dict[str, Any]:
     return ctx.body if isinstance(ctx.body, dict) else {}
 
 
@@ -150,7 +149,7 @@ def get_app(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 @route("GET", r"/orgs/([^/]+)/installation")
 def get_org_installation(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
+    org = org_of(ctx, m.group(1))
     assert ctx.app is not None
     inst = next((i for i in ctx.fake.installations.values()
                  if i.app_id == ctx.app.id and i.org.casefold() == org.login.casefold()), None)
@@ -179,14 +178,14 @@ def create_installation_token(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 @route("GET", r"/orgs/([^/]+)")
 def get_org(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
+    org = org_of(ctx, m.group(1))
     return 200, {**org.user.simple(ctx.origin), "type": "Organization", "name": org.login.title(),
                  "description": ""}
 
 
 @route("GET", r"/orgs/([^/]+)/members")
 def list_members(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _inside(ctx, _org(ctx, m.group(1)))
+    org = inside(ctx, org_of(ctx, m.group(1)))
     role = ctx.query.get("role", "all")
     if role not in ("all", "admin", "member"):
         raise GhError(422, "Validation Failed", errors=[{"resource": "Member", "field": "role", "code": "invalid"}])
@@ -200,17 +199,17 @@ def membership_body(ctx: "Ctx", org: Org, user: User, state: str, role: str) -> 
             "user": user.simple(ctx.origin)}
 
 
-def _pending(org: Org, user: User) -> Invitation | None:
+def pending_of(org: Org, user: User) -> Invitation | None:
     return next((i for i in org.invitations.values() if i.invitee_id == user.id), None)
 
 
 @route("GET", r"/orgs/([^/]+)/memberships/([^/]+)")
 def get_membership(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _inside(ctx, _org(ctx, m.group(1)))
-    user = _user(ctx, m.group(2))
+    org = inside(ctx, org_of(ctx, m.group(1)))
+    user = user_of(ctx, m.group(2))
     if user.id in org.members:
         return 200, membership_body(ctx, org, user, "active", org.members[user.id])
-    invitation = _pending(org, user)
+    invitation = pending_of(org, user)
     if invitation is not None:
         return 200, membership_body(ctx, org, user, "pending", "admin" if invitation.role == "admin" else "member")
     raise not_found()
@@ -218,15 +217,15 @@ def get_membership(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 @route("DELETE", r"/orgs/([^/]+)/memberships/([^/]+)")
 def remove_membership(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org)
-    user = _user(ctx, m.group(2))
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org)
+    user = user_of(ctx, m.group(2))
     if user.id in org.members:
         if org.members[user.id] == "admin" and org.owners() == [user.id]:
             raise GhError(403, LAST_OWNER)
         ctx.fake.drop_member(org, user.id)
         return 204, None
-    invitation = _pending(org, user)
+    invitation = pending_of(org, user)
     if invitation is not None:   # documented: for an invited user this cancels the invitation
         del org.invitations[invitation.id]
         return 204, None
@@ -235,8 +234,8 @@ def remove_membership(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 @route("GET", r"/orgs/([^/]+)/invitations")
 def list_invitations(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org, level="read")
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org, level="read")
     return Listing([invitation_body(ctx, org, i) for i in sorted(org.invitations.values(), key=lambda i: i.id)])
 
 
@@ -252,9 +251,9 @@ def invitation_body(ctx: "Ctx", org: Org, inv: Invitation) -> dict[str, Any]:
 
 @route("POST", r"/orgs/([^/]+)/invitations")
 def create_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org)
-    body = _body(ctx)
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org)
+    body = body_of(ctx)
     invitee_id, email = body.get("invitee_id"), body.get("email")
     role = body.get("role", "direct_member")
     if (invitee_id is None) == (email is None) or role not in ("admin", "direct_member", "billing_manager",
@@ -281,8 +280,8 @@ def create_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 @route("DELETE", r"/orgs/([^/]+)/invitations/(\d+)")
 def cancel_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org)
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org)
     if org.invitations.pop(int(m.group(2)), None) is None:
         raise not_found()
     return 204, None
@@ -290,16 +289,16 @@ def cancel_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 @route("GET", r"/orgs/([^/]+)/outside_collaborators")
 def list_outside_collaborators(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org, level="read")
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org, level="read")
     return Listing([ctx.fake.users[uid].simple(ctx.origin) for uid in sorted(org.outside_collaborators())])
 
 
 @route("DELETE", r"/orgs/([^/]+)/outside_collaborators/([^/]+)")
 def remove_outside_collaborator(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org)
-    user = _user(ctx, m.group(2))
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org)
+    user = user_of(ctx, m.group(2))
     if user.id in org.members:
         raise GhError(422, "You cannot specify an organization member to remove as an outside collaborator.")
     for repo in org.repos.values():
@@ -311,12 +310,12 @@ def remove_outside_collaborator(ctx: "Ctx", m: re.Match[str]) -> Any:
 
 
 def _sso(ctx: "Ctx", org_login: str) -> Org:
-    org = _inside(ctx, _org(ctx, org_login))
+    org = inside(ctx, org_of(ctx, org_login))
     if ctx.installation is not None:
         raise GhError(403, INTEGRATION)   # an organisation owner's credentials only
     if not org.saml:
         raise not_found()
-    _owner(ctx, org)
+    require_owner(ctx, org)
     return org
 
 
@@ -346,233 +345,4 @@ def remove_credential_authorization(ctx: "Ctx", m: re.Match[str]) -> Any:
     org = _sso(ctx, m.group(1))
     if org.credentials.pop(int(m.group(2)), None) is None:
         raise not_found()
-    return 204, None
-
-
-# ---- repositories
-
-
-def repo_body(ctx: "Ctx", org: Org, repo: Repo) -> dict[str, Any]:
-    return {"id": repo.id, "node_id": node_id("Repository", repo.id), "name": repo.name,
-            "full_name": f"{org.login}/{repo.name}", "private": repo.private,
-            "visibility": "private" if repo.private else "public", "archived": repo.archived, "disabled": False,
-            "fork": False, "owner": org.user.simple(ctx.origin), "html_url": f"https://github.example/{org.login}/"
-            f"{repo.name}", "url": f"{ctx.origin}/repos/{org.login}/{repo.name}"}
-
-
-@route("GET", r"/orgs/([^/]+)/repos")
-def list_org_repos(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    out = []
-    for repo in sorted(org.repos.values(), key=lambda r: r.id):
-        try:
-            _repo(ctx, org.login, repo.name)
-        except GhError:
-            continue
-        out.append(repo_body(ctx, org, repo))
-    return Listing(out)
-
-
-@route("GET", r"/repos/([^/]+)/([^/]+)")
-def get_repo(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2))
-    return 200, repo_body(ctx, org, repo)
-
-
-@route("PATCH", r"/repos/([^/]+)/([^/]+)")
-def update_repo(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2), admin=True)
-    body = _body(ctx)
-    if "archived" in body:
-        repo.archived = bool(body["archived"])
-    return 200, repo_body(ctx, org, repo)
-
-
-@route("GET", r"/repos/([^/]+)/([^/]+)/collaborators")
-def list_collaborators(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2))
-    affiliation = ctx.query.get("affiliation", "all")
-    direct = dict(repo.collaborators)
-    if affiliation == "outside":
-        ids = {uid: p for uid, p in direct.items() if uid not in org.members}
-    elif affiliation == "direct":
-        ids = direct
-    else:   # members have access through the organisation's base permission and its teams
-        ids = {**{uid: ("admin" if r == "admin" else "pull") for uid, r in org.members.items()}, **direct}
-    return Listing([{**ctx.fake.users[uid].simple(ctx.origin), "role_name": _role(p),
-                     "permissions": _permissions(p)} for uid, p in sorted(ids.items())])
-
-
-def _role(permission: str) -> str:
-    return {"pull": "read", "push": "write"}.get(permission, permission)
-
-
-def _permissions(permission: str) -> dict[str, bool]:
-    order = ["pull", "triage", "push", "maintain", "admin"]
-    level = order.index(permission) if permission in order else 0
-    return {p: i <= level for i, p in enumerate(order)}
-
-
-@route("GET", r"/repos/([^/]+)/([^/]+)/collaborators/([^/]+)")
-def check_collaborator(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2))
-    user = _user(ctx, m.group(3))
-    if user.id in repo.collaborators or user.id in org.members:
-        return 204, None
-    raise not_found()
-
-
-@route("PUT", r"/repos/([^/]+)/([^/]+)/collaborators/([^/]+)")
-def add_collaborator(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2), admin=True)
-    user = _user(ctx, m.group(3))
-    permission = {"read": "pull", "write": "push"}.get(_body(ctx).get("permission", "push"),
-                                                       _body(ctx).get("permission", "push"))
-    if user.id in repo.collaborators or user.id in org.members:
-        repo.collaborators[user.id] = permission
-        return 204, None
-    existing = next((i for i in repo.invitations.values() if i.invitee_id == user.id), None)
-    inv = existing or ctx.fake.add_repo_invitation(org.login, repo.name, user.id, _role(permission),
-                                                   inviter_id=ctx.actor_id())
-    inv.permissions = _role(permission)
-    return 201, repo_invitation_body(ctx, org, repo, inv)
-
-
-@route("DELETE", r"/repos/([^/]+)/([^/]+)/collaborators/([^/]+)")
-def remove_collaborator(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2), admin=True)
-    user = _user(ctx, m.group(3))
-    repo.collaborators.pop(user.id, None)
-    # documented: cancels invitations sent *by* the collaborator; an invitation *to* them stays
-    for key in [k for k, i in repo.invitations.items() if i.inviter_id == user.id]:
-        del repo.invitations[key]
-    return 204, None
-
-
-def repo_invitation_body(ctx: "Ctx", org: Org, repo: Repo, inv: RepoInvitation) -> dict[str, Any]:
-    return {"id": inv.id, "node_id": node_id("RepositoryInvitation", inv.id),
-            "repository": repo_body(ctx, org, repo), "invitee": ctx.fake.users[inv.invitee_id].simple(ctx.origin),
-            "inviter": ctx.fake.users[inv.inviter_id].simple(ctx.origin), "permissions": inv.permissions,
-            "created_at": inv.created_at, "expired": False}
-
-
-@route("GET", r"/repos/([^/]+)/([^/]+)/invitations")
-def list_repo_invitations(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2), admin=True)
-    return Listing([repo_invitation_body(ctx, org, repo, i)
-                    for i in sorted(repo.invitations.values(), key=lambda i: i.id)])
-
-
-@route("DELETE", r"/repos/([^/]+)/([^/]+)/invitations/(\d+)")
-def delete_repo_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, repo = _repo(ctx, m.group(1), m.group(2), admin=True)
-    repo.invitations.pop(int(m.group(3)), None)
-    return 204, None
-
-
-# ---- teams
-
-
-def team_body(ctx: "Ctx", org: Org, team: Team, full: bool = False) -> dict[str, Any]:
-    parent = org.team_by_id(team.parent_id) if team.parent_id else None
-    out: dict[str, Any] = {"id": team.id, "node_id": node_id("Team", team.id), "name": team.name, "slug": team.slug,
-                           "description": team.description, "privacy": team.privacy,
-                           "notification_setting": team.notification_setting, "permission": "pull",
-                           "parent": team_body(ctx, org, parent) if parent else None,
-                           "url": f"{ctx.origin}/orgs/{org.login}/teams/{team.slug}"}
-    if full:
-        out.update(members_count=len(team.members), repos_count=len(team.repos),
-                   organization=org.user.simple(ctx.origin))
-    return out
-
-
-@route("GET", r"/orgs/([^/]+)/teams")
-def list_teams(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _inside(ctx, _org(ctx, m.group(1)))
-    return Listing([team_body(ctx, org, t) for t in sorted(org.teams.values(), key=lambda t: t.id)])
-
-
-@route("POST", r"/orgs/([^/]+)/teams")
-def create_team(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org = _org(ctx, m.group(1))
-    _owner(ctx, org)
-    body = _body(ctx)
-    name = str(body.get("name") or "")
-    slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")
-    if not slug or org.team(slug) is not None:
-        raise GhError(422, "Validation Failed", errors=[{"resource": "Team", "field": "name", "code":
-                                                         "already_exists" if slug else "missing_field"}])
-    parent = body.get("parent_team_id")
-    if parent is not None and org.team_by_id(int(parent)) is None:
-        raise GhError(422, "Validation Failed", errors=[{"resource": "Team", "field": "parent_team_id",
-                                                         "code": "invalid"}])
-    team = ctx.fake.add_team(org.login, name, description=body.get("description") or "",
-                             privacy=body.get("privacy") or "closed", parent_id=parent,
-                             notification_setting=body.get("notification_setting") or "notifications_enabled")
-    for login in body.get("maintainers") or []:
-        team.members[_user(ctx, login).id] = "maintainer"
-    return 201, team_body(ctx, org, team, full=True)
-
-
-@route("GET", r"/orgs/([^/]+)/teams/([^/]+)")
-def get_team(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, team = _team(ctx, m.group(1), m.group(2))
-    return 200, team_body(ctx, org, team, full=True)
-
-
-@route("DELETE", r"/orgs/([^/]+)/teams/([^/]+)")
-def delete_team(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, team = _team(ctx, m.group(1), m.group(2))
-    _owner(ctx, org)
-    ctx.fake.drop_team(org, team)   # child teams go with it, as documented for owners
-    return 204, None
-
-
-@route("GET", r"/orgs/([^/]+)/teams/([^/]+)/members")
-def list_team_members(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, team = _team(ctx, m.group(1), m.group(2))
-    role = ctx.query.get("role", "all")
-    ids = [uid for uid, r in team.members.items() if role == "all" or r == role]
-    return Listing([ctx.fake.users[uid].simple(ctx.origin) for uid in sorted(ids)])
-
-
-@route("PUT", r"/orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)")
-def set_team_membership(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, team = _team(ctx, m.group(1), m.group(2))
-    _owner(ctx, org)
-    user = _user(ctx, m.group(3))
-    role = _body(ctx).get("role", "member")
-    if user.id in org.members:
-        team.members[user.id] = role
-        return 200, {"url": f"{ctx.origin}/orgs/{org.login}/teams/{team.slug}/memberships/{user.login}",
-                     "role": role, "state": "active"}
-    # someone outside the organisation: an owner's request invites them (to the organisation and the team)
-    pending = _pending(org, user)
-    if pending is None:
-        ctx.fake.add_invitation(org.login, role="direct_member", invitee_id=user.id, team_ids=[team.id],
-                                inviter_id=ctx.actor_id())
-    elif team.id not in pending.team_ids:
-        pending.team_ids.append(team.id)
-    return 200, {"url": f"{ctx.origin}/orgs/{org.login}/teams/{team.slug}/memberships/{user.login}",
-                 "role": role, "state": "pending"}
-
-
-@route("GET", r"/orgs/([^/]+)/teams/([^/]+)/repos")
-def list_team_repos(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, team = _team(ctx, m.group(1), m.group(2))
-    out = []
-    for name, permission in sorted(team.repos.items()):
-        repo = org.repo(name)
-        if repo is not None:
-            out.append({**repo_body(ctx, org, repo), "role_name": _role(permission),
-                        "permissions": _permissions(permission)})
-    return Listing(out)
-
-
-@route("PUT", r"/orgs/([^/]+)/teams/([^/]+)/repos/([^/]+)/([^/]+)")
-def set_team_repo(ctx: "Ctx", m: re.Match[str]) -> Any:
-    org, team = _team(ctx, m.group(1), m.group(2))
-    _owner(ctx, org)
-    _, repo = _repo(ctx, m.group(3), m.group(4))
-    team.repos[repo.name] = _body(ctx).get("permission", "push")
     return 204, None

@@ -50,7 +50,8 @@ def test_conformance(fake: GitHubFake, seeded: Seeded, tmp_path: Path) -> None:
     assert team is not None and team.description == "the engagement's team"
     assert sorted(fake.users[u].login for u in team.members) == ["carol", "dave"] and team.repos == {
         "engagement-notes": "push"}
-    assert any(i.invitee_id == seeded.ids["bob"] and i.permissions == "write" for i in acme.repos["api"].invitations.values())
+    assert any(i.invitee_id == seeded.ids["bob"] and i.permissions == "write"
+               for i in acme.repos["api"].invitations.values())
     # the SSO authorizations are not restorable, and the restore plan said so
     sso = [r for r in report.restore.actions() if r["kind"] == "revoke-sso-authorization"]
     assert sso and all(r["outcome"] == "attention" for r in sso)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import ssl
+from typing import Iterator
 
 import httpx
 import pytest

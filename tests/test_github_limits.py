@@ -88,7 +88,6 @@ def test_a_write_applied_but_answered_with_an_error_is_read_back_as_done(fake: G
 
 def test_primary_limit_wait_is_computed_with_the_runs_clock() -> None:
     import httpx
-
     from revoke.connectors.github.client import translate
 
     resp = httpx.Response(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1800000060"},

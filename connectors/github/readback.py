@@ -25,6 +25,7 @@ from revoke.errors import ActionFailed
 
 if TYPE_CHECKING:
     from revoke.connectors.github.connector import GitHubConnector
+
     from revoke.plan import Action
 
 NOT_VISIBLE = "GitHub answers 404: deleted, or not visible to these credentials (a private object answers 404 to " \

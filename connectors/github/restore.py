@@ -106,8 +106,9 @@ class Restorer:
                             add_or_update_membership_for_user_in_org(org, slug, m["login"], role=m["role"]))
             ids += request_ids(resp)
         for r in p.get("repos") or []:
-            resp = api.call(f"give @{org}/{slug} {r['permission']} on {org}/{r['name']}", lambda: api.rest.teams.
-                            add_or_update_repo_permissions_in_org(org, slug, org, r["name"], permission=r["permission"]))
+            resp = api.call(f"give @{org}/{slug} {r['permission']} on {org}/{r['name']}",
+                            lambda: api.rest.teams.add_or_update_repo_permissions_in_org(
+                                org, slug, org, r["name"], permission=r["permission"]))
             ids += request_ids(resp)
         return Receipt(request_ids=tuple(ids), detail={"note": "re-created: a new team id; "
                                                        "see the restore note for what is lost"})
