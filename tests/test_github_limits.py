@@ -49,17 +49,36 @@ def run(fake: GitHubFake, seeded: Seeded, clock: FakeClock, tmp_path: Path) -> t
     return [a.model_dump() for a in plan.changes()], result.actions()
 
 
-def test_the_primary_rate_limit_is_waited_out_until_its_reset(fake: GitHubFake, seeded: Seeded, clock: FakeClock,
-                                                              tmp_path: Path) -> None:
+def test_the_primary_rate_limit_is_paced_by_githubs_own_headers(fake: GitHubFake, seeded: Seeded, clock: FakeClock,
+                                                                tmp_path: Path) -> None:
     fake.rate_limit(15, window=60)
     changes, records = run(fake, seeded, clock, tmp_path)
     assert {r["action_id"] for r in records if r["outcome"] == "done"} == {c["id"] for c in changes}
     assert fake.role("acme", "alice") is None and fake.org("acme").repos["engagement-notes"].archived
+    # x-ratelimit-remaining said when the window was spent: the client held until x-ratelimit-reset instead of
+    # sending into it, so GitHub refused nothing, and no window took more than its 15
+    assert not [r for r in fake.log if r.throttled]
+    assert max(fake._used.values()) == 15 and len(fake._used) >= 3
+    assert clock.slept and all(0 < s <= 60 for s in clock.slept)
+
+
+def test_a_spent_primary_limit_is_waited_out_until_its_reset(fake: GitHubFake, seeded: Seeded, clock: FakeClock,
+                                                             tmp_path: Path) -> None:
+    import ssl
+
+    import httpx
+
+    fake.rate_limit(15, window=60)
+    other = httpx.Client(base_url=fake.base_url, verify=ssl.create_default_context(cafile=fake.ca_file),
+                         headers={"Authorization": f"token {seeded.token}"})
+    while other.get("user").status_code == 200:   # another client of the same token spends the window unseen
+        pass
+    changes, records = run(fake, seeded, clock, tmp_path)
+    assert {r["action_id"] for r in records if r["outcome"] == "done"} == {c["id"] for c in changes}
     throttled = [r for r in fake.log if r.throttled]
     assert throttled and all(r.status == 403 for r in throttled)
-    # each wait ran to the window's reset (x-ratelimit-reset), measured on the run's clock: never past 60 s
-    assert clock.slept and all(0 < s <= 60 for s in clock.slept)
-    assert (START.timestamp() + clock.slept[0]) % 60 == pytest.approx(0, abs=1e-6)   # the first wait ends on a reset
+    # the first wait ran exactly to the window's reset (x-ratelimit-reset), measured on the run's clock
+    assert (START.timestamp() + clock.slept[0]) % 60 == pytest.approx(0, abs=1e-6)
 
 
 def test_the_secondary_rate_limit_is_waited_out_by_retry_after(fake: GitHubFake, seeded: Seeded, clock: FakeClock,

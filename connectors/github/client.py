@@ -10,7 +10,8 @@ Every provider failure becomes revoke's error here: the primary rate limit (`x-r
 `x-ratelimit-reset`, measured with the run's clock) and the secondary one (403 or 429 with `Retry-After`) are
 `ActionFailed(retryable=True, retry_after=...)`; other answers are `GitHubRefused` with the status, so the
 connector can tell a 404 from a refusal. Idempotent reads, each page of a listing included, go through
-`runtime.read`, which repeats a retryable failure within the system's budget; writes are made once.
+`runtime.read`, which repeats a retryable failure within the system's budget; writes are made once. Before
+sending, a `RateGate` holds a request while GitHub's own headers say the primary limit is spent until its reset.
 """
 
 from __future__ import annotations
@@ -99,6 +100,51 @@ def translate(what: str, resp: httpx.Response, now: float) -> ActionFailed:
     return GitHubRefused(reason, status=status, message=message, retryable=status >= 500, request_ids=ids)
 
 
+class RateGate:
+    """GitHub's primary rate limit, as its own headers announce it: every answer says how many requests are left
+    (`x-ratelimit-remaining`) until when (`x-ratelimit-reset`). Once none are left, the next request waits for the
+    reset on the run's clock (`runtime.sleep`, pacing, as the Graph client paces) instead of being refused: GitHub
+    asks integrations not to send into a spent limit. Requests in flight count against what is left, so the
+    engine's threads together never overshoot. A 403 or 429 still comes back as a retryable ActionFailed (another
+    client of the same token may spend the limit unseen)."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._lock = threading.Lock()
+        self.remaining: int | None = None
+        self.reset: float | None = None
+        self.in_flight = 0
+        self.held = 0.0
+
+    def enter(self) -> None:
+        while True:
+            with self._lock:
+                now = self.runtime.now().timestamp()
+                if self.reset is not None and now >= self.reset:
+                    self.remaining, self.reset = None, None   # a new window: its size comes with the next answer
+                if self.remaining is None or self.reset is None or self.remaining - self.in_flight > 0:
+                    self.in_flight += 1
+                    return
+                wait = self.reset - now
+                self.held += wait
+            self.runtime.sleep(wait)
+
+    def leave(self, resp: httpx.Response | None) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if resp is None:
+                return
+            try:
+                remaining = int(resp.headers["x-ratelimit-remaining"])
+                reset = float(resp.headers["x-ratelimit-reset"])
+            except (KeyError, ValueError):
+                return
+            if self.reset is None or reset > self.reset:
+                self.remaining, self.reset = remaining, reset
+            elif reset == self.reset and self.remaining is not None:
+                self.remaining = min(self.remaining, remaining)
+
+
 class _Transport(httpx.BaseTransport):
     """One connection pool shared by every client of the connector. githubkit opens and closes an httpx client
     per request (outside a `with` block, and those blocks are per thread); closing this transport's clients must
@@ -131,13 +177,19 @@ class Api:
                              cache_strategy=MemCacheStrategy(), rest_api_validate_body=False)
         self.rest = self.github.rest(API_VERSION)
         self.page_size = settings.page_size
+        self.gate = RateGate(runtime)
 
     def call(self, what: str, fn: Callable[[], Response]) -> Response:
         """One attempt, translated."""
+        self.gate.enter()
+        answer: httpx.Response | None = None
         try:
-            return fn()
+            resp = fn()
+            answer = resp.raw_response
+            return resp
         except RequestFailed as err:
-            raise translate(what, err.response.raw_response, self.runtime.now().timestamp()) from None
+            answer = err.response.raw_response
+            raise translate(what, answer, self.runtime.now().timestamp()) from None
         except RequestTimeout:
             raise ActionFailed(f"GitHub did not answer {what} in time", retryable=True) from None
         except RequestError as err:
@@ -148,6 +200,8 @@ class Api:
             raise ActionFailed(f"cannot reach GitHub for {what}: {type(inner).__name__}", retryable=True) from None
         except (AuthCredentialError, GitHubException) as err:
             raise ActionFailed(f"GitHub credentials for {what} are unusable: {type(err).__name__}: {err}") from None
+        finally:
+            self.gate.leave(answer)
 
     def read(self, what: str, fn: Callable[[], Response]) -> Response:
         """An idempotent read: repeated by the runtime while it fails retryably."""
