@@ -217,7 +217,7 @@ class GitHubFake(GitHubState):
 
         try:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-            app = self.apps.get(int(issuer))
+            app = self.apps.get(int(str(issuer)))
             if app is None:
                 raise GhError(401, "'Issuer' claim ('iss') must be an Integer")
             jwt.decode(token, app.public_key_pem, algorithms=["RS256"])

@@ -52,9 +52,12 @@ def test_conformance(fake: GitHubFake, seeded: Seeded, tmp_path: Path) -> None:
         "engagement-notes": "push"}
     assert any(i.invitee_id == seeded.ids["bob"] and i.permissions == "write"
                for i in acme.repos["api"].invitations.values())
-    # the SSO authorizations are not restorable, and the restore plan said so
+    # the SSO authorizations are not restorable, and the restore plan said so; re-invitations are said too
     sso = [r for r in report.restore.actions() if r["kind"] == "revoke-sso-authorization"]
     assert sso and all(r["outcome"] == "attention" for r in sso)
+    records = [r for r in read_records(report.restore.run_dir) if r["type"] == "action"]
+    member = next(r for r in records if r["kind"] == "remove-from-organization" and r["outcome"] == "done")
+    assert "re-invites" in member["note"] and member["after"]["state"] == "pending"
 
 
 def test_apply_removes_the_leavers_and_closes_the_lists(fake: GitHubFake, seeded: Seeded, tmp_path: Path,

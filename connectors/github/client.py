@@ -20,7 +20,7 @@ import json
 import re
 import ssl
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 import httpx
 from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
@@ -33,7 +33,7 @@ from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.runtime import Runtime
 from revoke.secrets import Secrets
 
-API_VERSION = "ghec-2022-11-28"
+API_VERSION: Final = "ghec-2022-11-28"   # a Literal: mypy checks every REST call against this schema
 NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 HINTS = {
     401: "GitHub rejected the credentials: check the secret (a token may have expired or been revoked)",

@@ -168,7 +168,8 @@ class Reader:
             org, repo, affiliation="outside", per_page=n))
         invitations = api.pages(f"the invitations of {org}/{repo}",
                                 lambda n: api.rest.repos.list_invitations(org, repo, per_page=n))
-        return {u["id"] for u in outside}, {(i.get("invitee") or {}).get("id") for i in invitations}
+        invited = {int(i["invitee"]["id"]) for i in invitations if (i.get("invitee") or {}).get("id")}
+        return {int(u["id"]) for u in outside}, invited
 
     def archive(self, a: "Action") -> State:
         org, repo = a.params["org"], a.params["repo"]
