@@ -137,6 +137,8 @@ class Sandbox:
         self.say(f"  Slack:  fake on {fake.base_url}, channels #acme-general, #acme-dev and more")
 
     def _github(self) -> None:
+        import githubkit  # noqa: F401 - the connector's client (the `github` extra): without it, no GitHub here
+
         from revoke.sandbox.github import GitHubFake
         from revoke.sandbox.github_seed import seed_engagement
 

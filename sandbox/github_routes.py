@@ -278,6 +278,18 @@ def create_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
     return 201, invitation_body(ctx, org, inv)
 
 
+@route("GET", r"/orgs/([^/]+)/invitations/(\d+)/teams")
+def list_invitation_teams(ctx: "Ctx", m: re.Match[str]) -> Any:
+    org = org_of(ctx, m.group(1))
+    require_owner(ctx, org, level="read")
+    inv = org.invitations.get(int(m.group(2)))
+    if inv is None:
+        raise not_found()
+    teams = [org.team_by_id(t) for t in inv.team_ids]
+    return Listing([{"id": t.id, "node_id": node_id("Team", t.id), "slug": t.slug, "name": t.name,
+                     "privacy": t.privacy} for t in teams if t is not None])
+
+
 @route("DELETE", r"/orgs/([^/]+)/invitations/(\d+)")
 def cancel_invitation(ctx: "Ctx", m: re.Match[str]) -> Any:
     org = org_of(ctx, m.group(1))

@@ -45,6 +45,8 @@ def test_conformance(fake: GitHubFake, seeded: Seeded, tmp_path: Path) -> None:
     alice_invite = next(i for i in acme.invitations.values() if i.invitee_id == seeded.ids["alice"])
     assert alice_invite.role == "direct_member" and [acme.team_by_id(t).slug for t in alice_invite.team_ids] == [
         "acme-devs"]
+    bob_invite = next(i for i in labs.invitations.values() if i.invitee_id == seeded.ids["bob"])
+    assert [labs.team_by_id(t).slug for t in bob_invite.team_ids] == ["labs"]   # a pending invitation's teams too
     assert not acme.repos["engagement-notes"].archived
     team = acme.team("engagement")
     assert team is not None and team.description == "the engagement's team"

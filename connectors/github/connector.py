@@ -182,6 +182,8 @@ class GitHubConnector(Connector):
             return identify_target(self, name)
         api = self.creds.any
         key = name.strip().lstrip("@")
+        if "@" in key:   # an invitation's email address: GitHub knows it only as the invitation's
+            return Entity(frozenset({name}), "email", name)
         if not key or "/" in key:
             return None
         try:

@@ -91,6 +91,10 @@ def load_org(api: Api, owner: Api | None, settings: GitHubSettings, org: str, fo
             view.members[u["id"]] = "admin" if role == "admin" else view.members.get(u["id"], "member")
     view.invitations = api.pages(f"the pending invitations of {org}",
                                  lambda n: rest.orgs.list_pending_invitations(org, per_page=n))
+    for inv in view.invitations:   # the teams an invitation adds the person to, for a restore to invite again
+        inv["_teams"] = [{"slug": t["slug"], "id": t["id"], "role": "member"} for t in api.pages(
+            f"the teams of invitation {inv['id']} to {org}", lambda n: rest.orgs.list_invitation_teams(
+                org, inv["id"], per_page=n))] if inv.get("team_count") else []
     for team in api.pages(f"the teams of {org}", lambda n: rest.teams.list(org, per_page=n)):
         roles: dict[int, str] = {}
         for role in ("all", "maintainer"):
@@ -213,8 +217,9 @@ def plan_person(view: OrgView, person: Person, *, last_owners: set[int], found: 
     teams = [{"slug": slug, "id": t["id"], "role": t["_members"][uid]} for slug, t in sorted(view.teams.items())
              if uid in t["_members"]]
     invitation = view.pending(person.login) if state["state"] == "pending" else None
-    params = {**base, "credentials": [c["credential_id"] for c in credentials], "teams": teams,
-              "invitation_team_count": (invitation or {}).get("team_count", 0)}
+    if invitation is not None:
+        teams = invitation.get("_teams") or []
+    params = {**base, "credentials": [c["credential_id"] for c in credentials], "teams": teams}
     note, outcome = _membership_note(view, uid, state, teams), None
     if uid in last_owners:
         outcome = "attention"
@@ -262,7 +267,7 @@ def _plan_email_invitations(view: OrgView, person: Person, found: Discovery) -> 
                                 person=person.subject.person, needed=True,
                                 before={"invited": True, "role": inv.get("role")},
                                 params={"org": view.login, "invitation_id": inv["id"], "email": inv["email"],
-                                        "role": inv.get("role")},
+                                        "role": inv.get("role"), "teams": inv.get("_teams") or []},
                                 aliases=(inv["email"], *view.aliases), label=view.login,
                                 note=f"an invitation by email ({inv['email']}), not yet accepted"))
 

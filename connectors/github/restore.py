@@ -37,7 +37,8 @@ class Restorer:
             return self.membership(api, a)
         if a.kind == CancelOrgInvitation.name:
             return self.invite(api, a.params["org"], {"email": a.params["email"],
-                                                      "role": a.params.get("role") or "direct_member"}, [])
+                                                      "role": a.params.get("role") or "direct_member"},
+                               [t["slug"] for t in a.params.get("teams") or []])
         if a.kind == RemoveFromRepository.name:
             return self.repository(api, a)
         if a.kind == ArchiveRepository.name:
