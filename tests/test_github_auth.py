@@ -96,3 +96,17 @@ def test_settings_that_cannot_work_are_refused_with_the_fix(settings: dict[str, 
     with pytest.raises(ValidationError) as err:
         GitHubSettings.model_validate(settings)
     assert says in str(err.value)
+
+
+def test_permissions_name_the_app_permissions_and_the_token_scopes(run_cli: Any) -> None:
+    from revoke.connectors.github.connector import GitHubConnector
+    from revoke.connectors.github.kinds import ArchiveRepository
+
+    example = Path(__file__).resolve().parent.parent / "runbooks" / "example-github.yaml"
+    text = run_cli("permissions", str(example)).output
+    assert "Organization permissions > Members: read and write" in text
+    assert "Repository permissions > Administration: read and write" in text
+    assert "- admin:org" in text and "- repo" in text and "owner_token" in text
+    only_archive = GitHubConnector.permissions_document([ArchiveRepository])
+    assert "Administration: read and write" in only_archive and "Members: read and write" not in only_archive
+    assert "admin:org" not in only_archive
