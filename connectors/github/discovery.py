@@ -204,7 +204,9 @@ def plan_person(view: OrgView, person: Person, *, last_owners: set[int], found: 
     credentials = [c for c in view.credentials or [] if c.get("login", "").casefold() == person.login.casefold()]
     for c in credentials:
         kind = c.get("credential_type") or "credential"
-        detail = f"…{c['token_last_eight']}" if c.get("token_last_eight") else (c.get("fingerprint") or "")
+        fingerprint = str(c.get("fingerprint") or "")
+        detail = (f"…{c['token_last_eight']}" if c.get("token_last_eight") else
+                  fingerprint[:20] + ("…" if len(fingerprint) > 20 else ""))
         found.steps.append(Step(
             kind=RevokeSsoAuthorization.name, resource=f"{org}/credential-authorizations/{c['credential_id']}",
             principal=person.login, person=person.subject.person, needed=True,
