@@ -44,7 +44,7 @@ class Sandbox:
     # ---- lifecycle
 
     def start(self) -> None:
-        for start in (self._ldap, self._aws, self._graph, self._slack):
+        for start in (self._ldap, self._aws, self._graph, self._slack, self._github):
             try:
                 start()
             except Exception as err:  # noqa: BLE001 - one missing piece must not stop the others
@@ -135,6 +135,23 @@ class Sandbox:
             "token": self.secret("slack_token", token), "base_url": fake.base_url, "channel_prefix": "acme-",
             "closing_message": "This engagement has ended; the channel is archived. Thank you!"}}
         self.say(f"  Slack:  fake on {fake.base_url}, channels #acme-general, #acme-dev and more")
+
+    def _github(self) -> None:
+        import githubkit  # noqa: F401 - the connector's client (the `github` extra): without it, no GitHub here
+
+        from revoke.sandbox.github import GitHubFake
+        from revoke.sandbox.github_seed import seed_engagement
+
+        fake = GitHubFake().start()
+        self._stops.append(fake.stop)
+        seeded = seed_engagement(fake)
+        self.systems["github"] = {"connector": "github", "settings": seeded.settings(
+            fake, self.secret("github_token", seeded.token))}
+        for name, login in seeded.leavers.items():
+            self.people[name].setdefault("ids", {})["github"] = login  # type: ignore[index]
+        self.lists += [{"system": "github", "id": x} for x in seeded.lists]
+        self.say(f"  GitHub: fake on {fake.base_url}, organisations acme (SAML SSO) and acme-labs, a team and a "
+                 "repository to close")
 
     # ---- the engagement
 

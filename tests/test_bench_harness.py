@@ -20,7 +20,7 @@ def test_quick_benchmarks_complete_and_print_the_table() -> None:
     out = done.stdout
     assert "| benchmark" in out and "| measured" in out
     assert "FAILED" not in out
-    expected = ["2 Graph", "3 AWS fan-out"]
+    expected = ["2 Graph", "3 AWS fan-out", "6 GitHub"]
     if unavailable_reason() is None:
         expected += ["1 LDAP floor", "4 LDAP scale", "5 evidence overhead", "fitted exponent"]
     for name in expected:
