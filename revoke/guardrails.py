@@ -107,6 +107,8 @@ def build_guard(rb: "Runbook", system: str, identity: Identity | None, entities:
                     guard.protected.setdefault(ident, why)
     for person, ident in rb.people_in(system):
         guard.people.setdefault(person.name, set()).update(_identifiers(ident, guard.entity(ident)))
+        if person.email:  # the runbook says this address is theirs (an invitation sent to it is theirs too)
+            guard.people[person.name].add(norm(person.email))
         if guard.entity(ident) is None:
             guard.absent.add(person.name)
     for name, more in (known_as or {}).items():

@@ -56,8 +56,11 @@ def test_the_primary_rate_limit_is_paced_by_githubs_own_headers(fake: GitHubFake
     assert {r["action_id"] for r in records if r["outcome"] == "done"} == {c["id"] for c in changes}
     assert fake.role("acme", "alice") is None and fake.org("acme").repos["engagement-notes"].archived
     # x-ratelimit-remaining said when the window was spent: the client held until x-ratelimit-reset instead of
-    # sending into it, so GitHub refused nothing, and no window took more than its 15
-    assert not [r for r in fake.log if r.throttled]
+    # sending into it, so GitHub refused nothing but, at most, the first request of a run (the sign-in's
+    # `GET /user`, sent before any answer told the new run's client where the window stood), and no window took
+    # more than its 15
+    refused = [r for r in fake.log if r.throttled]
+    assert all(r.path == "/user" for r in refused) and len(refused) <= 2, refused
     assert max(fake._used.values()) == 15 and len(fake._used) >= 3
     assert clock.slept and all(0 < s <= 60 for s in clock.slept)
 
