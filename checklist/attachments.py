@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,11 +21,16 @@ _READING_ORDER = ["closure-report.html", "closure-report.md", "closure-report.js
 
 
 def wiki_root(page: Path) -> Path:
-    page = page.resolve()
-    for folder in page.parents:
-        if (folder / ATTACHMENTS).is_dir() or (folder / ".git").exists():
-            return folder
-    return page.parent
+    """The wiki root of a page, found from its real location."""
+    return root_above(page.resolve().parent)
+
+
+def root_above(folder: Path) -> Path:
+    """The nearest of `folder` and its parents that has `.attachments` or is a git clone's top, else `folder`."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ATTACHMENTS).is_dir() or (candidate / ".git").exists():
+            return candidate
+    return folder
 
 
 def link_target(root: Path, path: Path) -> str:
@@ -56,10 +62,10 @@ def copy_run(run_dir: Path, dest: Path) -> list[Path]:
     return copies
 
 
-def attach_file(page: Path, source: Path) -> Path:
+def attach_file(page: Path, source: Path, inside: Callable[[Path], Path] = lambda p: p) -> Path:
     """Copy one file a person attaches (`revoke checklist mark --attach`) next to the page's other attachments,
-    never overwriting a different file of the same name."""
-    folder = wiki_root(page) / ATTACHMENTS / page.stem
+    never overwriting a different file of the same name. `inside` checks the folder before anything is made."""
+    folder = inside(wiki_root(page) / ATTACHMENTS / page.stem)
     folder.mkdir(parents=True, exist_ok=True)
     dst = folder / source.name
     n = 1

@@ -34,7 +34,9 @@ def problem_of(record: dict[str, Any], planned_status: str | None = None) -> str
     `planned_status` is the action's status in the run's plan: a skip the plan decided (a protected account) is
     settled, but a planned change skipped at apply time (stale, `--skip-stale`) was not carried out."""
     outcome = record.get("outcome")
-    if outcome == Outcome.SKIPPED.value:
+    if outcome == Outcome.SKIPPED_STALE.value:
+        return "skipped (stale)"
+    if outcome == Outcome.SKIPPED.value:  # records of runs before skipped_stale existed said "stale" in the error
         if planned_status is not None:
             return None if planned_status == "skip" else "skipped (stale)"
         return "skipped (stale)" if str(record.get("error", "")).startswith("stale") else None

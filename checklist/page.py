@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from revoke.checklist.attachments import root_above
 from revoke.errors import RevokeError
 
 STATUSES = ("To Do", "In Progress", "Done", "Blocked")
@@ -195,11 +196,14 @@ class ChecklistPage:
 
     @classmethod
     def read(cls, path: Path) -> ChecklistPage:
+        """The page at `path`; a symlink is followed to its real file (see `real_page`), which is then the page's
+        path: written there, with attachments beside it."""
+        path = real_page(Path(path))
         try:
-            data = Path(path).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             raise ChecklistError(f"{path}: checklist page not found; check `checklist:` in the runbook") from None
-        return cls(data.decode("utf-8", "surrogateescape"), Path(path))
+        return cls(data.decode("utf-8", "surrogateescape"), path)
 
     def to_bytes(self) -> bytes:
         return self.text.encode("utf-8", "surrogateescape")
@@ -360,3 +364,24 @@ class ChecklistPage:
         block = "".join(f"{nl}{link_markdown(link.label, link.target)}{nl}" for link in new)
         self._splice(at, at, prefix + block)
         return new
+
+
+def real_page(page: Path) -> Path:
+    """The file a checklist page path names. A page that is a symlink (a wiki that keeps one page under two
+    names) is followed to its real file, so the page is written there and its attachments go beside it, where
+    `checklist show` finds them; replacing the link with a copy would leave the real page stale. The real file
+    must lie inside the wiki the link is in (the nearest folder above it with `.attachments` or `.git`): a link
+    that leads elsewhere is refused, so a page path can never make revoke write outside the wiki."""
+    if not page.is_symlink():
+        return page
+    link = page.parent.resolve() / page.name  # the folders resolved; the page itself not yet
+    real = link.resolve()
+    root = root_above(link.parent)
+    if not real.is_relative_to(root):
+        raise ChecklistError(f"{page}: the checklist page is a symlink to {real}, outside the wiki ({root}); "
+                             "revoke writes only inside the wiki: point `checklist:` at the real page")
+    if not real.is_file():
+        raise ChecklistError(f"{page}: the checklist page is a symlink to {real}, which does not exist; "
+                             "fix the link or point `checklist:` at the real page")
+    return real
+

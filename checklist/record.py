@@ -66,11 +66,11 @@ def record_run(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path, *, mark: b
     mode = run["mode"]
     if mode == "plan" and not mark:
         return f"checklist {page_file.name}: not marked (add --mark-checklist to attach this dry run)"
-    page = ChecklistPage.read(page_file)
-    root = wiki_root(page_file)
+    page = ChecklistPage.read(page_file)  # a symlink is followed to the real page: page.path
+    root = wiki_root(page.path)
     # Find every row before writing anything, so a page without the item changes nothing.
     rows = [(item, page.item(item["number"], title_hint(item["number"], spec))) for item in closure["items"]]
-    dest = run_attachment_dir(page_file, run["engagement"], run["run_id"])
+    dest = inside_wiki(root, run_attachment_dir(page.path, run["engagement"], run["run_id"]))
     copies = copy_run(run_dir, dest)
     names = {c.relative_to(dest).as_posix(): c for c in copies}
     report = next(names[n] for n in ("closure-report.html", "summary.md", "evidence.jsonl", *names) if n in names)
@@ -93,6 +93,15 @@ def record_run(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path, *, mark: b
     return f"checklist {page_file.name}: {items}; {len(copies)} evidence files attached under {where}"
 
 
+def inside_wiki(root: Path, path: Path) -> Path:
+    """`path`, if it really lies inside the wiki (no symlinked folder leads out of it); refused otherwise."""
+    real = path.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise ChecklistError(f"{path} leads to {real}, outside the wiki ({root}): revoke writes only inside the "
+                             "wiki; remove the symlink")
+    return path
+
+
 def operator_name() -> str:
     return os.environ.get("REVOKE_OPERATOR") or getpass.getuser()
 
@@ -110,8 +119,9 @@ def mark_item(page_file: Path, number: int, status: str, note: str, *, attach: P
     written = [page_file]
     page.set_status(row.number, status, row.title)
     if attach is not None:
-        copy = attach_file(page_file, attach)
-        target = link_target(wiki_root(page_file), copy)
+        root = wiki_root(page.path)
+        copy = attach_file(page.path, attach, inside=lambda p: inside_wiki(root, p))
+        target = link_target(root, copy)
         page.append_to_owner(row.number, link_markdown(text, target), row.title)
         page.add_attachments([Link(copy.name, target)])
         written.append(copy)

@@ -22,7 +22,8 @@ class Outcome(str, Enum):
     PLANNED = "planned"            # plan mode: would change
     DONE = "done"                  # changed, then read back in the desired state
     ALREADY_DONE = "already_done"  # the target was already in the desired state; nothing written
-    SKIPPED = "skipped"            # guardrail (protected, operator identity) or stale and --skip-stale
+    SKIPPED = "skipped"            # guardrail (protected, operator identity): settled, by the plan's decision
+    SKIPPED_STALE = "skipped_stale"  # a planned change left undone: its target moved since the plan (--skip-stale)
     IMMUTABLE = "immutable"        # the service does not allow this change (dynamic group, ...); nothing to do
     NOT_SUPPORTED = "not_supported"  # this service or emulator lacks the API; stated in evidence
     ATTENTION = "attention"        # needs a person: not found, manual step, decision needed

@@ -16,7 +16,9 @@ import click
 from rich.console import Console
 
 from revoke import __version__
+from revoke.approvals_cli import PlanCommand
 from revoke.errors import RevokeError
+from revoke.redaction import REDACTOR, install_log_filter
 
 EXIT_CHANGES = 2
 
@@ -43,16 +45,16 @@ class Context:
 
 
 class RevokeGroup(click.Group):
-    """Turns revoke's named errors into one message and an exit code; a traceback only with --debug."""
+    """Turns revoke's named errors into one message and an exit code; a traceback only with --debug. Whatever
+    is printed passes through the redactor first (`revoke.redaction`), tracebacks included."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except RevokeError as e:
-            if ctx.obj and ctx.obj.debug:
-                raise
+            _traceback(ctx)
             err.print("[bold red]error:[/] ", end="")
-            err.print(str(e), markup=False)
+            err.print(REDACTOR(str(e)), markup=False)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -60,11 +62,45 @@ class RevokeGroup(click.Group):
             err.print("interrupted; `revoke apply` again resumes where this run stopped", markup=False)
             ctx.exit(130)
         except Exception as e:  # noqa: BLE001 - last resort: a message, not a traceback
-            if ctx.obj and ctx.obj.debug:
-                raise
-            err.print(f"internal error: {type(e).__name__}: {e}\nrun again with --debug for the traceback",
-                      markup=False)
+            _traceback(ctx)
+            err.print(REDACTOR(f"internal error: {type(e).__name__}: {_describe(e)}") +
+                      ("" if _debugging(ctx) else "\nrun again with --debug for the traceback"), markup=False)
             ctx.exit(1)
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.obj and ctx.obj.debug)
+
+
+def _traceback(ctx: click.Context) -> None:
+    """With --debug, the traceback, redacted (re-raising would let Python print it as it is), each exception of
+    the chain described as `_describe` does: a ValidationError's input values are not printed."""
+    if not _debugging(ctx):
+        return
+    import traceback
+
+    chain: list[BaseException] = []
+    e: BaseException | None = sys.exc_info()[1]
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    parts = []
+    for e in reversed(chain):
+        parts.append("Traceback (most recent call last):\n" + "".join(traceback.format_tb(e.__traceback__)) +
+                     f"{type(e).__module__}.{type(e).__qualname__}: {_describe(e)}\n")
+    err.print(REDACTOR("\nThe above exception was the direct cause of the following exception:\n\n".join(parts),
+                       log=True), markup=False, end="")
+
+
+def _describe(e: BaseException) -> str:
+    """An exception's message; a pydantic ValidationError without the input values it would otherwise quote."""
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        return f"{e.error_count()} validation error(s) for {e.title}: " + "; ".join(
+            f"{'.'.join(str(p) for p in x['loc']) or '(root)'}: {x['msg']}" for x in e.errors(include_input=False,
+                                                                                              include_url=False))
+    return str(e)
 
 
 @click.group(cls=RevokeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -94,6 +130,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool, no_progress:
     """
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_filter()  # SDKs (botocore, urllib3, msal, slack_sdk, ldap3) log through it too, redacted
     ctx.obj = Context(debug, verbose, quiet, not no_progress, output)
 
 
@@ -115,7 +152,7 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
     loaded = load_runbook(runbook)
     setups = check_runbook(loaded)
     if not offline:
-        load_secrets(setups)
+        load_secrets(setups, runbook_dir=loaded.path.parent)
     rb = loaded.runbook
     if rb.checklist is not None:
         from revoke.checklist.record import check_checklist
@@ -129,7 +166,7 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
               f"{len(rb.systems)} systems, {len(rb.lists)} lists, {len(rb.protect)} protected", markup=False)
 
 
-@cli.command()
+@cli.command(cls=PlanCommand)
 @click.argument("runbook", type=click.Path(path_type=Path))
 @click.option("--out", "out_path", type=click.Path(path_type=Path), help="Save the plan here for `revoke apply`.")
 @click.option("--mark-checklist", is_flag=True, help="Mark the checklist items In Progress and attach the dry run.")
@@ -148,6 +185,9 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
                  ! skip ...: protected     a guardrail or a finding that needs a person
     The plan's evidence (one record per action) goes to evidence/<plan-id>/. Exit 2 when there are changes,
     0 when there are none.
+
+    A runbook with `approvals:` (the two-person rule) is applied only from a saved plan its approvers signed:
+    `revoke plan approve PLAN --key KEY` (see `revoke plan approve --help`).
     """
     from revoke.engine import build_plan, record_plan
     from revoke.render import render_plan
@@ -166,6 +206,9 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
         render_plan(the_plan, out)
         if out_path:
             out.print(f"Saved the plan to {out_path}; apply it with `revoke apply {out_path}`.", markup=False)
+            if loaded.runbook.approvals is not None:
+                out.print(f"The runbook asks for {loaded.runbook.approvals.required} approval(s) first: each "
+                          f"approver runs `revoke plan approve {out_path} --key KEY`.", markup=False)
         out.print(f"Dry-run evidence: {result.run_dir}", markup=False)
     _update_checklist(obj, the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir,
                       mark=mark_checklist, commit=commit, push=push)

@@ -19,8 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from revoke import __version__
-from revoke import guardrails
+from revoke import __version__, approvals, guardrails
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
@@ -126,6 +125,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     progress = progress or Progress()
     rb, runbook_warning = guardrails.trusted_runbook(plan, options.runbook_changed_ok)
     check_guardrails(plan, options, mode, rb)
+    approved = approvals.require(plan, resume=resume) if mode == "apply" else None  # the two-person rule
     run_dir = resume or options.evidence_root / new_run_id(rb.engagement, mode)
     run_id = run_dir.name
     prior = _prior_records(run_dir) if resume else []
@@ -139,7 +139,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
                       max_wait_seconds=options.max_wait_seconds)
     context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
     setups = setups_for(rb)
-    secrets = secrets or load_secrets(setups)
+    secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
     systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems}
     by_system: dict[str, list[Action]] = {name: [] for name in systems}
     for a in todo:
@@ -174,14 +174,17 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         if resume:
             result.add(evidence.append({"type": "resume", "mode": mode, "resumed_at": iso(now()),
                                                    "remaining": len(todo), "interrupted_intents": sorted(intended),
-                                                   "systems": _systems_header(systems)}))
+                                                   "systems": _systems_header(systems),
+                                                   **approvals.header(approved)}))
         else:
             plan.save(run_dir / "plan.json")
+            approvals.keep(approved, plan.source_file, run_dir)
             result.add(evidence.append({
                 "type": "run", "mode": mode, "plan_id": plan.plan_id, "plan_digest": plan.digest(),
                 "plan_facts": plan.facts(),
                 "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-                "started_at": iso(context.started_at), "systems": _systems_header(systems), **(header or {})}))
+                "started_at": iso(context.started_at), "systems": _systems_header(systems),
+                **approvals.header(approved), **(header or {})}))
             for n in plan.notices:
                 result.add(evidence.append({"type": "notice", "mode": mode, **n.model_dump()}))
         if runbook_warning:
@@ -326,7 +329,7 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
         elif a.id in gone:
             rec = sys_.record(a, Outcome.FAILED, Verification.NONE, observed=state, error=gone[a.id])
         elif a.id in stale_ids:
-            rec = sys_.record(a, Outcome.SKIPPED, Verification.NONE, observed=state,
+            rec = sys_.record(a, Outcome.SKIPPED_STALE, Verification.NONE, observed=state,
                               error="stale: the target changed since the plan; skipped with --skip-stale")
         elif a.status in ("change", "noop") and state is not None and satisfied(kind, a, state, sys_.mode):
             if a.id in intended:  # written before an interruption; this run's own work, now verified

@@ -31,21 +31,30 @@ class Problem:
         return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 
+MAX_SHOWN = 50  # problems a message lists; the rest are counted (a broken file can hold millions)
+
+
 class RunbookError(RevokeError):
-    """A runbook (or plan, or evidence file) that cannot be used; lists every problem found, each located."""
+    """A runbook (or plan, or evidence file) that cannot be used; says the first `MAX_SHOWN` problems found, each
+    located, and how many more there are. `problems` holds them all."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        shown = [str(p) for p in problems[:MAX_SHOWN]]
+        if len(problems) > MAX_SHOWN:
+            shown.append(f"... and {len(problems) - MAX_SHOWN:,} more problems ({len(problems):,} in all); "
+                         "fix these first")
+        super().__init__("\n".join(shown))
 
 
 class SecretMissing(RevokeError):
-    def __init__(self, name: str, env_var: str, secrets_dir: str | None):
+    def __init__(self, name: str, looked_in: list[str], more: list[str] | None = None):
         self.name = name
-        where = f"set {env_var} in the environment or in .env"
-        if secrets_dir:
-            where += f", or write it to {secrets_dir}/{name}"
-        super().__init__(f"secret '{name}' is not set: {where}")
+        self.looked_in = looked_in
+        also = f" (nor {', '.join(more)})" if more else ""
+        super().__init__(f"secret {name} is not set{also}: looked in {', '.join(looked_in)}\n"
+                         f"    hint: set REVOKE_{name.upper()} in the environment or in the runbook's .env, or write "
+                         f"it to a file named {name} in $REVOKE_SECRETS_DIR")
 
 
 class ConnectionFailed(RevokeError):

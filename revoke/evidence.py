@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from revoke.plan import canonical
+from revoke.redaction import REDACTOR
 
 GENESIS = "0" * 64
 LOG = "evidence.jsonl"
@@ -43,6 +44,13 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _free_text(record: dict[str, Any]) -> str:
+    """The fields of a record that carry providers' and connectors' own words (error messages, receipts), where
+    a credential could hide in a shape revoke did not load; the rest is revoke's own vocabulary."""
+    parts = [str(record[k]) for k in ("error", "message", "note", "reason", "receipt", "detail") if record.get(k)]
+    return "\n".join(parts)
 
 
 class EvidenceLog:
@@ -71,7 +79,13 @@ class EvidenceLog:
                 full = {"seq": self.seq + 1, "time": iso(now()), "run_id": self.run_id,
                         "engagement": self.engagement, **record, "prev_hash": self.prev}
                 full["hash"] = record_hash(full)
-                self._file.write(json.dumps(full, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+                line = json.dumps(full, sort_keys=True, ensure_ascii=False, default=str)
+                if REDACTOR.knows(line) or REDACTOR.shaped(_free_text(full)):  # masked, then hashed
+                    del full["hash"]
+                    full = REDACTOR.scrub(json.loads(json.dumps(full, default=str)))
+                    full["hash"] = record_hash(full)
+                    line = json.dumps(full, sort_keys=True, ensure_ascii=False, default=str)
+                self._file.write(line + "\n")
                 self.prev, self.seq = full["hash"], full["seq"]
                 out.append(full)
             self._file.flush()

@@ -110,6 +110,11 @@ class Plan(Frozen):
     def engagement(self) -> str:
         return self.runbook.engagement
 
+    @property
+    def source_file(self) -> Path | None:
+        """The file this plan was loaded from (its approvals live beside it), or None for a plan made here."""
+        return self._source[0] if self._source is not None else None
+
     def changes(self) -> list[Action]:
         return [a for a in self.actions if a.status == "change"]
 

@@ -87,9 +87,11 @@ def setups_for(rb: Runbook) -> dict[str, SystemSetup]:
     return out
 
 
-def load_secrets(setups: dict[str, SystemSetup], settings: RevokeSettings | None = None) -> Secrets:
+def load_secrets(setups: dict[str, SystemSetup], settings: RevokeSettings | None = None, *,
+                 runbook_dir: Path | None = None) -> Secrets:
+    """The secrets the systems' settings refer to, and only those; `runbook_dir`'s `.env` is read first."""
     names = [ref.secret for s in setups.values() for ref in secret_refs(s.settings)]
-    return Secrets.load(names, settings)
+    return Secrets.load(names, settings, runbook_dir=runbook_dir)
 
 
 def new_run_id(engagement: str, mode: str) -> str:
@@ -119,7 +121,7 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
     rb = loaded.runbook
     progress = progress or Progress()
     setups = check_runbook(loaded)
-    secrets = secrets or load_secrets(setups)
+    secrets = secrets or load_secrets(setups, runbook_dir=loaded.path.parent)
     plan_id = plan_id or new_run_id(rb.engagement, "plan")
     context = RunContext(run_id=plan_id, started_at=now(), runtime=Runtime(clock or Clock()))
     progress.phase("discover", {name: 1 for name in setups})

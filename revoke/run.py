@@ -92,8 +92,14 @@ class RunResult:
                 + [r for r in self.other if r.get("type") == "notice" and r.get("severity") == "error"])
 
     @property
+    def skipped_stale(self) -> list[dict[str, Any]]:
+        """Planned changes left undone because their target moved since the plan: the access is still there."""
+        return [r for r in self._latest.values()
+                if isinstance(r, dict) and r["outcome"] == Outcome.SKIPPED_STALE.value]
+
+    @property
     def exit_code(self) -> int:
-        return 3 if self.failed or self.needs_attention else 0
+        return 3 if self.failed or self.needs_attention or self.skipped_stale else 0
 
 
 def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
@@ -111,7 +117,7 @@ def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
         per = per_system[sp.name]
         lines.append(f"| {sp.name} | " + " | ".join(str(per[o.value]) for o in shown) + " |")
     lines.append("")
-    problems = result.failed + result.needs_attention
+    problems = result.failed + result.skipped_stale + result.needs_attention
     if problems:
         lines += ["## Needs a person", ""]
         for r in problems:

@@ -62,6 +62,13 @@ class ChecklistSpec(Strict):
     items: dict[str, int] = Field(default_factory=dict)
 
 
+class ApprovalsSpec(Strict):
+    """The two-person rule: who may approve a plan (git's SSH allowed_signers format) and how many must."""
+
+    allowed_signers: Annotated[str, Field(min_length=1)]
+    required: Annotated[int, Field(ge=1, le=20)] = 1
+
+
 class Runbook(Strict):
     engagement: Annotated[str, Field(pattern=NAME)]
     final_day: dt.date
@@ -71,6 +78,7 @@ class Runbook(Strict):
     protect: list[ProtectSpec] = Field(default_factory=list)
     checklist: ChecklistSpec | None = None
     evidence_dir: str = "evidence"
+    approvals: ApprovalsSpec | None = None
 
     @field_validator("protect", mode="before")
     @classmethod
@@ -120,6 +128,7 @@ HINTS = {
     "connector": "`revoke connectors` lists the installed connectors",
     "people": "a list of {name: ..., ids: {SYSTEM: identifier}}",
     "secret": "a secret is referenced as {secret: NAME}; its value comes from REVOKE_NAME, .env or the secrets dir",
+    "approvals": "approvals: {allowed_signers: FILE (relative to the runbook), required: N}",
 }
 
 
@@ -150,6 +159,12 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
     except ValidationError as err:
         raise RunbookError(doc.problems_from(err, HINTS)) from None
     problems = cross_check(runbook, doc)
+    if runbook.approvals is not None:
+        signers = Path(runbook.approvals.allowed_signers)
+        if not (signers if signers.is_absolute() else path.parent / signers).is_file():
+            problems.append(doc.problem(("approvals", "allowed_signers"), f"{signers}: file not found (relative "
+                                        "to the runbook)", "list who may approve, one 'principal key' line each, "
+                                        "in git's allowed_signers format (ssh-keygen(1), ALLOWED SIGNERS)"))
     if problems:
         raise RunbookError(problems)
     return LoadedRunbook(path, runbook, doc)

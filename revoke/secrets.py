@@ -1,9 +1,11 @@
 """Settings and secrets, through pydantic-settings.
 
 A runbook refers to a secret by name (`{secret: corp_ldap_password}`). Its value is looked up, in this order, in
-the environment variable `REVOKE_CORP_LDAP_PASSWORD`, the `.env` file, and the file `corp_ldap_password` in the
-secrets directory (`REVOKE_SECRETS_DIR`, e.g. a mounted Kubernetes or Docker secret). Values are `SecretStr` and
-never printed; `Secrets.redact` scrubs any that would reach output by accident.
+the environment variable `REVOKE_CORP_LDAP_PASSWORD`, the `.env` file beside the runbook, the `.env` file of the
+current directory, and the file `corp_ldap_password` in the secrets directory (`REVOKE_SECRETS_DIR`, e.g. a mounted
+Kubernetes or Docker secret). Only the names the runbook refers to are read: anything else in a `.env` file or the
+secrets directory is ignored, never validated (a validation error would echo its value). Values are `SecretStr`,
+never printed, and registered with the process's one redactor (`revoke.redaction`) as they are read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, SecretStr, create_model
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 from revoke.errors import SecretMissing
+from revoke.redaction import REDACTOR
 from revoke.runbook import SecretRef
 
 
@@ -27,8 +30,15 @@ class RevokeSettings(BaseSettings):
     env_file: Path = Path(".env")
 
 
-def _env_file(settings: RevokeSettings) -> str | None:
-    return str(settings.env_file) if settings.env_file.is_file() else None
+def env_files(settings: RevokeSettings, runbook_dir: Path | None) -> list[Path]:
+    """The `.env` files a secret is looked up in, most important first: the runbook's folder, then the current
+    directory's (or REVOKE_ENV_FILE). The same file is named once."""
+    candidates = ([runbook_dir / ".env"] if runbook_dir is not None else []) + [settings.env_file]
+    out: list[Path] = []
+    for path in candidates:
+        if all(path.absolute() != seen.absolute() for seen in out):
+            out.append(path)
+    return out
 
 
 class _SecretSources(BaseSettings):
@@ -46,33 +56,51 @@ class _SecretSources(BaseSettings):
         return init_settings, env_settings, dotenv_settings, files
 
 
+def _model(names: list[str], dotenv: list[Path], secrets_dir: Path | None) -> type[BaseSettings]:
+    """A settings model with one optional field per referenced secret. Its configuration is set when the class
+    is made (assigning model_config afterwards does not reach pydantic's validator: extra entries were then
+    refused, and the error quoted their values); `extra="ignore"` drops everything the runbook does not name."""
+
+    class Sources(_SecretSources):
+        # pydantic-settings reads `.env` files in order, a later one overriding: least important first
+        model_config = SettingsConfigDict(env_prefix="REVOKE_", env_file=tuple(str(p) for p in reversed(dotenv)),
+                                          extra="ignore", case_sensitive=False,
+                                          secrets_dir=str(secrets_dir) if secrets_dir else None)
+
+    fields: dict[str, Any] = {n: (SecretStr | None, None) for n in names}
+    return create_model("RunbookSecrets", __base__=Sources, **fields)  # type: ignore[call-overload, no-any-return]
+
+
 class Secrets:
     """The resolved values of the secrets a runbook names. Nothing else reads secret values."""
 
     def __init__(self, values: dict[str, SecretStr]):
         self._values = values
+        REDACTOR.add(*(v.get_secret_value() for v in values.values()))
 
     @classmethod
-    def load(cls, names: Iterable[str], settings: RevokeSettings | None = None) -> "Secrets":
+    def load(cls, names: Iterable[str], settings: RevokeSettings | None = None, *,
+             runbook_dir: Path | None = None) -> "Secrets":
+        """Read the named secrets; `runbook_dir` is the runbook's folder, whose `.env` is read first."""
         settings = settings or RevokeSettings()
         names = sorted(set(names))
         if not names:
             return cls({})
-        fields: dict[str, Any] = {n: (SecretStr | None, None) for n in names}
-        config = SettingsConfigDict(env_prefix="REVOKE_", env_file=_env_file(settings), extra="ignore",
-                                    secrets_dir=str(settings.secrets_dir) if settings.secrets_dir else None,
-                                    case_sensitive=False)
-        model = create_model("RunbookSecrets", __base__=_SecretSources, **fields)  # type: ignore[call-overload]
-        model.model_config = config
-        loaded = model()
+        dotenv = [p for p in env_files(settings, runbook_dir) if p.is_file()]
+        secrets_dir = settings.secrets_dir if settings.secrets_dir and settings.secrets_dir.is_dir() else None
+        loaded = _model(names, dotenv, secrets_dir)()
         values: dict[str, SecretStr] = {}
+        missing = []
         for n in names:
             value = getattr(loaded, n)
             if value is None or not value.get_secret_value():
-                raise SecretMissing(n, f"REVOKE_{n.upper()}",
-                                    str(settings.secrets_dir) if settings.secrets_dir else None)
-            values[n] = value
-        return cls(values)
+                missing.append(n)
+            else:
+                values[n] = value
+        secrets = cls(values)  # registered with the redactor even when another one is missing
+        if missing:
+            raise SecretMissing(missing[0], looked_in(missing[0], settings, runbook_dir), more=missing[1:])
+        return secrets
 
     def get(self, ref: SecretRef | None) -> str | None:
         if ref is None:
@@ -80,11 +108,22 @@ class Secrets:
         return self._values[ref.secret].get_secret_value()
 
     def redact(self, text: str) -> str:
-        for value in self._values.values():
-            raw = value.get_secret_value()
-            if len(raw) >= 4:
-                text = text.replace(raw, "********")
-        return text
+        """The process's one redactor (these values are registered with it, so are every other run's)."""
+        return REDACTOR(text)
+
+
+def looked_in(name: str, settings: RevokeSettings, runbook_dir: Path | None) -> list[str]:
+    """Every place a secret is looked up, in order, as the user can check them."""
+    places = [f"REVOKE_{name.upper()}"]
+    for path in env_files(settings, runbook_dir):
+        places.append(str(path.absolute()) + ("" if path.is_file() else " (no such file)"))
+    if settings.secrets_dir is None:
+        places.append("$REVOKE_SECRETS_DIR (not set)")
+    else:
+        where = settings.secrets_dir / name
+        places.append(f"$REVOKE_SECRETS_DIR ({where}" + ("" if settings.secrets_dir.is_dir() else
+                                                         ": no such directory") + ")")
+    return places
 
 
 def secret_refs(model: Any) -> list[SecretRef]:

@@ -137,11 +137,13 @@ def test_trust_policies_no_longer_name_leavers_but_keep_the_others(applied: dict
             "Principal"] == {"Service": "ec2.amazonaws.com"}
         assert trust_principals(iam, "bob-readonly") == [[seeded.external_principal]]
         assert trust_principals(iam, "break-glass") == [[carol]]
-        # left empty it would be: not written, reported as needing a decision
-        assert trust_principals(iam, "alice-sandbox") == [[f"arn:aws:iam::{account}:user/alice"]]
-    attention = [r for r in _records(applied) if r["kind"] == "remove-trust" and r["outcome"] == "attention"]
-    assert len(attention) == len(seeded.accounts) and all("decide" in r["note"] for r in attention)
-    assert applied["apply"].exit_code == 3  # some actions need a person
+        # taking alice out would leave it empty: she is denied in it instead (tests/test_aws_trust_deny.py)
+        alice = f"arn:aws:iam::{account}:user/alice"
+        assert trust_principals(iam, "alice-sandbox") == [[alice], [alice]]
+        assert iam.get_role(RoleName="alice-sandbox")["Role"]["AssumeRolePolicyDocument"]["Statement"][1][
+            "Effect"] == "Deny"
+    denied = [r for r in _records(applied) if r["kind"] == "deny-trust"]
+    assert len(denied) == len(seeded.accounts) and {r["outcome"] for r in denied} == {"done"}
 
 
 def test_roles_that_trusted_leavers_deny_older_sessions(applied: dict[str, Any]) -> None:
@@ -207,7 +209,7 @@ def test_residual_exposure_is_stated_for_every_leaver(applied: dict[str, Any]) -
 
 def test_replan_after_apply_has_only_noops(applied: dict[str, Any]) -> None:
     result = applied["replanned"]
-    assert result.exit_code in (0, 3), result.output  # nothing to change; the empty-trust decision remains
+    assert result.exit_code in (0, 3), result.output  # nothing to change (3: service credentials not checked)
     assert "0 to change" in result.output
 
 

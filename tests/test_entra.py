@@ -248,7 +248,8 @@ def test_group_deleted_after_plan_makes_the_plan_stale(tenant: dict[str, Any], g
     assert refused.exit_code == 1 and "no longer match" in refused.stderr
     result, records = apply_json(run_cli, tenant["dir"] / "plan.json", "--skip-stale")
     gone = [r for r in records if r["resource"] == tenant["eng"]]
-    assert gone and all(r["outcome"] == "skipped" for r in gone)
+    assert gone and all(r["outcome"] == "skipped_stale" for r in gone)
+    assert result.exit_code == 3
 
 
 def test_restore_reenables_and_readds(tenant: dict[str, Any], graph: GraphFake, run_cli: Any) -> None:

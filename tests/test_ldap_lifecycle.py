@@ -36,8 +36,8 @@ def test_stale_plan_stops_before_any_change(engagement: dict, slapd: Slapd, run_
     assert slapd.read(engagement["list"]) is not None
 
     run = _apply_json(run_cli, str(plan_file), "--skip-stale")
-    assert run["exit_code"] == 0
-    skipped = [a for a in run["actions"] if a["outcome"] == "skipped" and a["error"].startswith("stale")]
+    assert run["exit_code"] == 3  # something was left undone: never a clean exit
+    skipped = [a for a in run["actions"] if a["outcome"] == "skipped_stale" and a["error"].startswith("stale")]
     assert {a["person"] for a in skipped} == {"Alice Example", "Bob Example"}
     assert alice.dn not in slapd.read(engagement["eng"])["member"]
     assert slapd.can_bind(bob.dn, bob.password)  # the stale action was really left alone

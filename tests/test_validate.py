@@ -83,7 +83,8 @@ def test_missing_secret_says_where_to_put_it(run_cli, tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     result, _ = check(run_cli, tmp_path, GOOD)
     assert result.exit_code == 1
-    assert "secret 'corp_ldap' is not set: set REVOKE_CORP_LDAP" in result.stderr
+    assert "secret corp_ldap is not set: looked in REVOKE_CORP_LDAP, " in result.stderr
+    assert f"{tmp_path / '.env'} (no such file), $REVOKE_SECRETS_DIR (not set)" in result.stderr
 
 
 def test_secret_from_the_secrets_dir(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

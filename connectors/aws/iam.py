@@ -3,7 +3,8 @@
 IAM users have no "disable": the connector deletes the console password, sets access keys, SSH keys, signing
 certificates and service-specific credentials Inactive (never deleted: a deleted key loses its evidence), deactivates
 MFA, removes group memberships and user policies (documents kept in the before-state) and tags the user. Roles whose
-trust policy names a leaver lose that principal, and their sessions issued before now are denied with the inline
+trust policy names a leaver lose that principal (a role trusted by leavers only denies them with an explicit Deny
+in its trust policy instead, see `roles.py`), and their sessions issued before now are denied with the inline
 policy `AWSRevokeOlderSessions`, as the console's "Revoke active sessions" does: temporary credentials cannot be
 revoked, only denied.
 
@@ -17,7 +18,7 @@ import contextlib
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import Field
 
@@ -60,6 +61,9 @@ class AwsIamSettings(AwsSettings):
     # other principals of a person (a contractor's own account or user) to take out of trust policies, by name
     principals: dict[str, list[str]] = Field(default_factory=dict)
     revoked_sessions_max_age_hours: int = Field(12, ge=1, le=168)
+    empty_trust_policy: Literal["deny", "delete-role", "ask"] = Field(
+        "deny", description="a role trusted by leavers only (taking them out would leave its trust policy empty): "
+        "deny them in it with an explicit Deny (restorable), delete the role, or ask a person")
 
 
 def _kind(name: str, summary: str, done: str, permissions: tuple[str, ...], desired: State,
@@ -98,12 +102,23 @@ TagUser = _kind("tag-user", "tag user revoke:run-id / revoke:disabled-at:", "alr
 RemoveTrust = _kind("remove-trust", "remove leaver from trust policy of", "trust policy does not name leaver:",
                     ("iam:UpdateAssumeRolePolicy",), {"names_principal": False},
                     restore_note="restore puts the principal back into the statements it was taken from")
+DenyTrust = _kind("deny-trust", "deny leaver in trust policy of", "trust policy already denies leaver:",
+                  ("iam:UpdateAssumeRolePolicy",), {"denied": True},
+                  restore_note="restore takes the principal out of the Deny statement revoke added")
+DeleteRole = _kind("delete-role", "delete role trusted only by leavers:", "role already deleted:",
+                   ("iam:DeleteRole", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile",
+                    "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+                    "iam:ListAttachedRolePolicies", "iam:DetachRolePolicy"), {"exists": False}, restorable=False,
+                   restore_note="a deleted role cannot be brought back as it was (a new role gets a new id): the "
+                   "before-state of this record holds its trust policy, policies and instance profiles to "
+                   "recreate it by hand")
 RevokeRoleSessions = _kind("revoke-role-sessions", "revoke older sessions (AWSRevokeOlderSessions) of",
                            "older sessions already revoked:", ("iam:PutRolePolicy", "iam:DeleteRolePolicy"),
                            {"revoked_recently": True},
                            restore_note="restore removes the deny (or puts back the one that was there): sessions "
                            "issued before the cutoff that have not expired work again")
-RevokeRoleSessions.acts_on_person = False  # the role is reached through the leaver (it trusts them), not theirs
+# roles are reached through the leaver (they trust them), not the leaver's own accounts
+RevokeRoleSessions.acts_on_person = DeleteRole.acts_on_person = False
 
 USER_KINDS = (DeactivateAccessKey, DeleteConsolePassword, DeactivateSshKey, DeactivateSigningCertificate,
               DeactivateServiceCredential, DeactivateMfaDevice, RemoveFromGroup, DetachUserPolicy,
@@ -114,7 +129,7 @@ class AwsIamConnector(AwsConnector):
     name: ClassVar[str] = "aws-iam"
     version: ClassVar[str] = "1.0"
     Settings = AwsIamSettings
-    kinds = (*USER_KINDS, RemoveTrust, RevokeRoleSessions)
+    kinds = (*USER_KINDS, RemoveTrust, DenyTrust, DeleteRole, RevokeRoleSessions)
     # IAM has no batch write: a batch is applied one call at a time and then read back together, so the users of
     # a batch are read back with one account-wide read (see read_back) and two calls each (access keys, console
     # password) instead of six. 40 actions are 5 to 10 users: the account-wide read pays for itself many times,
@@ -127,7 +142,8 @@ class AwsIamConnector(AwsConnector):
                         "iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListSSHPublicKeys",
                         "iam:ListSigningCertificates", "iam:ListServiceSpecificCredentials",
                         "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies", "iam:GetUserPolicy",
-                        "iam:ListUserTags", "iam:GetRole", "iam:GetRolePolicy", "iam:ListUsers")
+                        "iam:ListUserTags", "iam:GetRole", "iam:GetRolePolicy", "iam:ListUsers",
+                        "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole")
 
     settings: AwsIamSettings
 
@@ -361,22 +377,31 @@ class AwsIamConnector(AwsConnector):
         if not named:
             return []
         all_match = [m for _, _, match in named for m in match]
-        left_empty = not trust.statements(trust.without(doc, all_match))
+        # nobody but leavers is trusted: no Allow would be left (a Deny revoke added before does not count)
+        left_empty = not any(st.get("Effect") == "Allow" for st in trust.statements(trust.without(doc, all_match)))
         name, arn = role["RoleName"], role["Arn"]
+        first = named[0][0]
+        choice = self.settings.empty_trust_policy if left_empty else None
+        if choice == "delete-role":  # its sessions end with it: no AWSRevokeOlderSessions for a deleted role
+            return [self._step(DeleteRole, r, {"account": account, "role": name}, resource=arn, principal=None,
+                               subject=first, label=f"{name} in {account}", since=since,
+                               note="its trust policy names leavers only (empty_trust_policy: delete-role)")]
         out = []
         for subject, principal, match in named:
             params = {"account": account, "role": name, "principal": principal,
                       "match": [m for m in match if trust.norm_principal(m) == trust.norm_principal(principal)]
                       or [principal]}
-            note, outcome = "", None
-            if left_empty:
+            kind, note, outcome = RemoveTrust, "", None
+            if choice == "deny":
+                kind, note = DenyTrust, "taking the leavers out would leave the trust policy empty"
+                params["deny"] = trust.deny_actions(doc, params["match"])
+            elif choice == "ask":
                 outcome = "attention"
                 note = (f"removing the leavers from the trust policy of {name} in {account} would leave it with no "
                         "statement: decide whether to delete the role or name another principal, then edit it")
-            out.append(self._step(RemoveTrust, r, params, resource=arn, principal=principal, subject=subject,
+            out.append(self._step(kind, r, params, resource=arn, principal=principal, subject=subject,
                                   label=f"{name} in {account} ({principal})", since=since, outcome=outcome,
                                   note=note))
-        first = named[0][0]
         out.append(self._step(RevokeRoleSessions, r, {"account": account, "role": name,
                                                        "max_age_hours": self.settings.revoked_sessions_max_age_hours},
                               resource=arn, principal=None, subject=first, label=f"{name} in {account}", since=since))
@@ -387,7 +412,7 @@ class AwsIamConnector(AwsConnector):
     def _lock_for(self, action: Any) -> Any:
         """One read-modify-write of a role's trust policy at a time (two leavers in one policy); every other write
         is a single call that needs no lock, so the engine's workers write in parallel."""
-        if action.kind != "remove-trust":
+        if action.kind not in ("remove-trust", "deny-trust"):
             return contextlib.nullcontext()
         with self._locks_lock:
             return self._role_locks.setdefault(action.resource, threading.Lock())

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors.aws import trust
+from revoke.connectors.aws import roles, trust
 from revoke.connectors.aws.base import AWS_ERRORS, MISSING, Memo, error_code, loads, request_id, translate
 from revoke.errors import ActionFailed
 
@@ -115,6 +115,15 @@ class IamReader:
     def role(self, role: str) -> Any:
         return self._once("get_role", role, lambda: self.iam.get_role(RoleName=role)["Role"])
 
+    def role_listing(self, op: str, role: str, key: str) -> Any:
+        """Every page of a list about a role (list_role_policies, list_attached_role_policies, ...)."""
+        def fetch() -> list[Any]:
+            out: list[Any] = []
+            for page in self.iam.get_paginator(op).paginate(RoleName=role):
+                out.extend(page.get(key, []))
+            return out
+        return self._once(op, role, fetch)
+
     def role_policy(self, role: str, name: str) -> Any:
         return self._once("get_role_policy", f"{role}/{name}", lambda: self.iam.get_role_policy(
             RoleName=role, PolicyName=name)["PolicyDocument"])
@@ -179,6 +188,8 @@ def _credential_state(items: Any, id_field: str, wanted: str) -> State:
 
 
 def state_of(kind: str, r: IamReader, p: dict[str, Any], since: dt.datetime) -> State:
+    if kind in roles.ROLE_KINDS:
+        return roles.state(kind, r, p)
     user = p.get("user", "")
     if kind == "deactivate-access-key":
         return _credential_state(r.access_keys(user), "AccessKeyId", p["key_id"])
@@ -286,6 +297,8 @@ def write(kind: str, iam: Any, p: dict[str, Any], *, run_id: str, now: dt.dateti
 
 def _write(kind: str, iam: Any, p: dict[str, Any], *, run_id: str, now: dt.datetime, undo: bool,
            before: State) -> Receipt:
+    if kind in roles.ROLE_KINDS:
+        return roles.write(kind, iam, p, undo=undo)
     user = p.get("user", "")
     status = "Active" if undo else "Inactive"
     if kind == "deactivate-access-key":

@@ -1,8 +1,10 @@
 """Editing a role's trust policy: take leaving principals out of it without touching anything else.
 
 Only `Allow` statements are edited: taking a principal out of a `Deny` statement would widen access. A statement
-whose `Principal` is left with nothing is dropped; a policy left with no statement is never written (AWS refuses it,
-and a role nobody may assume needs a person's decision: delete it or name someone else).
+whose `Principal` is left with nothing is dropped; a policy left with no statement is never written (AWS refuses it).
+Where taking the leavers out would leave it empty, the leavers are denied instead: revoke adds them to one explicit
+`Deny` statement of its own (`DENY_SID`), which overrides every Allow, keeps the policy valid and is taken out again
+on restore. (The connector's setting `empty_trust_policy` can ask for the role's deletion, or a person, instead.)
 """
 
 from __future__ import annotations
@@ -95,4 +97,74 @@ def with_principal(doc: dict[str, Any], principal: str, keys: list[dict[str, Any
             names.append(principal)
         st["Principal"]["AWS"] = names if len(names) > 1 else names[0]
     out["Statement"] = current
+    return out
+
+
+# ---- denying a principal, for a role whose trust would be left empty without it
+
+DENY_SID = "RevokeDeniesLeavers"  # the one statement revoke adds and edits; nothing else is ever written to
+# What an AWS principal does with a role's trust: assume it, and pass session tags and a source identity on the way.
+# (AssumeRoleWithWebIdentity and AssumeRoleWithSAML are for Federated principals, which this connector does not
+# plan; an Allow statement that grants a leaver another sts action gets it denied too.)
+DENY_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
+_COVERS_ASSUME = {"sts:assumerole", "sts:*", "*"}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return [a for a in _as_list(statement.get("Action")) if isinstance(a, str)]
+
+
+def denies(doc: dict[str, Any], match: Iterable[str]) -> bool:
+    """Whether an unconditional Deny statement keeps a principal in `match` from assuming the role. Fail closed:
+    a Deny with a condition, NotAction or NotPrincipal proves nothing here."""
+    wanted = {norm_principal(m) for m in match}
+    for st in statements(doc):
+        if st.get("Effect") != "Deny" or any(k in st for k in ("Condition", "NotAction", "NotPrincipal")):
+            continue
+        if not any(a.casefold() in _COVERS_ASSUME for a in _actions(st)):
+            continue
+        if wanted & {norm_principal(p) for p in aws_principals(st)}:
+            return True
+    return False
+
+
+def deny_actions(doc: dict[str, Any], match: Iterable[str]) -> list[str]:
+    """The actions to deny a principal: DENY_ACTIONS and any other sts action an Allow statement grants it."""
+    wanted = {norm_principal(m) for m in match}
+    out = set(DENY_ACTIONS)
+    for st in statements(doc):
+        if names_any(st, wanted):
+            out |= {a for a in _actions(st) if a.casefold().startswith("sts:")}
+    return sorted(out)
+
+
+def with_deny(doc: dict[str, Any], principal: str, actions: Iterable[str]) -> dict[str, Any]:
+    """`doc` with `principal` in revoke's Deny statement (added at the end if it is not there yet)."""
+    out = copy.deepcopy(doc)
+    current = statements(out)
+    st = next((s for s in current if s.get("Sid") == DENY_SID and s.get("Effect") == "Deny"), None)
+    if st is None:
+        st = {"Sid": DENY_SID, "Effect": "Deny", "Principal": {"AWS": []}, "Action": []}
+        current.append(st)
+    names = aws_principals(st)
+    if norm_principal(principal) not in {norm_principal(p) for p in names}:
+        names.append(principal)
+    st["Principal"] = {"AWS": names}
+    st["Action"] = sorted(set(_actions(st)) | set(actions))
+    out["Statement"] = current
+    return out
+
+
+def without_deny(doc: dict[str, Any], principal: str) -> dict[str, Any]:
+    """`doc` with `principal` out of revoke's Deny statement; the statement goes when it names nobody."""
+    out = copy.deepcopy(doc)
+    kept = []
+    for st in statements(out):
+        if st.get("Sid") == DENY_SID and st.get("Effect") == "Deny":
+            names = [p for p in aws_principals(st) if norm_principal(p) != norm_principal(principal)]
+            if not names:
+                continue
+            st["Principal"] = {"AWS": names}
+        kept.append(st)
+    out["Statement"] = kept
     return out

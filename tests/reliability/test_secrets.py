@@ -59,7 +59,8 @@ def world(slapd: Slapd, graph: GraphFake, slack: SlackFake, moto_server: MotoSer
     bot = slack.add_bot("revoke")
     slack.add_token(values["slack_token"], bot)
     slack.add_channel("acme-dev", members=[slack.add_user("alice", "alice@example.org"), bot])
-    key_id = "AKIA" + secrets.token_hex(8).upper()
+    # the access key id is a secret too: botocore's debug log names it in every request's signature
+    values["aws_key"] = key_id = "AKIA" + secrets.token_hex(8).upper()
     seeded = fresh_engagement(moto_server, member_accounts=0, identity_center=False,
                               credentials={"aws_access_key_id": key_id, "aws_secret_access_key": values["aws_secret"]})
     work = tmp_path / "work"  # everything revoke writes goes under here; the servers keep their files elsewhere
@@ -72,7 +73,7 @@ def world(slapd: Slapd, graph: GraphFake, slack: SlackFake, moto_server: MotoSer
         "people": [{"name": "Alice Example", "email": "alice@example.org",
                     "ids": {"corp-ldap": "alice", "m365": "alice@contoso.test", "aws": "alice"}}],
     })
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "REVOKE_AWS_KEY": key_id,
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]),
            **{f"REVOKE_{name.upper()}": value for name, value in values.items()}}
     return {"values": values, "work": work, "runbook": runbook, "env": env, "slapd": slapd, "slack": slack,
             "graph": graph}
@@ -113,7 +114,7 @@ def scan(world: dict[str, Any], outputs: list[subprocess.CompletedProcess], extr
         for name, text in (("stdout", p.stdout), ("stderr", p.stderr)):
             if leaks(text, values):
                 problems.append(f"`revoke {' '.join(p.args[3:])}` {name}: {leaks(text, values)}")
-    files = [f for f in world["work"].rglob("*") if f.is_file()]
+    files = [f for f in world["work"].rglob("*") if f.is_file() and f.name != ".env"]  # .env: the user's own
     assert any(f.name == "evidence.jsonl" for f in files) and any(f.name == "manifest.json" for f in files)
     for f in files:
         found = leaks(f.read_bytes().decode("utf-8", "replace"), values)
@@ -157,6 +158,83 @@ def test_no_secret_on_the_failure_paths(world: dict[str, Any], monkeypatch: pyte
     assert "corp-ldap" in down.stdout and "cannot connect" in down.stdout
     assert "restricted_action" in down.stdout or "an admin must allow it" in down.stdout, down.stdout
     scan(world, [refused, saved, down], extra=list(wrong.values()))
+
+
+def test_unreferenced_entries_and_a_missing_secret_are_never_echoed(world: dict[str, Any]) -> None:
+    """Issue 16, case 4: a `.env` beside the runbook holding entries the runbook does not name (prefixed or not),
+    and a secrets directory with unrelated files, once made `validate`/`plan` print "internal error:
+    ValidationError ... input_value='<the value>'". They are ignored now; a missing secret says where it looked."""
+    unreferenced = {"REVOKE_OLD_TOKEN": _planted("unref-prefixed"), "DATABASE_URL": _planted("unref-plain")}
+    (world["work"] / ".env").write_text("".join(f"{k}={v}\n" for k, v in unreferenced.items()))
+    secrets_dir = world["work"].parent / "secrets"  # outside work/, which the scan reads
+    secrets_dir.mkdir()
+    (secrets_dir / "old_token").write_text(_planted("unref-file"))
+    env = {"REVOKE_SECRETS_DIR": str(secrets_dir)}
+    extra = [*unreferenced.values(), (secrets_dir / "old_token").read_text()]
+    runbook = str(world["runbook"])
+    validate = revoke(world, "-vv", "validate", runbook, env=env)
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    plan = revoke(world, "--debug", "plan", runbook, "--out", "plan.json", env=env)
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    missing = revoke(world, "--debug", "-vv", "plan", runbook, env={**env, "REVOKE_SLACK_TOKEN": ""})
+    assert missing.returncode == 1
+    assert (f"secret slack_token is not set: looked in REVOKE_SLACK_TOKEN, {world['work'] / '.env'}, "
+            f"$REVOKE_SECRETS_DIR ({secrets_dir}/slack_token)") in missing.stderr, missing.stderr
+    assert "internal error:" not in validate.stderr + plan.stderr + missing.stderr
+    scan(world, [validate, plan, missing], extra=extra)
+
+
+# Runs revoke in a real process whose connectors fail with an exception that quotes every secret: what a careless
+# connector or SDK could do. argv[1] names where it fails: on apply, or in planning (as an "internal error").
+_FAILING = """
+import os, sys
+from pydantic import BaseModel, ValidationError
+from revoke.connectors.directory.ldap import LdapConnector
+from revoke.connectors.slack.connector import SlackConnector
+import revoke.engine
+
+secrets = [v for k, v in os.environ.items() if k.startswith("REVOKE_") and "SEKRET" in v]
+where = sys.argv.pop(1)
+
+def boom(self, actions):
+    raise RuntimeError("connector bug, credentials were: " + " ".join(secrets))
+
+class Settings(BaseModel):
+    port: int
+
+def invalid(*args, **kwargs):
+    Settings.model_validate({"port": secrets[0]})
+
+if where == "apply":
+    LdapConnector.apply_many = SlackConnector.apply_many = boom
+else:
+    revoke.engine.build_plan = invalid
+from revoke.cli import main
+main()
+"""
+
+
+def test_unexpected_errors_quoting_secrets_are_redacted_everywhere(world: dict[str, Any]) -> None:
+    """Issue 16, case 4: an unexpected connector error went into evidence unredacted (one of the four wrappers
+    redacted), and the CLI's "internal error" path printed a ValidationError's input value. Both, and their
+    tracebacks under --debug, now pass through the one redactor."""
+    def failing(where: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _FAILING, where, *args], cwd=world["work"], env=world["env"],
+                              capture_output=True, text=True, timeout=180)
+
+    runbook = str(world["runbook"])
+    saved = revoke(world, "--quiet", "plan", runbook, "--out", "plan.json")
+    assert saved.returncode == 2, saved.stdout + saved.stderr
+    applied = failing("apply", "--debug", "-vv", "apply", "plan.json")
+    assert applied.returncode == 3, applied.stdout + applied.stderr
+    assert "connector bug, credentials were" in applied.stdout + applied.stderr
+    run_dir = next(p for p in (world["work"] / "evidence").iterdir() if "-apply-" in p.name)
+    assert "connector bug, credentials were: ********" in (run_dir / "evidence.jsonl").read_text()
+    internal = failing("plan", "plan", runbook)
+    assert internal.returncode == 1 and "internal error: ValidationError" in internal.stderr, internal.stderr
+    traced = failing("plan", "--debug", "-vv", "plan", runbook)
+    assert traced.returncode == 1 and "Traceback" in traced.stderr, traced.stderr
+    scan(world, [saved, applied, internal, traced])
 
 
 def test_the_scan_finds_a_secret_whole_cut_short_or_url_encoded() -> None:
