@@ -18,6 +18,7 @@ TLS comes from a throwaway CA made by `trustme` at start; `ca_file` is its PEM f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -30,9 +31,10 @@ import uuid
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from revoke.testing.degraded import swallowed
 from revoke.sandbox.graph_directory import ZERO_ROLE, Answer, Directory, GraphError, stamp
 from revoke.sandbox.graph_directory import error_answer as _error
 from revoke.sandbox.graph_http import GraphHandler, thumbprint  # noqa: F401 - thumbprint is part of the API
@@ -61,6 +63,11 @@ class _Injection:
     retry_after: int
 
 
+# what a swallowed write must leave as it was
+DIRECTORY_STATE = ("users", "groups", "members", "owners", "teams", "roles", "role_members", "service_principals",
+                   "assignments", "deleted", "operations")
+
+
 class GraphFake:
     """The fake service: start()/stop(), a seeding API, and inspection of state and of the requests it saw."""
 
@@ -72,6 +79,7 @@ class GraphFake:
         self.log: list[LoggedRequest] = []
         self.token_lifetime = 3599
         self._injections: list[_Injection] = []
+        self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self._rate: int | None = None
         self._rate_retry_after = 1
         self._bucket = (0.0, 0.0)  # (tokens, when counted) of the rate limiter
@@ -81,6 +89,16 @@ class GraphFake:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.ca_file = ""
         self.port = 0
+
+    @contextlib.contextmanager
+    def degraded(self, degrader: Any) -> Iterator[None]:
+        """Answer through `degrader` (revoke.testing.degraded) inside the block."""
+        self.degrader = degrader
+        try:
+            yield
+        finally:
+            self.degrader = None
+            self.directory.page_cap = None
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> "GraphFake":
@@ -339,9 +357,28 @@ class GraphFake:
             headers = {"Retry-After": str(inj.retry_after)} if inj.status in (429, 503) else {}
             return _error(inj.status, code, message, request_id, client_request_id, headers)
         try:
+            if self.degrader is not None:
+                return self._degraded(method, path, query, body)
             return self.directory.handle(method, path, query, body)
         except GraphError as err:
             return _error(err.status, err.code, err.message, request_id, client_request_id)
+
+    def _degraded(self, method: str, path: str, query: dict[str, str], body: Any) -> Answer:
+        """The degraded-server mode: writes answered as the service does but not applied, reads answered badly."""
+        d = self.degrader
+        if method != "GET":
+            if not d.swallow:
+                return self.directory.handle(method, path, query, body)
+            with self.directory.lock, swallowed(self.directory, DIRECTORY_STATE):
+                return self.directory.handle(method, path, query, body)
+        self.directory.page_cap, cut = d.page_cap, self.directory.pages_cut
+        answer = self.directory.handle(method, path, query, body)
+        if self.directory.pages_cut > cut:
+            d.cut()
+        if answer.status == 200 and answer.body is not None:
+            key = f"{path}?{urlencode(sorted(query.items()))}"
+            answer = Answer(answer.status, d.answer(key, answer.body), answer.headers)
+        return answer
 
     def batch(self, body: Any, request_id: str, client_request_id: str) -> Answer:
         reqs = body.get("requests") if isinstance(body, dict) else None

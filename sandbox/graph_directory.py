@@ -72,6 +72,8 @@ class Directory:
     def __init__(self, graph_root: str = "", page_size: int = 100):
         self.graph_root = graph_root  # e.g. https://127.0.0.1:PORT/v1.0, for nextLink and Location
         self.page_size = page_size
+        self.page_cap: int | None = None  # the degraded-server mode's short pages (revoke.testing.degraded)
+        self.pages_cut = 0
         self.archive_polls = 1  # GETs of a teamsAsyncOperation before it reports succeeded
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
@@ -129,6 +131,7 @@ class Directory:
             raise bad_request(f"Invalid page size specified: '{query.get('$top')}'.") from None
         if not 1 <= top <= 999:
             raise bad_request(f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.")
+        top = min(top, self.page_cap or top)
         token = query.get("$skiptoken")
         try:
             start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
@@ -137,6 +140,7 @@ class Directory:
         chosen = [select(i, query.get("$select")) for i in items[start:start + top]]
         body: dict[str, Any] = {"@odata.context": f"{self.graph_root}/$metadata", "value": chosen}
         if start + top < len(items):
+            self.pages_cut += self.page_cap is not None
             nxt = {k: v for k, v in query.items() if k in ("$select", "$filter")}
             nxt["$top"] = str(top)
             nxt["$skiptoken"] = base64.urlsafe_b64encode(str(start + top).encode()).decode()

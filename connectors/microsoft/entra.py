@@ -15,14 +15,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Sequence
 
-from revoke.actions import ACCESS, ActionKind, State
+from revoke.actions import ACCESS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
 from revoke.connectors.microsoft.names import DirectoryNames
 from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
-                                      membership_blocker, seg)
+                                      list_page, membership_blocker, seg)
 
 USER_FIELDS = ("id,userPrincipalName,mail,proxyAddresses,displayName,accountEnabled,userType,onPremisesSyncEnabled,"
                "onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesDomainName,"
@@ -84,6 +84,13 @@ class RemoveDirectoryRole(ActionKind):
     item = ACCESS
     permissions = ("RoleManagement.ReadWrite.Directory",)
     desired = {"member": False}
+
+
+def _answers_for(reply: Reply, key: str) -> bool:
+    """The answer is the object asked for (by id, or a user's UPN), not another one or an empty 200."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    names = {str(body.get(f) or "").casefold() for f in ("id", "userPrincipalName")}
+    return key.casefold() in names
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
@@ -322,26 +329,38 @@ class EntraConnector(Connector):
                 paths[f"assignments:{a.principal}"] = f"/users/{a.principal}/appRoleAssignments?$top=999"
         replies = self._read(paths)
         for key, reply in replies.items():
-            if key.startswith("container:") and reply.ok:
+            if key.startswith("container:") and reply.ok and _answers_for(reply, key.split(":", 1)[1]):
                 self._containers_seen.add(key.split(":", 1)[1])
-            elif key.startswith("user:") and reply.ok:
+            elif key.startswith("user:") and reply.ok and isinstance(reply.body, dict) and reply.body.get("id"):
                 self.names.remember_user(reply.body)
-        member_of: dict[str, set[str]] = {}
-        whole: dict[str, str] = {}
-        for a in actions:
-            user = replies[f"user:{a.principal}"] if a.kind in MEMBERSHIP_KINDS else None
-            if user is None or not user.ok:
-                continue
-            listed = user.body.get("memberOf") or []
-            member_of[a.principal or ""] = {x["id"] for x in listed}
-            if a.resource not in member_of[a.principal or ""] and len(listed) >= EXPAND_CAP:
-                whole[f"memberOf:{a.principal}"] = f"/users/{a.principal}/memberOf?$select=id&$top=999"
-        for key, reply in self._read(whole).items():
-            if reply.ok:
-                member_of[key.split(":", 1)[1]] = {x["id"] for x in reply.body["value"]}
-            else:  # the user went away between the two reads
-                member_of.pop(key.split(":", 1)[1], None)
+        member_of = self._memberships(actions, replies)
         return {a.id: self._state(a, replies, member_of) for a in actions}
+
+    def _memberships(self, actions: Sequence[Action], replies: dict[str, Reply]) -> dict[str, set[str] | str]:
+        """Each member user's direct memberships, or why the answers do not prove them (a string)."""
+        member_of: dict[str, set[str] | str] = {}
+        whole: dict[str, str] = {}
+        for uid in {a.principal or "" for a in actions if a.kind in MEMBERSHIP_KINDS}:
+            user = replies[f"user:{uid}"]
+            if not user.ok:
+                continue
+            listed = user.body.get("memberOf") if isinstance(user.body, dict) else None
+            if not isinstance(listed, list) or not all(isinstance(x, dict) and x.get("id") for x in listed):
+                # Graph ignoring $expand (or a proxy dropping it) is not "member of nothing"
+                member_of[uid] = "Graph's answer for the user has no memberOf list"
+                continue
+            member_of[uid] = {x["id"] for x in listed}
+            if len(listed) >= EXPAND_CAP:  # $expand may have cut the list short: read it whole
+                whole[f"memberOf:{uid}"] = f"/users/{uid}/memberOf?$select=id&$top=999"
+        for key, reply in self._read(whole).items():
+            uid = key.split(":", 1)[1]
+            if reply.ok:
+                page = list_page(reply)
+                member_of[uid] = {x["id"] for x in page} if page is not None else \
+                    "Graph's answer to the user's memberOf has no value list"
+            else:  # the user went away between the two reads
+                member_of.pop(uid, None)
+        return member_of
 
     def _read(self, paths: dict[str, str]) -> dict[str, Reply]:
         replies = self.graph.batch_get(paths) if paths else {}
@@ -350,26 +369,37 @@ class EntraConnector(Connector):
                 raise self.graph.read_failure(reply, key)
         return replies
 
-    def _state(self, a: Action, replies: dict[str, Reply], member_of: dict[str, set[str]]) -> State:
+    def _state(self, a: Action, replies: dict[str, Reply], member_of: dict[str, set[str] | str]) -> State:
         uid = a.principal or a.resource
         user = replies[f"user:{uid}"]
+        if user.ok and not _answers_for(user, uid):
+            return unverifiable(f"Graph answered the read of user {uid} with another object or none")
         if a.kind == DisableAccount.name:
-            return {"accountEnabled": user.body.get("accountEnabled")} if user.ok else \
-                {"accountEnabled": None, "missing": "user"}
+            if not user.ok:
+                return {"accountEnabled": None, "missing": "user"}
+            if not isinstance(user.body.get("accountEnabled"), bool):
+                return unverifiable("Graph's answer for the user has no accountEnabled")
+            return {"accountEnabled": user.body["accountEnabled"]}
         if a.kind == RevokeSessions.name:
             if not user.ok:
                 return {"sessionsRevoked": None, "missing": "user"}
+            if not user.body.get("signInSessionsValidFromDateTime"):
+                return unverifiable("Graph's answer for the user has no signInSessionsValidFromDateTime")
             return _sessions_state(user.body, a.params["revokeAfter"])
         if a.kind == RemoveAppRoleAssignment.name:
             if not user.ok:
                 return {"assigned": None, "missing": "user"}
-            assigned = any(f"{x['resourceId']}:{x['appRoleId']}" == a.resource
-                           for x in replies[f"assignments:{uid}"].body["value"])
-            return {"assigned": assigned}
-        if not user.ok or uid not in member_of or a.resource not in self._containers_seen:
+            page = list_page(replies[f"assignments:{uid}"])
+            if page is None or not all("resourceId" in x and "appRoleId" in x for x in page):
+                return unverifiable("Graph's answer to the user's appRoleAssignments has no complete value list")
+            return {"assigned": any(f"{x['resourceId']}:{x['appRoleId']}" == a.resource for x in page)}
+        known = member_of.get(uid)
+        if isinstance(known, str):
+            return unverifiable(known)
+        if not user.ok or known is None or a.resource not in self._containers_seen:
             # A 404 is not "removed": a wrong or deleted id must never read as done.
-            return {"member": None, "missing": "group or role" if uid in member_of else "user"}
-        return {"member": a.resource in member_of[uid]}
+            return {"member": None, "missing": "group or role" if known is not None else "user"}
+        return {"member": a.resource in known}
 
     # ---- restore -------------------------------------------------------------------------------------------
     def restore(self, action: Action) -> Receipt:

@@ -269,7 +269,10 @@ class GraphClient:
         while True:
             if not reply.ok:
                 raise self.read_failure(reply, what)
-            items.extend(reply.body.get("value", []))
+            page = list_page(reply)
+            if page is None:  # a 200 without its list proves nothing: never read as "no items"
+                raise ActionFailed(f"reading {what}: Graph answered 200 without a `value` list")
+            items.extend(page)
             nxt = reply.body.get("@odata.nextLink")
             if not nxt:
                 return items
@@ -417,6 +420,14 @@ def membership_blocker(group: dict[str, Any], upn: str) -> tuple[str, str] | Non
                 f"read-only in Graph. Run: Remove-DistributionGroupMember -Identity '{group.get('mail')}' "
                 f"-Member '{upn}' -BypassSecurityGroupManagerCheck -Confirm:$false (see {EXCHANGE_RUNBOOK})")
     return None
+
+
+def list_page(reply: Reply) -> list[dict[str, Any]] | None:
+    """The items of one page of a list answer, or None when the answer has no `value` list of objects."""
+    value = reply.body.get("value") if isinstance(reply.body, dict) else None
+    if not isinstance(value, list) or not all(isinstance(x, dict) and isinstance(x.get("id"), str) for x in value):
+        return None
+    return value
 
 
 def directory_object_url(settings: GraphSettings, oid: str) -> str:

@@ -43,7 +43,7 @@ from revoke.plan import Plan
 from revoke.run import RunResult
 from revoke.secrets import Secrets
 
-__all__ = ["ConformanceError", "ConformanceReport", "check_connector", "check_declarations"]
+__all__ = ["ConformanceError", "ConformanceReport", "check_connector", "check_declarations", "check_degraded"]
 
 SYSTEM = "sut"  # the system's name in the generated runbook
 PROTOCOL = ("connect", "discover", "apply", "read_back", "restore")
@@ -107,6 +107,14 @@ class ConformanceReport:
     runbook: Path = field(default=Path())
 
 
+def __getattr__(name: str) -> Any:  # the degraded-server mode, imported when first used
+    if name in ("check_degraded", "Degrader"):
+        from revoke.testing import degraded
+
+        return getattr(degraded, name)
+    raise AttributeError(name)
+
+
 def check_connector(connector: str, settings: Mapping[str, Any], *, server_state: Callable[[], Any],
                     workdir: Path, people: Mapping[str, str] | None = None,
                     lists: Sequence[str | Mapping[str, Any]] = (), secrets: Mapping[str, str] | None = None,
@@ -126,15 +134,7 @@ def check_connector(connector: str, settings: Mapping[str, Any], *, server_state
     cls = eps[connector].load()
     check_declarations(cls, connector)
 
-    runbook = workdir / "conformance.yaml"
-    runbook.write_text(yaml.safe_dump({
-        "engagement": "conformance",
-        "final_day": dt.date.today().isoformat(),
-        "systems": {SYSTEM: {"connector": connector, "settings": dict(settings), "blast_radius": 10_000}},
-        "people": [{"name": n, "ids": {SYSTEM: ident}} for n, ident in (people or {}).items()],
-        "lists": [{"system": SYSTEM, **({"id": x} if isinstance(x, str) else dict(x))} for x in lists],
-        "protect": list(protect),
-    }, sort_keys=False), encoding="utf-8")
+    runbook = write_runbook(workdir / "conformance.yaml", connector, settings, people, lists, protect)
     the_secrets = Secrets({k: SecretStr(v) for k, v in (secrets or {}).items()})
     evidence = workdir / "evidence"
     options = ApplyOptions(evidence_root=evidence, fsync=False)
@@ -203,6 +203,20 @@ def check_connector(connector: str, settings: Mapping[str, Any], *, server_state
                "after restore, a new plan must show the restored targets as changes again",
                f"missing: {sorted(expected - {a.id for a in back.changes()})}")
     return report
+
+
+def write_runbook(path: Path, connector: str, settings: Mapping[str, Any], people: Mapping[str, str] | None,
+                  lists: Sequence[str | Mapping[str, Any]], protect: Sequence[str]) -> Path:
+    """The one-system runbook the suites run: `people` by name -> id, `lists` by id or {id, close, options}."""
+    path.write_text(yaml.safe_dump({
+        "engagement": "conformance",
+        "final_day": dt.date.today().isoformat(),
+        "systems": {SYSTEM: {"connector": connector, "settings": dict(settings), "blast_radius": 10_000}},
+        "people": [{"name": n, "ids": {SYSTEM: ident}} for n, ident in (people or {}).items()],
+        "lists": [{"system": SYSTEM, **({"id": x} if isinstance(x, str) else dict(x))} for x in lists],
+        "protect": list(protect),
+    }, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _read_back(cls: type[Connector], plan: Plan, secrets: Secrets) -> dict[str, Any]:

@@ -1,0 +1,64 @@
+"""The degraded-server mode of the conformance suite (revoke.testing.degraded): every built-in connector against
+its fake, the fake's answers to reads degraded one way at a time (a field dropped, an empty 200, pages cut short,
+an old state returned once), and no record may claim more than the server proved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from revoke.sandbox.graph import GraphFake
+from revoke.testing.degraded import MODES, Degrader, check_degraded, drop_fields, over_claims
+from tests.graph_env import graph, graph_app, graph_system  # noqa: F401 - fixtures
+
+# the answer fields Entra's read-back verdicts rest on
+ENTRA_FIELDS = ("memberOf", "accountEnabled", "signInSessionsValidFromDateTime", "value", "id")
+
+
+def seed_entra(graph: GraphFake) -> None:
+    ann = graph.add_user("ann@contoso.test")
+    carl = graph.add_user("carl@contoso.test")
+    for n in range(3):
+        graph.add_group(f"Engineering {n}", members=(carl, ann))
+    sp, roles = graph.add_service_principal("Payroll", ("Reader", "Approver"))
+    graph.assign_app_role(ann, sp, roles["Reader"])
+    graph.assign_app_role(ann, sp, roles["Approver"])  # two: a page of one is cut short
+    graph.add_directory_role("Helpdesk Administrator", members=(carl, ann))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_entra_claims_nothing_the_degraded_server_did_not_prove(graph: GraphFake, graph_app: tuple[str, str],
+                                                                tmp_path: Path, mode: str) -> None:
+    seed_entra(graph)
+    seen = check_degraded("entra", graph_system(graph, graph_app[0])["settings"], degrade=graph.degraded,
+                          workdir=tmp_path, fields=ENTRA_FIELDS, people={"Ann Leaver": "ann@contoso.test"},
+                          secrets={"graph_secret": graph_app[1]}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+def test_user_answer_without_member_of_is_unverifiable(graph: GraphFake, graph_app: tuple[str, str],
+                                                       tmp_path: Path) -> None:
+    """The case seen against a Graph endpoint that ignored `$expand`: the user came back without `memberOf`."""
+    seed_entra(graph)
+    from revoke.testing.degraded import _read_back_degraded
+
+    states = _read_back_degraded("entra", graph_system(graph, graph_app[0])["settings"], graph.degraded,
+                                 Degrader("field-dropped", ["memberOf"]), tmp_path,
+                                 people={"Ann Leaver": "ann@contoso.test"}, secrets={"graph_secret": graph_app[1]})
+    member = [s for k, s in states.items() if k[0] in ("remove-group-member", "remove-directory-role")]
+    assert member and all("memberOf" in s.get("unverifiable", "") for s in member), member
+
+
+def test_over_claims_names_a_verified_record_the_server_contradicts() -> None:
+    records = [{"action_id": "a", "kind": "remove-group-member", "resource": "g", "principal": "u",
+                "outcome": "already_done", "verification": "verified", "after": {"member": False}},
+               {"action_id": "b", "kind": "disable-account", "resource": "u", "outcome": "attention",
+                "verification": "unverifiable"}]
+    assert len(over_claims(records, {"a": False, "b": False})) == 1
+    assert over_claims(records, {"a": True, "b": False}) == []
+
+
+def test_drop_fields_reaches_every_depth() -> None:
+    body = {"id": "u", "memberOf": [{"id": "g"}], "x": [{"memberOf": 1, "y": 2}]}
+    assert drop_fields(body, frozenset({"memberOf"})) == {"id": "u", "x": [{"y": 2}]}
