@@ -23,16 +23,18 @@ Seed it, start it, point a client at it, then inspect its state independently of
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 from revoke.sandbox._slack_methods import METHODS, SlackError, scopes_needed
+from revoke.testing.degraded import swallowed
 
 # Everything the `slack` connector can need; tests take scopes away to see `missing_scope`.
 BOT_SCOPES = ("channels:read", "groups:read", "users:read", "users:read.email", "channels:join",
@@ -95,6 +97,10 @@ class Call:
     request_id: str
 
 
+WRITE_METHODS = {"conversations.join", "chat.postMessage", "conversations.archive", "conversations.unarchive",
+                 "conversations.kick", "conversations.invite"}
+
+
 class SlackFake:
     """The workspace: users, channels, tokens, and what each request did to them."""
 
@@ -107,6 +113,7 @@ class SlackFake:
         self.tokens: dict[str, Token] = {}
         self.calls: list[Call] = []
         self.injections: list[Injection] = []
+        self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self._clock = itertools.count(int(time.time()) * 1_000_000)
@@ -284,9 +291,33 @@ class SlackFake:
                 if inj.retry_after is not None:
                     headers["Retry-After"] = str(inj.retry_after)
                 return inj.status, {"ok": False, "error": inj.error}
+            if self.degrader is not None:
+                return 200, {"ok": True, **self._degraded(method, handler, grant, params)}
             return 200, {"ok": True, **handler(self, grant, params)}
         except SlackError as err:
             return 200, {"ok": False, "error": err.code, **err.extra}
+
+    @contextlib.contextmanager
+    def degraded(self, degrader: Any) -> Iterator[None]:
+        """Answer through `degrader` (revoke.testing.degraded) inside the block."""
+        self.degrader, cap = degrader, self.page_cap
+        self.page_cap = degrader.page_cap or cap
+        try:
+            yield
+        finally:
+            self.degrader, self.page_cap = None, cap
+
+    def _degraded(self, method: str, handler: Any, grant: Token, params: dict[str, Any]) -> dict[str, Any]:
+        if method in WRITE_METHODS:
+            if not self.degrader.swallow:
+                return handler(self, grant, params)
+            with swallowed(self, ("users", "channels")):
+                return handler(self, grant, params)
+        body = handler(self, grant, params)
+        if self.degrader.page_cap and (body.get("response_metadata") or {}).get("next_cursor"):
+            self.degrader.cut()
+        key = method + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "token")
+        return self.degrader.answer(key, body)
 
     # ---------------------------------------------------------------------------------------------- paging
 
@@ -332,6 +363,10 @@ class SlackFake:
         user = self.users.get(user_id)
         if user is None or user.is_bot:
             return 404, _scim_error(404, "User not found")
+        if self.degrader is not None and verb == "GET":
+            return 200, self.degrader.answer(f"scim/{user_id}", scim_user(user))
+        if self.degrader is not None and self.degrader.swallow and verb != "GET":
+            return (204, {}) if verb == "DELETE" else (200, scim_user(user))
         if verb == "PATCH":
             for op in (body or {}).get("Operations", []):
                 value = op.get("value")

@@ -62,3 +62,49 @@ def test_over_claims_names_a_verified_record_the_server_contradicts() -> None:
 def test_drop_fields_reaches_every_depth() -> None:
     body = {"id": "u", "memberOf": [{"id": "g"}], "x": [{"memberOf": 1, "y": 2}]}
     assert drop_fields(body, frozenset({"memberOf"})) == {"id": "u", "x": [{"y": 2}]}
+
+
+M365_FIELDS = ("isArchived", "value", "id", "deletedDateTime")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_m365_groups_claims_nothing_the_degraded_server_did_not_prove(graph: GraphFake, graph_app: tuple[str, str],
+                                                                      tmp_path: Path, mode: str) -> None:
+    ann, carl = graph.add_user("ann@contoso.test"), graph.add_user("carl@contoso.test")
+    dave = graph.add_user("dave@contoso.test")
+    team = graph.add_group("Acme team", kind="m365", team=True, owners=(carl,), members=(carl, dave, ann))
+    graph.add_group("Acme list", kind="m365", mail="acme-list@contoso.test", members=(ann, carl))
+    seen = check_degraded("m365-groups", graph_system(graph, graph_app[0], connector="m365-groups")["settings"],
+                          degrade=graph.degraded, workdir=tmp_path, fields=M365_FIELDS, people={"Ann": ann},
+                          lists=[team, {"id": "acme-list@contoso.test", "close": "delete"}],
+                          secrets={"graph_secret": graph_app[1]}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+SLACK_FIELDS = ("members", "channel", "is_archived", "active", "id")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_slack_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path, mode: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    from revoke.sandbox.slack import SlackFake
+
+    with SlackFake() as fake:
+        token, admin = "xoxb-" + secrets.token_hex(16), "xoxp-" + secrets.token_hex(16)
+        bot = fake.add_bot("revoke")
+        fake.add_token(token, bot)
+        fake.add_token(admin, fake.add_user("owner", "owner@client.example"), scopes=["admin"])
+        alice = fake.add_user("alice", "alice@consult.example")
+        carol = fake.add_user("carol", "carol@client.example")
+        fake.add_channel("acme-dev", members=[carol, alice])
+        fake.add_channel("client-team", members=[carol, alice])
+        settings = {"token": {"secret": "slack_token"}, "base_url": fake.base_url, "channel_prefix": "acme-",
+                    "closing_message": "Closing.", "scim_deactivate": True, "scim_token": {"secret": "slack_scim"},
+                    "scim_url": fake.scim_url}
+        seen = check_degraded("slack", settings, degrade=fake.degraded, workdir=tmp_path, fields=SLACK_FIELDS,
+                              people={"Alice": "alice@consult.example"},
+                              lists=[{"id": "#client-team", "close": "keep"}],
+                              secrets={"slack_token": token, "slack_scim": admin}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

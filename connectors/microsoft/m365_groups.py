@@ -17,14 +17,14 @@ import re
 from typing import Any, ClassVar, Sequence
 from urllib.parse import quote
 
-from revoke.actions import LISTS, ActionKind, State
+from revoke.actions import LISTS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
 from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
 from revoke.connectors.microsoft.graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
-                                      directory_object_url, is_mail_only, membership_blocker, seg)
+                                      directory_object_url, is_mail_only, list_page, membership_blocker, seg)
 
 GROUP_FIELDS = ("id,displayName,mail,mailEnabled,securityEnabled,groupTypes,membershipRule,onPremisesSyncEnabled,"
                 "resourceProvisioningOptions")
@@ -366,15 +366,18 @@ class M365GroupsConnector(Connector):
             del self._operations[a.resource]
             team = self.graph.get(f"/teams/{a.resource}")
             if team.ok:
-                states[a.id] = {"isArchived": bool(team.body.get("isArchived"))}
+                states[a.id] = _archived(team, a.resource)
         return states
 
     def _state(self, a: Action, replies: dict[str, Reply]) -> State:
         if a.kind == ArchiveTeam.name:
             team = replies[f"team:{a.resource}"]
-            return {"isArchived": bool(team.body.get("isArchived"))} if team.ok else \
-                {"isArchived": None, "missing": "team"}
+            if not team.ok:
+                return {"isArchived": None, "missing": "team"}
+            return _archived(team, a.resource)
         group = replies[f"group:{a.resource}"]
+        if group.ok and not _answers_for(group, a.resource):
+            return unverifiable(f"Graph answered the read of group {a.resource} with another object or none")
         if a.kind == DeleteGroup.name:
             if group.ok:
                 return {"exists": True, "softDeleted": False}
@@ -382,13 +385,19 @@ class M365GroupsConnector(Connector):
             if not deleted.ok:
                 # neither live nor in deleted items: a wrong id, or purged; never reported as deleted by us
                 return {"exists": False, "softDeleted": False}
-            gone = dt.datetime.fromisoformat(str(deleted.body.get("deletedDateTime")).replace("Z", "+00:00"))
-            return {"exists": False, "softDeleted": True, "deletedDateTime": deleted.body.get("deletedDateTime"),
+            when = deleted.body.get("deletedDateTime") if isinstance(deleted.body, dict) else None
+            if not _answers_for(deleted, a.resource) or not isinstance(when, str):
+                return unverifiable("Graph's answer from deleted items is not the group with its deletedDateTime")
+            gone = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+            return {"exists": False, "softDeleted": True, "deletedDateTime": when,
                     "restorableUntil": (gone + dt.timedelta(days=SOFT_DELETE_DAYS)).isoformat(timespec="seconds")}
         user = replies[f"user:{a.principal}"]
         if not group.ok or not user.ok:
             return {"member": None, "missing": "group" if not group.ok else "user"}
-        return {"member": a.principal in {m["id"] for m in replies[f"members:{a.resource}"].body["value"]}}
+        members = list_page(replies[f"members:{a.resource}"])
+        if members is None:
+            return unverifiable("Graph's answer to the group's members has no value list")
+        return {"member": a.principal in {m["id"] for m in members}}
 
     # ---- restore -------------------------------------------------------------------------------------------
     def restore(self, action: Action) -> Receipt:
@@ -418,6 +427,20 @@ class M365GroupsConnector(Connector):
             raise reply.failure(f"restore {self.kind(a.kind).describe(a.label or a.resource)}",
                             self.kind(a.kind).permissions)
         return Receipt(request_ids=(reply.request_id,), detail={"status": reply.status})
+
+
+def _answers_for(reply: Reply, oid: str) -> bool:
+    """The answer is the object asked for, not another one or an empty 200."""
+    return isinstance(reply.body, dict) and str(reply.body.get("id") or "").casefold() == oid.casefold()
+
+
+def _archived(team: Reply, gid: str) -> State:
+    archived = team.body.get("isArchived") if isinstance(team.body, dict) else None
+    if not isinstance(archived, bool):  # a missing isArchived is not "not archived" (restore would read it done)
+        return unverifiable("Graph's answer for the team has no isArchived")
+    if not _answers_for(team, gid):
+        return unverifiable(f"Graph answered the read of team {gid} with another object or none")
+    return {"isArchived": archived}
 
 
 def _is_team(g: dict[str, Any]) -> bool:

@@ -72,6 +72,10 @@ class ThrottleRetryHandler(RateLimitErrorRetryHandler):
         return response.status_code == 200 and body.get("error") == "ratelimited"
 
 
+class Unproven(ActionFailed):
+    """An answer that does not prove the state it was read for (a list or flag missing, another object)."""
+
+
 class SlackChannel:
     """The fields of a conversation object that revoke plans on."""
 
@@ -157,7 +161,10 @@ class SlackApi:
         cursor = ""
         while True:
             resp = self.read(method, cursor=cursor, **params) if cursor else self.read(method, **params)
-            yield from resp.get(key) or []
+            items = resp.get(key)
+            if not isinstance(items, list):  # an answer without its list is not an empty list
+                raise Unproven(f"Slack's answer to {method} has no `{key}` list")
+            yield from items
             cursor = (resp.get("response_metadata") or {}).get("next_cursor") or ""
             if not cursor:
                 return
@@ -247,7 +254,10 @@ class ScimApi:
         return resp
 
     def active(self, user_id: str) -> bool:
-        return bool(self._request("GET", user_id).json().get("active"))
+        body = self._request("GET", user_id).json()
+        if not isinstance(body, dict) or not isinstance(body.get("active"), bool) or body.get("id") != user_id:
+            raise Unproven(f"the SCIM answer for user {user_id} is not that user with its `active` flag")
+        return body["active"]
 
     def set_active(self, user_id: str, active: bool) -> None:
         self._request("PATCH", user_id, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

@@ -24,10 +24,10 @@ from typing import Any, ClassVar, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from revoke.actions import ACCESS, LISTS, ActionKind, State
+from revoke.actions import ACCESS, LISTS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.slack import names as slack_names
-from revoke.connectors.slack.api import ScimApi, SlackApi, SlackChannel, SlackRefused, header
+from revoke.connectors.slack.api import ScimApi, SlackApi, SlackChannel, SlackRefused, Unproven, header
 from revoke.connectors.slack.api import request_ids as _ids
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.evidence import now
@@ -289,7 +289,10 @@ class SlackConnector(Connector):
     def _posted(self, channel: str, text: str) -> bool:
         # the 100 latest messages: a closing message is the last thing said before the archive
         resp = self.api.read("conversations.history", channel=channel, limit=100)
-        return any(m.get("user") == self.bot_user and m.get("text") == text for m in resp.get("messages") or [])
+        messages = resp.get("messages")
+        if not isinstance(messages, list):
+            raise Unproven("Slack's answer to conversations.history has no `messages` list")
+        return any(m.get("user") == self.bot_user and m.get("text") == text for m in messages)
 
     def _plan_channel(self, ch: SlackChannel, mode: str, leavers: dict[str, tuple[Subject, dict]],
                       memberships: dict[str, set[str]], posted: set[str], found: Discovery) -> None:
@@ -453,6 +456,8 @@ class SlackConnector(Connector):
                         "exists": True, "member": a.principal in held}
                 elif a.kind == DeactivateUser.name:
                     out[a.id] = {"exists": True, "active": self.scim.active(a.resource)}
+            except Unproven as err:
+                out[a.id] = unverifiable(err.reason)
             except ActionFailed as err:
                 if err.retryable:
                     raise
@@ -462,11 +467,13 @@ class SlackConnector(Connector):
 
     def _channel_state(self, channel: str) -> State:
         try:
-            info = self.api.read("conversations.info", channel=channel)["channel"]
+            info = self.api.read("conversations.info", channel=channel).get("channel")
         except SlackRefused as err:
             if err.code == "channel_not_found":
                 return {"exists": False, "archived": False}
             raise
+        if not isinstance(info, dict) or info.get("id") != channel or not isinstance(info.get("is_archived"), bool):
+            raise Unproven(f"Slack's answer to conversations.info is not channel {channel} with its is_archived")
         return SlackChannel(info).state()
 
     def _members(self, channel: str) -> set[str] | None:
