@@ -32,6 +32,7 @@ GitHub's as commonly reported; the status codes and shapes are the documented on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -45,13 +46,14 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from revoke.sandbox import github_repos  # noqa: F401 - registers the repository and team routes
 from revoke.sandbox.github_model import App, GhError, Grant, Installation, User
 from revoke.sandbox.github_routes import ROUTES, Listing
 from revoke.sandbox.github_state import WRITES, GitHubState, Injection
+from revoke.testing.degraded import swallowed
 
 PRIMARY_MESSAGE = "API rate limit exceeded for {who}."
 SECONDARY_MESSAGE = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
@@ -97,6 +99,7 @@ class GitHubFake(GitHubState):
     def __init__(self, *, page_cap: int = 100, prefix: str = ""):
         super().__init__()
         self.page_cap = page_cap
+        self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self.prefix = prefix.rstrip("/")   # "/api/v3": GitHub Enterprise Server's REST root
         self.log: list[Logged] = []
         self._used: dict[tuple[str, int], int] = {}
@@ -267,18 +270,46 @@ class GitHubFake(GitHubState):
             if injection is not None and not injection.applied:
                 out.update(injection.headers)
                 return injection.status, GhError(injection.status, injection.message).body()
-            answer = handler(ctx, m)
+            if self.degrader is not None and ctx.method != "GET" and self.degrader.swallow \
+                    and not ctx.path.startswith("/app"):  # installation tokens are still issued
+                with swallowed(self, ("users", "orgs")):
+                    answer = handler(ctx, m)
+            else:
+                answer = handler(ctx, m)
             if injection is not None:
                 out.update(injection.headers)
                 return injection.status, GhError(injection.status, injection.message).body()
             if isinstance(answer, Listing):
-                return 200, self._page(ctx, answer.items, out)
+                page = self._page(ctx, answer.items, out)
+                return 200, self._degraded(ctx, page, 'rel="next"' in out.get("Link", ""))
             status, body = answer
+            if ctx.method == "GET" and status == 200:
+                body = self._degraded(ctx, body)
             if ctx.method == "GET" and status == 200:
                 out["Cache-Control"] = "private, max-age=60, s-maxage=60"
                 out["ETag"] = 'W/"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() + '"'
             return status, body
         raise GhError(404, "Not Found")
+
+    def _degraded(self, ctx: Ctx, body: Any, more: bool = False) -> Any:
+        """A read's answer through the degraded-server mode's degrader (revoke.testing.degraded), if any."""
+        d = self.degrader
+        if d is None:
+            return body
+        if more and d.page_cap:
+            d.cut()
+        return d.answer(f"{ctx.path}?{urlencode(sorted(ctx.query.items()))}", body)
+
+    @contextlib.contextmanager
+    def degraded(self, degrader: Any) -> Iterator[None]:
+        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
+        swallowed."""
+        self.degrader, cap = degrader, self.page_cap
+        self.page_cap = degrader.page_cap or cap
+        try:
+            yield
+        finally:
+            self.degrader, self.page_cap = None, cap
 
     def _injection(self, ctx: Ctx) -> Injection | None:
         for inj in self._injections:

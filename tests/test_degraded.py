@@ -108,3 +108,19 @@ def test_slack_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path, 
                               lists=[{"id": "#client-team", "close": "keep"}],
                               secrets={"slack_token": token, "slack_scim": admin}, modes=[mode])
     assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+GITHUB_FIELDS = ("credential_id", "login", "email", "invitee", "id", "archived", "slug", "user")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_github_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path, mode: str) -> None:
+    from revoke.sandbox.github import GitHubFake
+    from revoke.sandbox.github_seed import seed_engagement
+
+    with GitHubFake(page_cap=2) as fake:
+        seeded = seed_engagement(fake)
+        seen = check_degraded("github", seeded.settings(fake), degrade=fake.degraded, workdir=tmp_path,
+                              fields=GITHUB_FIELDS, people=seeded.leavers, lists=list(seeded.lists),
+                              secrets={"github_token": seeded.token}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

@@ -96,7 +96,8 @@ class Reader:
             login = self.login(a)
             key = ("sso", org.casefold(), login.casefold())
             fn = lambda n: owner.rest.orgs.list_saml_sso_authorizations(org, login=login, per_page=n)  # noqa: E731
-        listed = self._once(key, lambda: owner.pages(f"the SSO authorizations in {org}", fn))
+        listed = _complete(self._once(key, lambda: owner.pages(f"the SSO authorizations in {org}", fn)),
+                           f"the SSO authorizations in {org}", "credential_id")
         match = next((c for c in listed if int(c.get("credential_id", -1)) == cid), None)
         if match is None:
             return {"authorized": False, "credential_type": a.before.get("credential_type")}
@@ -123,15 +124,16 @@ class Reader:
             if err.status != 404:
                 raise
             return {"member": False, "state": None, "role": None}   # the organisation and the account both answer
-        if int((body.get("user") or {}).get("id", -1)) != uid:
+        if not isinstance(body, dict) or int((body.get("user") or {}).get("id", -1)) != uid:
             return unverifiable(f"GitHub answered the membership of {login} with another account")
         return {"member": True, "state": body.get("state"), "role": body.get("role")}
 
     def _members(self, api: Api, org: str) -> tuple[dict[int, str], list[dict[str, Any]]]:
         members: dict[int, str] = {}
         for role in ("all", "admin"):
-            for u in api.pages(f"the members of {org}", lambda n: api.rest.orgs.list_members(org, role=role,
-                                                                                            per_page=n)):
+            listed = api.pages(f"the members of {org}", lambda n: api.rest.orgs.list_members(org, role=role,
+                                                                                            per_page=n))
+            for u in _complete(listed, f"the members of {org}", "id", "login"):
                 members[u["id"]] = "admin" if role == "admin" else members.get(u["id"], "member")
                 self.conn.logins[u["id"]] = u["login"]
         return members, self._invitations(api, org)
@@ -143,7 +145,8 @@ class Reader:
     def email_invitation(self, a: "Action") -> State:
         org, email = a.params["org"], str(a.params["email"]).casefold()
         self.org(org)
-        for inv in self._invitations(self.api(org), org):
+        for inv in _complete(self._invitations(self.api(org), org), f"the pending invitations of {org}", "id",
+                             "login", "email"):
             if not inv.get("login") and (inv.get("email") or "").casefold() == email:
                 return {"invited": True, "role": inv.get("role")}
         return {"invited": False, "role": None}
@@ -168,8 +171,10 @@ class Reader:
             org, repo, affiliation="outside", per_page=n))
         invitations = api.pages(f"the invitations of {org}/{repo}",
                                 lambda n: api.rest.repos.list_invitations(org, repo, per_page=n))
-        invited = {int(i["invitee"]["id"]) for i in invitations if (i.get("invitee") or {}).get("id")}
-        return {int(u["id"]) for u in outside}, invited
+        what = f"the invitations of {org}/{repo}"
+        invited = {int(i["invitee"]["id"]) for i in _complete(invitations, what, "invitee")
+                   if isinstance(i["invitee"], dict) and _complete([i["invitee"]], what, "id")}
+        return {int(u["id"]) for u in _complete(outside, f"the outside collaborators of {org}/{repo}", "id")}, invited
 
     def archive(self, a: "Action") -> State:
         org, repo = a.params["org"], a.params["repo"]
@@ -183,7 +188,9 @@ class Reader:
         if int(body.get("id", -1)) != int(a.params["repo_id"]):
             return unverifiable(f"{org}/{repo} is now another repository (id {body.get('id')}, the plan saw "
                                 f"{a.params['repo_id']})")
-        return {"exists": True, "archived": bool(body.get("archived"))}
+        if not isinstance(body.get("archived"), bool):  # missing is not "not archived": restore would read it done
+            return unverifiable(f"GitHub's answer for {org}/{repo} has no `archived`")
+        return {"exists": True, "archived": body["archived"]}
 
     def team(self, a: "Action") -> State:
         org, slug = a.params["org"], a.params["slug"]
@@ -195,7 +202,16 @@ class Reader:
             if err.status != 404:
                 raise
             return {"exists": False}   # the organisation answers and connect() checked these credentials act there
+        if not isinstance(body, dict) or str(body.get("slug", "")).casefold() != slug.casefold():
+            return unverifiable(f"GitHub answered the read of team @{org}/{slug} with another object or none")
         return {"exists": True, "id": body.get("id")}
+
+
+def _complete(items: list[Any], what: str, *fields: str) -> list[Any]:
+    """`items` when each is an object carrying `fields` (null allowed); otherwise the listing proves nothing."""
+    if not all(isinstance(i, dict) and all(f in i for f in fields) for i in items):
+        raise ActionFailed(f"GitHub's answer to {what} lacks {', '.join(fields)} on some entries")
+    return items
 
 
 READERS: dict[str, Callable[[Reader, "Action"], State]] = {
