@@ -5,11 +5,13 @@ an old state returned once), and no record may claim more than the server proved
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from revoke.sandbox.graph import GraphFake
 from revoke.testing.degraded import MODES, Degrader, check_degraded, drop_fields, over_claims
+from tests.conftest import slapd  # noqa: F401 - fixture
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401 - fixtures
 
 # the answer fields Entra's read-back verdicts rest on
@@ -124,3 +126,24 @@ def test_github_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path,
                               fields=GITHUB_FIELDS, people=seeded.leavers, lists=list(seeded.lists),
                               secrets={"github_token": seeded.token}, modes=[mode])
     assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+# attributes the ldap connector's verdicts rest on (its lock attribute is ppolicy's pwdAccountLockedTime, whose
+# absence is how the directory says "not locked", so dropping it is not a degradation but an answer)
+LDAP_FIELDS = ("member", "uniqueMember", "memberUid")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ldap_claims_nothing_the_degraded_server_did_not_prove(slapd: Any, tmp_path: Path, mode: str) -> None:
+    from revoke.sandbox.ldap_degraded import degraded_ldap
+    from tests.conftest import ldap_system
+
+    alice, bob = slapd.add_user("alice", mail="alice@example.org"), slapd.add_user("bob")
+    carol = slapd.add_user("carol")
+    slapd.add_group("eng", [carol.dn, alice.dn, bob.dn])
+    slapd.add_group("auditors", [carol.dn, alice.dn], kind="groupOfUniqueNames")
+    team = slapd.add_group("acme-team", [alice.dn, carol.dn], ou="lists", mail="acme-team@example.org")
+    seen = check_degraded("ldap", ldap_system(slapd)["settings"], degrade=degraded_ldap, workdir=tmp_path,
+                          fields=LDAP_FIELDS, people={"Alice Example": "alice", "Bob": "bob"}, lists=[team],
+                          secrets={"corp_ldap": slapd.service.password}, modes=[mode])
+    assert seen and any(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Sequence
 
 import ldap3
 
-from revoke.actions import LISTS, ActionKind, State
+from revoke.actions import LISTS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.directory import ldap_names
 from revoke.connectors.directory.session import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
@@ -364,9 +364,8 @@ class LdapConnector(Connector):
             elif a.kind == DeleteMailGroup.name:
                 res = self.session.search(f"read {a.resource}", a.resource, "(objectClass=*)", ["*"],
                                           scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
-                entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
-                out[a.id] = ({"dn": a.resource, "exists": True, "entry": entry_attrs(entries[0])} if entries
-                             else {"dn": a.resource, "exists": False})
+                out[a.id] = _base_entry(res, a.resource, lambda e: {"dn": a.resource, "exists": True,
+                                                                    "entry": entry_attrs(e)})
         self._read_locks(locks, out)
         for group in members.values():
             for i in range(0, len(group), CHUNK):
@@ -388,9 +387,8 @@ class LdapConnector(Connector):
                 for a, _ in items:
                     res = self.session.search(f"read {a.resource}", a.resource, "(objectClass=*)",
                                               [self._lock_attr], scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
-                    entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
-                    out[a.id] = (self._lock_state(a.resource, first(entry_attrs(entries[0]), self._lock_attr))
-                                 if entries else {"dn": a.resource, "exists": False})
+                    out[a.id] = _base_entry(res, a.resource, lambda e: self._lock_state(
+                        a.resource, first(entry_attrs(e), self._lock_attr)))
                 continue
             for i in range(0, len(items), CHUNK):
                 chunk = items[i:i + CHUNK]
@@ -418,11 +416,22 @@ class LdapConnector(Connector):
             return
         entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
         index = _member_index(entry_attrs(entries[0]) if entries else {})  # once: each action is then a lookup
-        states = {}
+        if entries and norm_dn(entries[0].get("dn", "")) != norm_dn(group):
+            for a in actions:
+                out[a.id] = unverifiable(f"the server answered the read of {group} with {entries[0].get('dn')}")
+            return
+        states: dict[str, State] = {}
         for a in actions:
             held: dict[str, str] = a.before.get("values", {})
             still = any(_holds(index, attr, v) for attr, v in held.items())
             states[a.id] = {"group": a.resource, "exists": True, "values": held if still else {}, "member": still}
+        unseen = None if entries else self._values_unseen(group, {attr for a in actions
+                                                                  for attr in a.before.get("values", {})})
+        if unseen:
+            for a in actions:
+                states[a.id] = unverifiable(unseen)
+            out.update(states)
+            return
         if entries and terms and not any(st["member"] for st in states.values()):
             # the server matched a value that our comparison does not see: never call that removed, ask per action
             for a in actions:
@@ -437,7 +446,24 @@ class LdapConnector(Connector):
         if res["result"] == NO_SUCH_OBJECT:
             return {"group": a.resource, "exists": False}
         still = any(e.get("type") == "searchResEntry" for e in res["entries"])
+        unseen = None if still else self._values_unseen(a.resource, set(held))
+        if unseen:
+            return unverifiable(unseen)
         return {"group": a.resource, "exists": True, "values": held if still else {}, "member": still}
+
+    def _values_unseen(self, group: str, attrs: set[str]) -> str | None:
+        """Why "no entry matched the member values" proves nothing here, or None when it proves removal: the
+        group must show this bind some value of those attributes (a filter on an attribute the bind may not read
+        matches nothing, which would read as removed). A groupOfNames always keeps one member (the placeholder)."""
+        if not attrs:
+            return None
+        flt = "(|" + "".join(f"({attr}=*)" for attr in sorted(attrs)) + ")"
+        res = self.session.search(f"read {group}", group, flt, ["1.1"], scope=ldap3.BASE,
+                                  ok=(SUCCESS, NO_SUCH_OBJECT))
+        if any(e.get("type") == "searchResEntry" for e in res["entries"]):
+            return None
+        return (f"{group} shows no {'/'.join(sorted(attrs))} values to this bind at all (unreadable, or the group "
+                "is empty): removal not proven")
 
     def restore(self, action: Any) -> Receipt:
         before = action.before
@@ -463,6 +489,18 @@ class LdapConnector(Connector):
             self.session.call(f"re-create {action.resource}", lambda c: c.add(action.resource, classes, entry))
             return Receipt()
         raise NotSupported(f"{action.kind} cannot be restored: {ScramblePassword.restore_note}")
+
+
+def _base_entry(res: dict[str, Any], dn: str, state: Any) -> State:
+    """The state of a base-scope read: noSuchObject is absence; a success must bring that very entry."""
+    if res["result"] == NO_SUCH_OBJECT:
+        return {"dn": dn, "exists": False}
+    entries = [e for e in res["entries"] if e.get("type") == "searchResEntry"]
+    if not entries:
+        return unverifiable(f"the server answered the read of {dn} with success and no entry")
+    if norm_dn(entries[0].get("dn", "")) != norm_dn(dn):
+        return unverifiable(f"the server answered the read of {dn} with {entries[0].get('dn')}")
+    return state(entries[0])
 
 
 def _member_index(gattrs: dict[str, list[str]]) -> dict[str, Any]:
