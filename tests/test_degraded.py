@@ -11,6 +11,7 @@ import pytest
 
 from revoke.sandbox.graph import GraphFake
 from revoke.testing.degraded import MODES, Degrader, check_degraded, drop_fields, over_claims
+from tests.aws_env import moto_server  # noqa: F401 - fixture
 from tests.conftest import slapd  # noqa: F401 - fixture
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401 - fixtures
 
@@ -146,4 +147,29 @@ def test_ldap_claims_nothing_the_degraded_server_did_not_prove(slapd: Any, tmp_p
     seen = check_degraded("ldap", ldap_system(slapd)["settings"], degrade=degraded_ldap, workdir=tmp_path,
                           fields=LDAP_FIELDS, people={"Alice Example": "alice", "Bob": "bob"}, lists=[team],
                           secrets={"corp_ldap": slapd.service.password}, modes=[mode])
+    assert seen and any(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+IAM_FIELDS = ("AccessKeyMetadata", "Status", "AccessKeyId", "Groups", "GroupName", "AttachedPolicies", "PolicyArn",
+              "MFADevices", "SerialNumber", "SSHPublicKeys", "Certificates", "UserDetailList", "GroupList")
+SSO_FIELDS = ("AccountAssignments", "PrincipalId", "GroupMemberships", "GroupId", "InlinePolicy")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("connector", ["aws-iam", "aws-identity-center"])
+def test_aws_claims_nothing_the_degraded_server_did_not_prove(moto_server: Any, tmp_path: Path, mode: str,
+                                                              connector: str) -> None:
+    from revoke.sandbox.aws_degraded import degraded_aws
+    from tests.aws_env import aws_system, fresh_engagement
+
+    if connector == "aws-iam":
+        seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
+        settings, fields = aws_system(seeded, connector)["settings"], IAM_FIELDS
+    else:
+        seeded = fresh_engagement(moto_server, iam=False)
+        settings, fields = aws_system(seeded, connector, poll_interval_seconds=0.1)["settings"], SSO_FIELDS
+    seen = check_degraded(connector, settings, degrade=degraded_aws, workdir=tmp_path, fields=fields,
+                          people={"Alice Example": "alice"},
+                          secrets={"aws_key": seeded.credentials["aws_access_key_id"],
+                                   "aws_secret": seeded.credentials["aws_secret_access_key"]}, modes=[mode])
     assert seen and any(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

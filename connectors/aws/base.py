@@ -104,15 +104,35 @@ def error_code(err: ClientError) -> str:
     return str((err.response.get("Error") or {}).get("Code", ""))
 
 
+class Unproven(ActionFailed):
+    """An answer that does not prove the state it was read for (its list missing, an entry without its id):
+    read-back records it as `unverifiable` with this reason."""
+
+
+def page_items(page: dict[str, Any], key: str, what: str) -> list[Any]:
+    """The items of one page; a page without its list (an empty 200, a member dropped) proves nothing."""
+    items = page.get(key)
+    if not isinstance(items, list):
+        raise Unproven(f"AWS answered {what} without {key}")
+    return items
+
+
 def pages(what: str, client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
     """Every item of a paged list call."""
     out: list[Any] = []
     try:
         for page in client.get_paginator(operation).paginate(**kwargs):
-            out.extend(page.get(key, []))
+            out.extend(page_items(page, key, what))
     except AWS_ERRORS as err:
         raise translate(err, what) from None
     return out
+
+
+def complete(items: list[Any], what: str, *fields: str) -> list[Any]:
+    """`items` when every one carries `fields`; an entry without them proves nothing about the others either."""
+    if not all(isinstance(i, dict) and all(i.get(f) is not None for f in fields) for i in items):
+        raise Unproven(f"AWS answered {what} with entries lacking {', '.join(fields)}")
+    return items
 
 
 MISSING = object()  # what a read answered "not found" is remembered as

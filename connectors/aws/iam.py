@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import Field
 
-from revoke.actions import ActionKind, State
+from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import (
     Discovery,
     Entity,
@@ -35,7 +35,7 @@ from revoke.connector import (
 )
 from revoke.connectors.aws import trust
 from revoke.connectors.aws import names as aws_names
-from revoke.connectors.aws.base import AwsConnector, AwsSettings, loads, pages
+from revoke.connectors.aws.base import AwsConnector, AwsSettings, Unproven, loads, pages
 from revoke.connectors.aws.iam_account import (
     MISSING,
     IamReader,
@@ -465,6 +465,8 @@ class AwsIamConnector(AwsConnector):
             for a in by_account[account]:
                 try:
                     out[a.id] = state_of(a.kind, reader, dict(a.params), self.context.started_at)
+                except Unproven as err:
+                    out[a.id] = unverifiable(err.reason)
                 except ActionFailed as err:
                     if err.retryable:
                         raise  # throttled or a passing outage: the engine waits and reads everything again

@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from revoke.actions import State
 from revoke.connector import Receipt
 from revoke.connectors.aws import roles, trust
-from revoke.connectors.aws.base import AWS_ERRORS, MISSING, Memo, error_code, loads, request_id, translate
+from revoke.connectors.aws.base import (AWS_ERRORS, MISSING, Memo, complete, error_code, loads, page_items,
+                                       request_id, translate)
 from revoke.errors import ActionFailed
 
 REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # the name the console's "Revoke active sessions" uses
@@ -53,7 +54,7 @@ class IamReader:
         def fetch() -> list[Any]:
             out: list[Any] = []
             for page in self.iam.get_paginator(op).paginate(UserName=user, **kw):
-                out.extend(page.get(key, []))
+                out.extend(page_items(page, key, f"iam:{op} {user}"))
             return out
         return self._once(op, user, fetch)
 
@@ -86,13 +87,13 @@ class IamReader:
         return self._list("list_mfa_devices", user, "MFADevices")
 
     def groups(self, user: str) -> Any:
-        if user in self._listed:
-            return [{"GroupName": g} for g in self._listed[user].get("GroupList", [])]
+        if "GroupList" in self._listed.get(user, {}):  # else read alone: a listing without it proves nothing
+            return [{"GroupName": g} for g in self._listed[user]["GroupList"]]
         return self._list("list_groups_for_user", user, "Groups")
 
     def attached(self, user: str) -> Any:
-        if user in self._listed:
-            return self._listed[user].get("AttachedManagedPolicies", [])
+        if "AttachedManagedPolicies" in self._listed.get(user, {}):
+            return self._listed[user]["AttachedManagedPolicies"]
         return self._list("list_attached_user_policies", user, "AttachedPolicies")
 
     def tags(self, user: str) -> Any:
@@ -120,7 +121,7 @@ class IamReader:
         def fetch() -> list[Any]:
             out: list[Any] = []
             for page in self.iam.get_paginator(op).paginate(RoleName=role):
-                out.extend(page.get(key, []))
+                out.extend(page_items(page, key, f"iam:{op} {role}"))
             return out
         return self._once(op, role, fetch)
 
@@ -138,7 +139,7 @@ def account_details(iam: Any, account: str, kinds: Sequence[str]) -> dict[str, l
         pager = iam.get_paginator("get_account_authorization_details")
         for page in pager.paginate(Filter=list(kinds), PaginationConfig={"PageSize": 1000}):
             for kind in kinds:
-                out[kind] += page.get(keys[kind], [])
+                out[kind] += page_items(page, keys[kind], f"iam:GetAccountAuthorizationDetails in {account}")
     except AWS_ERRORS as err:
         raise translate(err, f"iam:GetAccountAuthorizationDetails in {account}") from None
     return out
@@ -180,7 +181,7 @@ def account_read_pays(saved: int, users_in_account: int | None) -> bool:
 def _credential_state(items: Any, id_field: str, wanted: str) -> State:
     if items is MISSING:
         return {"active": None, "status": None, "user_exists": False}
-    for item in items:
+    for item in complete(items, f"the credentials ({id_field})", id_field, "Status"):
         if item[id_field] == wanted:
             return {"active": item["Status"] == "Active", "status": item["Status"], "user_exists": True}
     # gone, and the user is there (the list call succeeded): nothing left to use
@@ -208,17 +209,21 @@ def state_of(kind: str, r: IamReader, p: dict[str, Any], since: dt.datetime) -> 
         devices = r.mfa_devices(user)
         if devices is MISSING:
             return {"assigned": None, "user_exists": False}
-        return {"assigned": any(d["SerialNumber"] == p["serial"] for d in devices), "user_exists": True}
+        return {"assigned": any(d["SerialNumber"] == p["serial"]
+                                for d in complete(devices, "the MFA devices", "SerialNumber")), "user_exists": True}
     if kind == "remove-from-group":
         groups = r.groups(user)
         if groups is MISSING:
             return {"member": None, "user_exists": False}
-        return {"member": any(g["GroupName"] == p["group"] for g in groups), "user_exists": True}
+        return {"member": any(g["GroupName"] == p["group"] for g in complete(groups, "the groups", "GroupName")),
+                "user_exists": True}
     if kind == "detach-user-policy":
         attached = r.attached(user)
         if attached is MISSING:
             return {"attached": None, "user_exists": False}
-        return {"attached": any(a["PolicyArn"] == p["policy_arn"] for a in attached), "user_exists": True}
+        return {"attached": any(a["PolicyArn"] == p["policy_arn"]
+                                for a in complete(attached, "the attached policies", "PolicyArn")),
+                "user_exists": True}
     if kind == "delete-user-inline-policy":
         doc = r.inline_policy(user, p["policy_name"])
         if doc is MISSING:

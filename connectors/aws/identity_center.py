@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Sequence
 
 from pydantic import Field
 
-from revoke.actions import ActionKind, State
+from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import (
     Discovery,
     Entity,
@@ -27,7 +27,7 @@ from revoke.connector import (
     Subject,
 )
 from revoke.connectors.aws import names as aws_names
-from revoke.connectors.aws.base import AwsConnector, AwsSettings, pages
+from revoke.connectors.aws.base import AwsConnector, AwsSettings, Unproven, pages
 from revoke.connectors.aws.sso import MISSING, SsoReader, SsoWriter, state_of
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
@@ -242,7 +242,13 @@ class IdentityCenterConnector(AwsConnector):
 
     def read_back(self, actions: Sequence[Any]) -> dict[str, State]:
         r = self._reader()
-        return {a.id: state_of(a.kind, r, dict(a.params)) for a in actions}
+        out: dict[str, State] = {}
+        for a in actions:
+            try:
+                out[a.id] = state_of(a.kind, r, dict(a.params))
+            except Unproven as err:
+                out[a.id] = unverifiable(err.reason)
+        return out
 
 
 def _items(found: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors.aws.base import AWS_ERRORS, MISSING, Memo, loads, request_id, translate
+from revoke.connectors.aws.base import (AWS_ERRORS, MISSING, Memo, Unproven, complete, loads, page_items,
+                                       request_id, translate)
 from revoke.errors import ActionFailed, NotSupported
 
 NOT_FOUND = {"ResourceNotFoundException", "ResourceNotFound"}
@@ -47,7 +48,7 @@ class SsoReader:
     def _pages(self, client: Any, op: str, key: str, **kw: Any) -> list[Any]:
         out: list[Any] = []
         for page in client.get_paginator(op).paginate(**kw):
-            out.extend(page.get(key, []))
+            out.extend(page_items(page, key, f"{op}"))
         return out
 
     def user_id(self, ident: str) -> str | None:
@@ -90,9 +91,16 @@ class SsoReader:
             InstanceArn=self.instance, PermissionSetArn=ps_arn)["PermissionSet"])
 
     def inline_policy(self, ps_arn: str) -> Any:
-        return self._once("sso:GetInlinePolicyForPermissionSet", ps_arn, lambda: loads(
-            self.sso.get_inline_policy_for_permission_set(InstanceArn=self.instance,
-                                                          PermissionSetArn=ps_arn).get("InlinePolicy")))
+        return self._once("sso:GetInlinePolicyForPermissionSet", ps_arn, lambda: loads(_inline(
+            self.sso.get_inline_policy_for_permission_set(InstanceArn=self.instance, PermissionSetArn=ps_arn),
+            ps_arn)))
+
+
+def _inline(answer: dict[str, Any], ps_arn: str) -> Any:
+    # AWS answers "" for a permission set without an inline policy: a missing member is not that
+    if not isinstance(answer.get("InlinePolicy"), str):
+        raise Unproven(f"AWS answered sso:GetInlinePolicyForPermissionSet {ps_arn} without InlinePolicy")
+    return answer["InlinePolicy"]
 
 
 def state_of(kind: str, r: SsoReader, p: dict[str, Any]) -> State:
@@ -101,13 +109,14 @@ def state_of(kind: str, r: SsoReader, p: dict[str, Any]) -> State:
         found = r.assignments_on(p["account"], p["permission_set"])
         if found is MISSING:
             return {"assigned": None, "permission_set_exists": False}
+        found = complete(found, "the account assignments", "PrincipalType", "PrincipalId")
         assigned = any(a.get("PrincipalType") == "USER" and a.get("PrincipalId") == user_id for a in found)
         return {"assigned": assigned, "permission_set_exists": True}
     if kind == "remove-group-membership":
         found = r.memberships(user_id)
         if found is MISSING:
             return {"member": None, "user_exists": False}
-        member = any(m.get("GroupId") == p["group_id"] for m in found)
+        member = any(m.get("GroupId") == p["group_id"] for m in complete(found, "the group memberships", "GroupId"))
         # not a member: only after confirming the group is still there, so a wrong id never reads as removed
         if not member and r.group(p["group_id"]) is MISSING:
             return {"member": None, "group_exists": False, "user_exists": True}
