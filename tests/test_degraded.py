@@ -13,6 +13,7 @@ from revoke.sandbox.graph import GraphFake
 from revoke.testing.degraded import MODES, Degrader, check_degraded, drop_fields, over_claims
 from tests.aws_env import moto_server  # noqa: F401 - fixture
 from tests.conftest import slapd  # noqa: F401 - fixture
+from tests.test_active_directory import samba_dc  # noqa: F401 - fixture
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401 - fixtures
 
 # the answer fields Entra's read-back verdicts rest on
@@ -172,4 +173,32 @@ def test_aws_claims_nothing_the_degraded_server_did_not_prove(moto_server: Any, 
                           people={"Alice Example": "alice"},
                           secrets={"aws_key": seeded.credentials["aws_access_key_id"],
                                    "aws_secret": seeded.credentials["aws_secret_access_key"]}, modes=[mode])
+    assert seen and any(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+# attributes AD's verdicts rest on that the directory always has: objectGUID finds the targets, userAccountControl
+# says disabled (memberOf is left out: AD omits it for a user in no group, so its absence is an answer)
+AD_FIELDS = ("objectGUID", "userAccountControl", "member")
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize("mode", MODES)
+def test_active_directory_claims_nothing_the_degraded_server_did_not_prove(samba_dc: Any, tmp_path: Path,
+                                                                           mode: str) -> None:
+    import secrets
+
+    from revoke.sandbox.ldap_degraded import degraded_ldap
+    from tests.test_active_directory import ad_system  # noqa: F401
+
+    dc, n = samba_dc, secrets.token_hex(3)
+    ou = dc.add_ou(f"Degraded {n}")
+    alice, bob = dc.add_user(f"alice-d{n}", ou_dn=ou), dc.add_user(f"bob-d{n}", ou_dn=ou)
+    carol = dc.add_user(f"carol-d{n}", ou_dn=ou)
+    dc.add_group(f"eng-d{n}", members=[alice.dn, bob.dn, carol.dn], ou_dn=ou)
+    team = dc.add_group(f"team-d{n}", security=False, mail=f"team-d{n}@corp.example.org",
+                        members=[alice.dn, carol.dn], ou_dn=ou)
+    seen = check_degraded("active-directory", ad_system(dc)["settings"], degrade=degraded_ldap, workdir=tmp_path,
+                          fields=AD_FIELDS, people={"Alice": alice.sam, "Bob": bob.sam},
+                          lists=[{"id": team, "close": "delete"}],
+                          secrets={"corp_ad": dc.service.password}, modes=[mode])
     assert seen and any(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Sequence
 import ldap3
 from pydantic import Field
 
-from revoke.actions import ActionKind, State
+from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.directory.ad_directory import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
                                    from_filetime, guid_dn, parent_dn)
@@ -311,7 +311,10 @@ class ActiveDirectoryConnector(Connector):
                     held = any(norm_dn(g) == norm_dn(group.dn) for g in user.all("memberOf"))
                     out[a.id] = {"exists": True, "member": held}
             elif user is None:
-                out[a.id] = {"exists": False}
+                why = d.unproven_absence(a.params.get("user_guid", ""))
+                out[a.id] = unverifiable(why) if why else {"exists": False}
+            elif a.kind == DisableAccount.name and user.get("userAccountControl") is None:
+                out[a.id] = unverifiable(f"the directory's answer for {user.dn} has no userAccountControl")
             elif a.kind == DisableAccount.name:
                 out[a.id] = self._disable_state(user)
             elif a.kind == ExpireAccount.name:

@@ -253,6 +253,16 @@ class AdDirectory:
                 out[obj.guid] = obj
         return out
 
+    def unproven_absence(self, guid: str) -> str | None:
+        """Why a GUID the batched search did not bring back cannot be called gone, or None when it is: only the
+        directory's own noSuchObject for a base read of `<GUID=...>` proves the object absent."""
+        result = self.session.search(f"read <GUID={guid}>", guid_dn(guid), "(objectClass=*)", ["1.1"],
+                                     scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
+        if result.get("result") == NO_SUCH_OBJECT:
+            return None
+        found = "an entry" if _entries(result) else "no entry"
+        return f"the search by objectGUID missed {guid}, but its base read answered success with {found}"
+
     def by_sid(self, sids: Iterable[str], attributes: list[str], what: str) -> dict[str, AdObject]:
         out: dict[str, AdObject] = {}
         for chunk in _chunks(list(dict.fromkeys(sids)), BATCH):

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import ldap3
 
-from revoke.actions import LISTS, ActionKind, State
+from revoke.actions import LISTS, ActionKind, State, unverifiable
 from revoke.connector import Discovery, ListTarget, Notice, Receipt, Step
 from revoke.connectors.directory.ad_directory import GROUP_ATTRS, AdDirectory, AdObject, guid_dn
 from revoke.connectors.directory.session import NO_SUCH_ATTRIBUTE, SUCCESS, VALUE_EXISTS, norm_dn
@@ -129,7 +129,8 @@ class DistributionLists:
         for a in actions:
             group = groups.get(a.params.get("group_guid", ""))
             if group is None:
-                out[a.id] = {"exists": False}
+                why = d.unproven_absence(a.params.get("group_guid", ""))
+                out[a.id] = unverifiable(why) if why else {"exists": False}
                 continue
             members = sorted(d.members(group), key=str.casefold)
             if a.kind == DeleteDistributionList.name:
