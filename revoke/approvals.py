@@ -23,13 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revoke.errors import GuardrailRefused, Problem, RevokeError, RunbookError
+from revoke import sshsig
+from revoke.errors import GuardrailRefused, Problem, RunbookError
 from revoke.plan import Plan
 from revoke.runbook import ApprovalsSpec, Runbook, load_runbook
 
@@ -47,17 +46,6 @@ def statement(engagement: str, plan_id: str, digest: str, signed_at: str) -> byt
     """The bytes an approver signs: what they approve, in words a person can read in the approval file."""
     return (f"revoke plan approval\nengagement: {engagement}\nplan: {plan_id}\ndigest: sha256:{digest}\n"
             f"signed at: {signed_at}\n").encode()
-
-
-def _ssh_keygen() -> str:
-    found = shutil.which("ssh-keygen")
-    if found is None:
-        raise RevokeError("approvals need OpenSSH's ssh-keygen (Debian package openssh-client); install it")
-    return found
-
-
-def _run(args: list[str], data: bytes | None = None, timeout: float | None = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([_ssh_keygen(), *args], input=data, capture_output=True, timeout=timeout, check=False)
 
 
 # ---- the requirement: from the runbook file, so an edited plan cannot drop it
@@ -90,14 +78,8 @@ def approve(plan: Plan, plan_file: Path, key: Path, *, now: dt.datetime | None =
     approval file written beside the plan. ssh-keygen may ask for the key's passphrase on the terminal."""
     signed_at = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     message = statement(plan.engagement, plan.plan_id, plan.digest(), signed_at)
-    with tempfile.TemporaryDirectory(prefix="revoke-approve-") as tmp:
-        msg = Path(tmp) / "approval.txt"
-        msg.write_bytes(message)
-        done = _run(["-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(msg)], timeout=None)
-        if done.returncode != 0:
-            raise RevokeError(f"ssh-keygen could not sign with {key}: {done.stderr.decode(errors='replace').strip()}")
-        signature = msg.with_name(msg.name + ".sig").read_text()
-    fingerprint = _fingerprint(signature, message)
+    signature = sshsig.sign(key, NAMESPACE, message)
+    fingerprint = sshsig.fingerprint(signature, NAMESPACE, message)
     folder = approvals_dir(plan_file)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (fingerprint.replace("SHA256:", "").replace("/", "_").replace("+", "-") + ".json")
@@ -107,19 +89,6 @@ def approve(plan: Plan, plan_file: Path, key: Path, *, now: dt.datetime | None =
     tmp_path.write_text(json.dumps(record, indent=1) + "\n")
     tmp_path.replace(path)
     return path
-
-
-def _fingerprint(signature: str, message: bytes) -> str:
-    """The signing key's fingerprint, as OpenSSH reads it from the signature itself."""
-    with tempfile.TemporaryDirectory(prefix="revoke-approve-") as tmp:
-        sig = Path(tmp) / "approval.sig"
-        sig.write_text(signature)
-        done = _run(["-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(sig)], data=message)
-    words = done.stdout.decode(errors="replace").split()
-    if done.returncode != 0 or not words:
-        raise RevokeError("ssh-keygen made a signature it cannot read back: " +
-                          done.stderr.decode(errors="replace").strip())
-    return words[-1]
 
 
 # ---- verifying
@@ -191,20 +160,10 @@ def _check(path: Path, plan: Plan, signers_file: Path) -> Approval:
         return Approval(path.name, "?", "?", problem="not a readable approval file")
     approval = Approval(path.name, key, str(fields[3]))
     message = statement(*(str(f) for f in fields))
-    with tempfile.TemporaryDirectory(prefix="revoke-verify-") as tmp:
-        sig = Path(tmp) / "approval.sig"
-        sig.write_text(signature)
-        found = _run(["-Y", "find-principals", "-s", str(sig), "-f", str(signers_file)])
-        principals = found.stdout.decode(errors="replace").split() if found.returncode == 0 else []
-        if not principals:
-            approval.problem = f"signed by key {key}, which {signers_file.name} does not name"
-            return approval
-        for principal in principals:
-            done = _run(["-Y", "verify", "-f", str(signers_file), "-I", principal, "-n", NAMESPACE, "-s", str(sig)],
-                        data=message)
-            if done.returncode == 0:
-                approval.principal = principal
-                break
+    if not sshsig.known_key(signature, signers_file):
+        approval.problem = f"signed by key {key}, which {signers_file.name} does not name"
+        return approval
+    approval.principal = sshsig.signer(signature, NAMESPACE, message, signers_file)
     if approval.principal is None:
         approval.problem = f"the signature by key {key} does not verify (the approval file was changed)"
     elif (fields[0], fields[1], fields[2]) != (plan.engagement, plan.plan_id, plan.digest()):
