@@ -174,9 +174,12 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
 @click.option("--push", is_flag=True, help="Push that commit too (never without this flag).")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go (default: the "
               "runbook's evidence_dir, relative to the runbook).")
+@click.option("--signing-key", type=click.Path(path_type=Path), help="SSH key that signs the sealed run "
+              "(as for git commit signing; default REVOKE_SIGNING_KEY). Check with `revoke evidence verify DIR "
+              "--allowed-signers FILE`.")
 @click.pass_obj
 def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: bool, commit: bool, push: bool,
-         evidence_dir: Path | None) -> None:
+         evidence_dir: Path | None, signing_key: Path | None) -> None:
     """Dry run: discover current access read-only and show what apply would change.
 
     \b
@@ -198,7 +201,7 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
     if out_path:
         the_plan.save(out_path)
     root = evidence_dir or loaded.relative(loaded.runbook.evidence_dir)
-    result = record_plan(the_plan, root, before_seal=_report_writer())
+    result = record_plan(the_plan, root, before_seal=_report_writer(), signing_key=signing_key)
     if obj.output == "json":
         click.echo(json.dumps({"plan": the_plan.model_dump(mode="json"), "evidence": str(result.run_dir),
                                "saved": str(out_path) if out_path else None}, indent=1))
@@ -234,10 +237,13 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
 @click.option("--push", is_flag=True, help="Push that commit too (never without this flag).")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders go.")
 @click.option("--no-fsync", is_flag=True, hidden=True, help="Benchmarks only: do not fsync evidence records.")
+@click.option("--signing-key", type=click.Path(path_type=Path), help="SSH key that signs the sealed run "
+              "(as for git commit signing; default REVOKE_SIGNING_KEY). Check with `revoke evidence verify DIR "
+              "--allowed-signers FILE`.")
 @click.pass_obj
 def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, skip_stale: bool,
           resume_id: str | None, runbook_changed_ok: bool, commit: bool, push: bool, evidence_dir: Path | None,
-          no_fsync: bool) -> None:
+          no_fsync: bool, signing_key: Path | None) -> None:
     """Carry out a plan: SOURCE is a saved plan (from `revoke plan --out`) or a runbook.
 
     A saved plan is applied as shown, after re-reading every target: if anything changed since the plan was
@@ -264,7 +270,7 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
     writer = _report_writer()
     options = ApplyOptions(evidence_root=Path("."), before_final_day=before_final_day, skip_stale=skip_stale,
                            fsync=not no_fsync, before_seal=writer, observe=getattr(writer, "observe", None),
-                           runbook_changed_ok=runbook_changed_ok)
+                           runbook_changed_ok=runbook_changed_ok, signing_key=signing_key)
     if resume_id:
         run_dir = _find_run(resume_id, evidence_dir, source)
         the_plan, mode = resume_plan(run_dir)
@@ -418,17 +424,36 @@ def evidence() -> None:
 
 @evidence.command("verify")
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--allowed-signers", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="git's allowed_signers file: the run must be signed by a key it names (the signer is shown).")
+@click.option("--tsa-ca", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="The timestamp authority's CA certificate(s), PEM: checks the run's RFC 3161 token.")
 @click.pass_obj
-def evidence_verify(obj: Context, run_dir: Path) -> None:
-    """Recompute the hash chain and every file hash of a run folder; exit 1 on any difference."""
+def evidence_verify(obj: Context, run_dir: Path, allowed_signers: Path | None, tsa_ca: Path | None) -> None:
+    """Recompute the hash chain and every file hash of a run folder; exit 1 on any difference.
+
+    \b
+    The chain alone catches accidents, not a rewrite (anyone with the files can recompute every hash). With
+    --allowed-signers the sealed run must carry a signature (`revoke apply --signing-key`) by a key that file
+    names; with --tsa-ca its trusted timestamp is checked too. Outside revoke, in the run folder:
+      ssh-keygen -Y verify -f allowed_signers -I SIGNER -n revoke-evidence -s seal.sha256.sig < seal.sha256 \\
+        && sha256sum -c seal.sha256
+    """
     from revoke.errors import EvidenceInvalid
     from revoke.evidence import verify_run
 
-    report = verify_run(run_dir)
+    report = verify_run(run_dir, allowed_signers=allowed_signers, tsa_ca=tsa_ca)
     if not report.ok:
         raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])
     out.print(f"{run_dir}: verified: {report.records} records in an unbroken chain, {report.files} files "
               "match the manifest and the seal", markup=False)
+    if report.signer:
+        out.print(f"signed by {report.signer} (a key {allowed_signers} names)", markup=False)
+    elif report.signed:
+        out.print("signed, but the signer was not checked: give --allowed-signers", markup=False)
+    if report.timestamp:
+        out.print(f"timestamped {report.timestamp} by the timestamp authority"
+                  + ("" if tsa_ca else " (its signature not checked: give --tsa-ca)"), markup=False)
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from revoke import __version__, approvals, guardrails
+from revoke import __version__, approvals, attest, guardrails
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
@@ -56,6 +56,7 @@ class ApplyOptions:
     observe: Callable[[list[dict[str, Any]]], None] | None = None
     clock: Clock | None = None     # how the run reads time and waits; tests pass a FakeClock's
     runbook_changed_ok: bool = False  # apply a saved plan although its runbook file changed since
+    signing_key: Path | None = None   # signs the sealed run (default REVOKE_SIGNING_KEY); revoke/attest.py
 
 
 def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply", rb: Runbook | None = None) -> None:
@@ -125,6 +126,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     progress = progress or Progress()
     rb, runbook_warning = guardrails.trusted_runbook(plan, options.runbook_changed_ok)
     check_guardrails(plan, options, mode, rb)
+    attestor = attest.attestor(rb.timestamp_authority, options.signing_key)  # a missing key fails before any change
     approved = approvals.require(plan, resume=resume) if mode == "apply" else None  # the two-person rule
     run_dir = resume or options.evidence_root / new_run_id(rb.engagement, mode)
     run_id = run_dir.name
@@ -210,7 +212,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)
         run_before_seal(options.before_seal, run_dir, evidence, mode)
-        evidence.seal()
+        evidence.seal(attestor)
     finally:
         evidence.close()
         for s in systems.values():

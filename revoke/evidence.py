@@ -15,7 +15,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from revoke.plan import canonical
 from revoke.redaction import REDACTOR
@@ -93,8 +93,9 @@ class EvidenceLog:
                 os.fsync(self._file.fileno())
         return out
 
-    def seal(self) -> dict[str, Any]:
-        """Chain the hashes of every other file in the run folder, then write the manifest."""
+    def seal(self, attestor: Callable[[Path], None] | None = None) -> dict[str, Any]:
+        """Chain the hashes of every other file in the run folder, then write the manifest; then `attestor`
+        (revoke.attest.Attestor) signs and timestamps the sealed folder."""
         files = {rel: file_sha256(self.run_dir / rel) for rel in _files(self.run_dir) if rel not in (LOG, MANIFEST)}
         sealed = self.append({"type": "seal", "files": files})
         self.close()
@@ -102,6 +103,8 @@ class EvidenceLog:
         tmp = self.run_dir / (MANIFEST + ".tmp")
         tmp.write_text(manifest_text(self.run_id, sealed["hash"], sealed["seq"], files), encoding="utf-8")
         os.replace(tmp, self.run_dir / MANIFEST)
+        if attestor:
+            attestor(self.run_dir)
         return sealed
 
     def close(self) -> None:
@@ -158,84 +161,117 @@ class VerifyReport:
     records: int = 0
     files: int = 0
     problems: list[str] = field(default_factory=list)
+    signer: str | None = None       # who allowed_signers says signed the sealed run
+    signed: bool = False
+    timestamp: str | None = None    # the trusted timestamp's time, when the run has one
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify_run(run_dir: Path) -> VerifyReport:
-    """Recompute the chain and every file hash; report the first place each check breaks."""
+@dataclass
+class _Chain:
+    prev: str = GENESIS
+    run_id: str = ""
+    last_seal: dict[str, Any] | None = None
+
+
+def verify_run(run_dir: Path, *, allowed_signers: Path | None = None, tsa_ca: Path | None = None) -> VerifyReport:
+    """Recompute the chain and every file hash; report the first place each check breaks. With `allowed_signers`
+    the sealed run must also carry a signature by a key that file names (revoke/attest.py); a trusted timestamp
+    in the run is checked against `tsa_ca` when given."""
+    from revoke import attest
+
     report = VerifyReport(run_dir)
     log = run_dir / LOG
     if not log.is_file():
         report.problems.append(f"{log}: missing; this is not a revoke run folder")
         return report
-    prev = GENESIS
-    run_id = ""
-    last_seal: dict[str, Any] | None = None
+    chain = _verify_chain(log, report)
+    if report.problems:
+        return report
+    present = set(_files(run_dir, with_tmp=True)) - set(attest.FILES)
+    _verify_seal(run_dir, chain, present, report)
+    _verify_manifest(run_dir, chain, present, report)
+    attested = attest.verify(run_dir, allowed_signers, tsa_ca)
+    report.problems += attested.problems
+    report.signer, report.signed, report.timestamp = attested.signer, attested.signed, attested.timestamp
+    return report
+
+
+def _verify_chain(log: Path, report: VerifyReport) -> _Chain:
+    chain = _Chain()
     with log.open("rb") as f:
         raw_lines = f.read().split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
     for n, raw in enumerate(raw_lines, start=1):
-        where = f"{LOG} line {n}"
-        try:
-            rec = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            report.problems.append(f"{where}: not valid JSON: the record was changed or truncated")
-            break
-        if not isinstance(rec, dict) or "hash" not in rec or "prev_hash" not in rec:
-            report.problems.append(f"{where}: not an evidence record (no hash fields)")
-            break
-        label = f"{where} (record {rec.get('seq')}, {rec.get('type', '?')} {rec.get('action_id', '')})".rstrip()
-        if rec.get("seq") != n:
-            report.problems.append(f"{label}: sequence number {rec.get('seq')} where {n} was expected: "
-                                   "a record was removed, inserted or reordered")
-            break
-        if rec["prev_hash"] != prev:
-            report.problems.append(f"{label}: prev_hash does not match the record before it: "
-                                   "a record before this one was changed, removed or inserted")
-            break
-        if record_hash(rec) != rec["hash"]:
-            report.problems.append(f"{label}: hash mismatch: this record was changed after it was written")
-            break
-        if raw.decode("utf-8") != json.dumps(rec, sort_keys=True, ensure_ascii=False):
-            report.problems.append(f"{label}: its bytes differ from what revoke wrote (spacing or escapes edited; "
-                                   "the content still matches its hash)")
+        problem, rec = _record_problem(n, raw, chain.prev)
+        if problem:
+            report.problems.append(problem)
             break
         if rec.get("type") == "seal":
-            last_seal = rec
-        prev = rec["hash"]
-        run_id = str(rec.get("run_id", ""))
+            chain.last_seal = rec
+        chain.prev = rec["hash"]
+        chain.run_id = str(rec.get("run_id", ""))
         report.records = n
-    if report.problems:
-        return report
-    manifest_path = run_dir / MANIFEST
-    present = set(_files(run_dir, with_tmp=True))
-    if last_seal is None:
+    return chain
+
+
+def _record_problem(n: int, raw: bytes, prev: str) -> tuple[str, dict[str, Any]]:
+    """What is wrong with line `n` of the log (empty when nothing), and the record it holds."""
+    where = f"{LOG} line {n}"
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return f"{where}: not valid JSON: the record was changed or truncated", {}
+    if not isinstance(rec, dict) or "hash" not in rec or "prev_hash" not in rec:
+        return f"{where}: not an evidence record (no hash fields)", {}
+    label = f"{where} (record {rec.get('seq')}, {rec.get('type', '?')} {rec.get('action_id', '')})".rstrip()
+    if rec.get("seq") != n:
+        return (f"{label}: sequence number {rec.get('seq')} where {n} was expected: a record was removed, "
+                "inserted or reordered"), rec
+    if rec["prev_hash"] != prev:
+        return (f"{label}: prev_hash does not match the record before it: a record before this one was changed, "
+                "removed or inserted"), rec
+    if record_hash(rec) != rec["hash"]:
+        return f"{label}: hash mismatch: this record was changed after it was written", rec
+    if raw.decode("utf-8") != json.dumps(rec, sort_keys=True, ensure_ascii=False):
+        return (f"{label}: its bytes differ from what revoke wrote (spacing or escapes edited; the content still "
+                "matches its hash)"), rec
+    return "", rec
+
+
+def _verify_seal(run_dir: Path, chain: _Chain, present: set[str], report: VerifyReport) -> None:
+    seal = chain.last_seal
+    if seal is None:
         report.problems.append(f"{LOG}: the run was never sealed (interrupted?); resume it to finish and seal")
-    else:
-        for rel, digest in sorted(last_seal["files"].items()):
-            if rel not in present:
-                report.problems.append(f"{rel}: listed in the seal record but missing")
-            elif file_sha256(run_dir / rel) != digest:
-                report.problems.append(f"{rel}: changed after the run was sealed (SHA-256 differs from the seal)")
-        if prev != last_seal["hash"]:
-            report.problems.append(f"{LOG}: records were appended after the last seal")
+        return
+    for rel, digest in sorted(seal["files"].items()):
+        if rel not in present:
+            report.problems.append(f"{rel}: listed in the seal record but missing")
+        elif file_sha256(run_dir / rel) != digest:
+            report.problems.append(f"{rel}: changed after the run was sealed (SHA-256 differs from the seal)")
+    if chain.prev != seal["hash"]:
+        report.problems.append(f"{LOG}: records were appended after the last seal")
+
+
+def _verify_manifest(run_dir: Path, chain: _Chain, present: set[str], report: VerifyReport) -> None:
+    manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
         report.problems.append(f"{MANIFEST}: missing")
-        return report
+        return
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         listed: dict[str, str] = manifest["files"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         report.problems.append(f"{MANIFEST}: not a valid manifest (changed or damaged)")
-        return report
+        return
     for rel in sorted(present - {MANIFEST}):
         if rel not in listed:
             report.problems.append(f"{rel}: present but not in the manifest (added after the run)")
-    sealed = last_seal["files"] if last_seal else {}
+    sealed = chain.last_seal["files"] if chain.last_seal else {}
     for rel, digest in sorted(listed.items()):
         if rel not in present:
             report.problems.append(f"{rel}: in the manifest but missing")
@@ -246,10 +282,9 @@ def verify_run(run_dir: Path) -> VerifyReport:
                                        "the manifest was changed")
             else:
                 report.problems.append(f"{rel}: SHA-256 differs from the manifest")
-    if manifest.get("chain_head") != prev:
+    if manifest.get("chain_head") != chain.prev:
         report.problems.append(f"{MANIFEST}: chain_head does not match the last record of {LOG}")
     elif not report.problems and manifest_path.read_text(encoding="utf-8") != manifest_text(
-            run_id, prev, report.records, listed):  # the chain's run id: the manifest's own could be edited
+            chain.run_id, chain.prev, report.records, listed):  # the chain's run id: the manifest's own could be edited
         report.problems.append(f"{MANIFEST}: its bytes differ from what revoke wrote (edited by hand?)")
     report.files = len(listed)
-    return report

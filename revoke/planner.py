@@ -314,8 +314,12 @@ def _to_action(rb: Runbook, setup: SystemSetup, step: Step, guards: dict[str, gu
 
 
 def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
-                before_seal: Callable[[Path], Iterable[Path]] | None = None) -> RunResult:
-    """The dry run's own evidence: one record per planned action, sealed like any run."""
+                before_seal: Callable[[Path], Iterable[Path]] | None = None,
+                signing_key: Path | None = None) -> RunResult:
+    """The dry run's own evidence: one record per planned action, sealed (and signed, timestamped) like any run."""
+    from revoke import attest
+
+    attestor = attest.attestor(plan.runbook.timestamp_authority, signing_key)
     run_dir = evidence_root / plan.plan_id
     evidence = EvidenceLog(run_dir, plan.plan_id, plan.engagement, fsync=fsync)
     result = RunResult(run_id=plan.plan_id, run_dir=run_dir, mode="plan")
@@ -346,7 +350,7 @@ def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
                                                "counts": result.counts()}))
         write_summary(run_dir, plan, result)
         run_before_seal(before_seal, run_dir, evidence, "plan")
-        evidence.seal()
+        evidence.seal(attestor)
     finally:
         evidence.close()
     return result

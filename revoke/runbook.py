@@ -79,6 +79,8 @@ class Runbook(Strict):
     checklist: ChecklistSpec | None = None
     evidence_dir: str = "evidence"
     approvals: ApprovalsSpec | None = None
+    # an RFC 3161 timestamp authority: every sealed run gets a token over its signed listing (revoke/attest.py)
+    timestamp_authority: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
 
     @field_validator("protect", mode="before")
     @classmethod

@@ -28,6 +28,9 @@ class RevokeSettings(BaseSettings):
 
     secrets_dir: Path | None = None
     env_file: Path = Path(".env")
+    # the SSH key that signs every sealed run (revoke/attest.py); a public key whose private half is in ssh-agent
+    # will do. `--signing-key` overrides it.
+    signing_key: Path | None = None
 
 
 def env_files(settings: RevokeSettings, runbook_dir: Path | None) -> list[Path]:
