@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
 from revoke.checklist.page import ChecklistError, ChecklistPage
 
+from revoke import timeliness
 from revoke.evidence import LOG
 from revoke.exposure import expected
 from revoke.plan import SystemPlan, plan_facts
@@ -88,7 +89,7 @@ def _plan_facts(run_dir: Path, run: dict[str, Any]) -> dict[str, Any]:
     return {"expected_exposure": {name: expected(rules) for name, rules in (facts.get("exposure") or {}).items()},
             "final_day": facts.get("final_day"), "people": facts.get("people") or [],
             "lists": facts.get("lists") or [], "titles": titles, "runbook_path": facts.get("runbook_path"),
-            "plan_created_at": facts.get("created_at")}
+            "plan_created_at": facts.get("created_at"), "timing": facts.get("timing") or {}}
 
 
 def _facts_from_plan_file(run_dir: Path) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def _scan(run_dir: Path) -> _Scan:
                            "system": sys.intern(rec.get("system") or ""), "person": rec.get("person") or "",
                            "seq": rec.get("seq", 0), "outcome": sys.intern(rec.get("outcome") or ""),
                            "verification": sys.intern(rec.get("verification") or ""), "error": rec.get("error") or "",
-                           "planned": sys.intern(rec.get("planned") or "")}
+                           "planned": sys.intern(rec.get("planned") or ""), "time": rec.get("time")}
     return scan
 
 
@@ -206,27 +207,69 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
     # pure function of the evidence they describe, so re-rendering a sealed run reproduces the sealed bytes.
     run_dir = Path(run_dir)
     scan = _scan(run_dir)
-    others, latest, history = scan.others, scan.latest, scan.history
+    others, latest = scan.others, scan.latest
     runs = [r for r in others if r.get("type") == "run"]
     if not runs:
         raise ChecklistError(f"{run_dir / LOG}: no run record; the run did not start properly")
     first = runs[0]
     mode = first.get("mode", "apply")
     facts = _plan_facts(run_dir, first)
-    titles: dict[int, str] = facts.get("titles", {})
     statuses = {aid: a["planned"] for aid, a in latest.items() if a["planned"]}
     if len(statuses) < len(latest):
         statuses = _planned_statuses(run_dir)
-    log = run_dir / LOG
+    ends = [r for r in others if r.get("type") == "end"]
+    people = facts.get("people") or sorted({a["person"] for a in latest.values() if a["person"]})
+    timing = facts.get("timing") or {}
+    return {
+        "format": CLOSURE_FORMAT,
+        "run": _run_header(first, facts, ends, runs, others),
+        "people": people,
+        "lists": facts.get("lists", []),
+        "systems": {name: {"connector": s.get("connector", ""), "operator": s.get("operator") or {},
+                           "warnings": s.get("warnings") or [], "error": s.get("error")}
+                    for name, s in (first.get("systems") or {}).items()},
+        "counts": ends[-1].get("counts", {}) if ends else {},
+        "items": _items(run_dir / LOG, scan, mode, statuses, facts.get("titles", {})),
+        "exposure": _residual(others, people),
+        "expected_exposure": facts.get("expected_exposure", {}) if mode == "plan" else {},
+        "timeliness": {"sla": timing.get("sla"), "leaves_at": timing.get("leaves_at") or {},
+                       "rows": [] if mode != "apply" else timeliness.table(
+                           ({**a, "planned": statuses.get(a["action_id"], a["planned"])} for a in latest.values()),
+                           timing, first.get("systems") or {})},
+        "evidence": {"log": LOG, "records": scan.records, "chain_head": scan.head},
+    }
 
-    notices = [r for r in others if r.get("type") == "notice"]
-    # Residual exposure per person and system; a resumed run may state it again, the latest statement counts.
+
+def _run_header(first: dict[str, Any], facts: dict[str, Any], ends: list[dict[str, Any]],
+                runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "run_id": first.get("run_id"), "engagement": first.get("engagement"), "mode": first.get("mode", "apply"),
+        "started": first.get("time"), "ended": ends[-1]["time"] if ends else None,
+        "finished": bool(ends),
+        "resumed": len(runs) - 1 + sum(1 for r in others if r.get("type") == "resume"),
+        "plan_id": first.get("plan_id"),
+        "plan_digest": first.get("plan_digest"), "runbook_sha256": first.get("runbook_sha256"),
+        "runbook_path": facts.get("runbook_path"), "final_day": facts.get("final_day"),
+        "tool": first.get("tool"),
+    }
+
+
+def _residual(others: list[dict[str, Any]], people: list[str]) -> list[dict[str, Any]]:
+    """Residual exposure per person and system; a resumed run may state it again, the latest statement counts."""
     exposure: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in others:
         if rec.get("type") == "exposure":
             exposure[(rec.get("person", ""), rec.get("system", ""))] = {
                 "person": rec.get("person"), "system": rec.get("system"), "items": rec.get("items") or []}
-    ends = [r for r in others if r.get("type") == "end"]
+    order = {name: i for i, name in enumerate(people)}
+    return sorted(exposure.values(), key=lambda e: (order.get(e["person"], len(order)), e["person"] or "",
+                                                    e["system"] or ""))
+
+
+def _items(log: Path, scan: _Scan, mode: str, statuses: dict[str, str],
+           titles: dict[int, str]) -> list[dict[str, Any]]:
+    latest, history = scan.latest, scan.history
+    notices = [r for r in scan.others if r.get("type") == "notice"]
 
     def problem(a: dict[str, Any]) -> str | None:
         return None if mode == "plan" else problem_of(a, statuses.get(a["action_id"]))
@@ -261,33 +304,7 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
                                keys=[(a["action_id"], a["seq"], history[a["action_id"]]) for a in actions]),
             "notices": shown_notices,
         })
-    people = facts.get("people") or sorted({a["person"] for a in latest.values() if a["person"]})
-    order = {name: i for i, name in enumerate(people)}
-    residual = sorted(exposure.values(), key=lambda e: (order.get(e["person"], len(order)), e["person"] or "",
-                                                        e["system"] or ""))
-    return {
-        "format": CLOSURE_FORMAT,
-        "run": {
-            "run_id": first.get("run_id"), "engagement": first.get("engagement"), "mode": mode,
-            "started": first.get("time"), "ended": ends[-1]["time"] if ends else None,
-            "finished": bool(ends),
-            "resumed": len(runs) - 1 + sum(1 for r in others if r.get("type") == "resume"),
-            "plan_id": first.get("plan_id"),
-            "plan_digest": first.get("plan_digest"), "runbook_sha256": first.get("runbook_sha256"),
-            "runbook_path": facts.get("runbook_path"), "final_day": facts.get("final_day"),
-            "tool": first.get("tool"),
-        },
-        "people": people,
-        "lists": facts.get("lists", []),
-        "systems": {name: {"connector": s.get("connector", ""), "operator": s.get("operator") or {},
-                           "warnings": s.get("warnings") or [], "error": s.get("error")}
-                    for name, s in (first.get("systems") or {}).items()},
-        "counts": ends[-1].get("counts", {}) if ends else {},
-        "items": items,
-        "exposure": residual,
-        "expected_exposure": facts.get("expected_exposure", {}) if mode == "plan" else {},
-        "evidence": {"log": LOG, "records": scan.records, "chain_head": scan.head},
-    }
+    return items
 
 
 def write_json(value: Any, out: Callable[[str], Any], indent: str = "",

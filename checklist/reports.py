@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 from array import array
@@ -80,7 +81,9 @@ def short_time(value: str | None) -> str:
     """2026-11-25T10:02:03.123Z -> 2026-11-25 10:02:03Z."""
     if not value:
         return ""
-    return value.replace("T", " ")[:19] + ("Z" if value.endswith("Z") else "")
+    zone = re.search(r"(Z|[+-]\d\d:\d\d)$", value)
+    suffix = "" if zone is None else ("Z" if zone.group(1) in ("Z", "+00:00") else zone.group(1))
+    return value.replace("T", " ")[:19] + suffix
 
 
 # The per-action rows are rendered here rather than in the templates: a run of 40,000 actions has 80,000 rows

@@ -213,6 +213,11 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
                 out.print(f"The runbook asks for {loaded.runbook.approvals.required} approval(s) first: each "
                           f"approver runs `revoke plan approve {out_path} --key KEY`.", markup=False)
         out.print(f"Dry-run evidence: {result.run_dir}", markup=False)
+    from revoke.evidence import now as _now
+    from revoke.timeliness import schedule_warnings
+
+    for warning in schedule_warnings(loaded.runbook, _now()):
+        err.print(f"warning: {warning}", markup=False)
     _update_checklist(obj, the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir,
                       mark=mark_checklist, commit=commit, push=push)
     failed = [s.name for s in the_plan.systems if s.error]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from revoke.actions import State
 from revoke.errors import Problem, RunbookError
+from revoke import timeliness
 from revoke.runbook import Runbook
 
 PLAN_FORMAT = "revoke-plan/1"
@@ -197,7 +198,8 @@ def plan_facts(runbook_path: str, created_at: dt.datetime, rb: Runbook, systems:
             "final_day": rb.final_day.isoformat(), "people": [p.name for p in rb.people],
             "lists": [f"{entry.system}:{entry.id}" for entry in rb.lists],
             "checklist_page": rb.checklist.page if rb.checklist is not None else None,
-            "exposure": {sp.name: sp.exposure for sp in systems if sp.exposure}}
+            "exposure": {sp.name: sp.exposure for sp in systems if sp.exposure},
+            "timing": timeliness.facts(rb)}
 
 
 class PlanFile(BaseModel):

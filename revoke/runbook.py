@@ -41,6 +41,15 @@ class PersonSpec(Strict):
     name: Annotated[str, Field(min_length=1)]
     email: str | None = None
     ids: dict[str, str] = Field(default_factory=dict)
+    # when they leave (HR's termination time), with its zone; default: final_day at the runbook's cutoff
+    leaves_at: dt.datetime | None = None
+
+    @field_validator("leaves_at")
+    @classmethod
+    def _zoned(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give leaves_at with its zone, e.g. 2026-12-02T17:00:00+01:00 or ...Z for UTC")
+        return value
 
 
 class ListSpec(Strict):
@@ -81,6 +90,30 @@ class Runbook(Strict):
     approvals: ApprovalsSpec | None = None
     # an RFC 3161 timestamp authority: every sealed run gets a token over its signed listing (revoke/attest.py)
     timestamp_authority: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    # timeliness (revoke/timeliness.py): when people leave by default, and how soon their access must be gone
+    cutoff: dt.time = dt.time(17, 0)
+    timezone: str = "UTC"
+    sla: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}': use an IANA name such as Europe/Berlin or UTC") from None
+        return value
+
+    @field_validator("sla")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            from revoke.timeliness import parse_duration
+
+            parse_duration(value)
+        return value
 
     @field_validator("protect", mode="before")
     @classmethod
