@@ -461,6 +461,26 @@ def evidence_verify(obj: Context, run_dir: Path, allowed_signers: Path | None, t
                   + ("" if tsa_ca else " (its signature not checked: give --tsa-ca)"), markup=False)
 
 
+@evidence.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["oscal"]), default="oscal", show_default=True,
+              help="oscal: an OSCAL 1.1 assessment-results document (JSON).")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), help="Write it here (default: standard output; "
+              "not into the run folder, which is sealed).")
+@click.pass_obj
+def evidence_export(obj: Context, run_dir: Path, fmt: str, out_path: Path | None) -> None:
+    """Export a run's evidence for a GRC tool: observations per action (with the evidence record and when it was
+    collected) and findings for NIST SP 800-53 AC-2 and PS-4, satisfied or not."""
+    from revoke.oscal import export
+
+    text = json.dumps(export(run_dir), indent=1, ensure_ascii=False) + "\n"
+    if out_path is None:
+        click.echo(text, nl=False)
+    else:
+        out_path.write_text(text, encoding="utf-8")
+        _say(obj, f"Wrote {out_path} (OSCAL assessment-results).")
+
+
 @cli.command()
 @click.pass_obj
 def connectors(obj: Context) -> None:
