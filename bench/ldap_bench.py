@@ -319,3 +319,53 @@ def bench_scale(root: Path, sizes: list[int]) -> list[Row]:
 
 def main_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="revoke-bench-ldap-"))
+
+
+def bench_attest(root: Path, n: int, rounds: int = 3) -> list[Row]:
+    """Issue 18: what signing (ssh-keygen), an RFC 3161 timestamp (a local openssl TSA) and the OSCAL export add to
+    benchmark 1's apply. Plain and attested applies alternate `rounds` times from the same directory; medians."""
+    import statistics
+
+    import yaml
+
+    from revoke.sandbox.tsa import local_tsa
+
+    w = build_world(root, n)
+    key = w.workdir / "signing-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    plain_s, attested_s, export_s = [], [], []
+    try:
+        with local_tsa() as tsa:
+            data = yaml.safe_load(w.runbook.read_text())
+            data["timestamp_authority"] = tsa.url
+            attested_runbook = w.runbook.with_name("bench-attested.yaml")
+            attested_runbook.write_text(yaml.safe_dump(data, sort_keys=False))
+            w.reset()
+            _, _, plain_plan = run_plan(w)
+            attested_plan = w.workdir / "plan-attested.json"
+            m = run_measured(revoke("--quiet", "plan", str(attested_runbook), "--out", str(attested_plan)),
+                             env=w.env)
+            check(m.code == 2, "revoke plan (attested runbook)", m)
+            for _ in range(rounds):
+                w.reset()
+                plain_s.append(run_apply(w, plain_plan)[0].seconds)
+                w.reset()
+                attested_s.append(run_apply(w, attested_plan, "--signing-key", str(key))[0].seconds)
+                run_dir = max((w.workdir / "evidence").glob("*apply*"), key=lambda p: p.stat().st_mtime)
+                check((run_dir / "seal.sha256.sig").is_file() and (run_dir / "seal.sha256.tsr").is_file(),
+                      "signed and timestamped run", m)
+                out = w.workdir / "sar.json"
+                e = run_measured(revoke("evidence", "export", str(run_dir), "--format", "oscal", "--out", str(out)))
+                check(e.code == 0, "revoke evidence export", e)
+                export_s.append(e.seconds)
+    finally:
+        w.server.stop()
+    plain, attested, export = (statistics.median(x) for x in (plain_s, attested_s, export_s))
+    added = ratio(attested - plain + export, plain)
+    name = f"18 signed, timestamped, OSCAL ({n} leavers, bench 1's world)"
+    return [
+        Row(name, "apply wall, plain / signed + timestamped (medians of "
+            f"{rounds})", f"{plain:.2f} s / {attested:.2f} s"),
+        Row(name, "OSCAL export wall (median)", f"{export:.2f} s"),
+        Row(name, "signing + timestamp + OSCAL share of apply", f"{added:.1%}", "< 5%", added < 0.05),
+    ]
