@@ -15,7 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from revoke.evidence import read_records
+from revoke import timeliness
+from revoke.evidence import LOG
 
 OSCAL_VERSION = "1.1.3"
 NAMESPACE = uuid.UUID("6f1c4c0e-5d1a-4a53-9f0e-2f6a3c1b7d21")  # revoke's own: ids derive from run and action ids
@@ -38,7 +39,7 @@ def _prop(name: str, value: Any) -> dict[str, str]:
 
 def export(run_dir: Path) -> dict[str, Any]:
     """The assessment-results document of the run in `run_dir`."""
-    records = read_records(run_dir)
+    records = _records(run_dir)
     run = next((r for r in records if r.get("type") == "run"), None)
     if run is None:
         raise ValueError(f"{run_dir}: no run record; not a revoke run folder")
@@ -50,8 +51,7 @@ def export(run_dir: Path) -> dict[str, Any]:
     run_id = str(run["run_id"])
     acting = [a for a in latest.values() if a.get("person") and a.get("planned") in ("change", "noop")]
     observations = [_observation(run_id, a) for a in acting]
-    closure = run_dir / "closure-report.json"
-    late = _late(closure)
+    late = _late(run, latest.values())
     result = {
         "uuid": _uuid(run_id, "result"),
         "title": f"revoke {run.get('mode', 'apply')} {run_id}",
@@ -123,14 +123,18 @@ def _finding(run_id: str, control: str, title: str, covered: list[dict[str, Any]
     return finding
 
 
-def _late(closure: Path) -> list[str] | None:
-    """People whose access was not removed within the SLA (closure report's timeliness), None without an SLA."""
-    import json
-
-    try:
-        timing = json.loads(closure.read_text(encoding="utf-8")).get("timeliness") or {}
-    except (OSError, ValueError):
-        return None
+def _late(run: dict[str, Any], actions: Any) -> list[str] | None:
+    """People whose access was not proven removed within the SLA (revoke/timeliness.py), None without an SLA."""
+    timing = (run.get("plan_facts") or {}).get("timing") or {}
     if not timing.get("sla"):
         return None
-    return sorted({f"{r['person']} ({r['system']})" for r in timing.get("rows", []) if r.get("within_sla") is False})
+    rows = timeliness.table(actions, timing, [])
+    return sorted({f"{r['person']} ({r['system']})" for r in rows if r.get("within_sla") is False})
+
+
+def _records(run_dir: Path) -> list[dict[str, Any]]:
+    """The log's records but intents (half of a run's lines, and nothing an assessment reads)."""
+    import json
+
+    with (run_dir / LOG).open("rb") as f:
+        return [json.loads(line) for line in f if line.strip() and b'"type": "intent"' not in line]
