@@ -51,14 +51,11 @@ def canonical_status(text: str) -> str:
     raise ChecklistError(f"unknown status '{text}': use one of {', '.join(STATUSES)}")
 
 
-def escape_cell(text: str) -> str:
-    """Text that stays inside one table cell: no line breaks, pipes escaped."""
-    text = re.sub(r"\s*[\r\n]+\s*", " ", text)
-    return re.sub(r"(?<!\\)\|", r"\\|", text)
+from revoke.markdown import REVOKE_MARK, escape_cell, escape_code  # noqa: E402,F401 - one place, re-exported
 
 
 def escape_link_text(text: str) -> str:
-    return escape_cell(text).replace("[", r"\[").replace("]", r"\]")
+    return escape_cell(text)
 
 
 def link_markdown(label: str, target: str) -> str:

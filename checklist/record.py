@@ -15,7 +15,8 @@ from pathlib import Path
 from revoke.checklist.attachments import attach_file, copy_run, link_target, run_attachment_dir, wiki_root
 from revoke.checklist.closure import build_closure
 from revoke.checklist.items import DEFAULT_TITLES
-from revoke.checklist.page import ChecklistError, ChecklistPage, Link, canonical_status, escape_cell, link_markdown
+from revoke.checklist.page import (REVOKE_MARK, ChecklistError, ChecklistPage, Link, canonical_status, escape_cell,
+                                   link_markdown)
 
 from revoke.runbook import ChecklistSpec
 
@@ -82,8 +83,8 @@ def record_run(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path, *, mark: b
             status = row.status  # a rehearsal after the work is done does not reopen the item
         page.set_status(row.number, status, row.title)
         label = f"{_MODE_WORDS.get(mode, mode)} on {day}: {item['result']}"
-        page.append_to_owner(row.number, link_markdown(label, f"{link_target(root, report)}#item-{item['number']}"),
-                             row.title)
+        page.append_to_owner(row.number, f"{REVOKE_MARK} " + link_markdown(
+            label, f"{link_target(root, report)}#item-{item['number']}"), row.title)
         detail = f" ({item['result']})" if status == "Blocked" else ""
         said.append(f"item {row.number} {row.title} -> {status}{detail}")
     page.add_attachments([Link(f"{run['run_id']}/{name}", link_target(root, c)) for name, c in names.items()])

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 from revoke.checklist.closure import ACTION_FIELDS, LogRows, build_closure, write_json
 from revoke.checklist.items import problem_of
+from revoke.checklist.page import escape_cell, escape_code
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORTS = ("closure-report.md", "closure-report.html", "closure-report.json")
@@ -72,9 +73,15 @@ def operator_text(operator: Any) -> str:
 
 
 def md_cell(value: Any) -> str:
-    """Text for one Markdown table cell."""
+    """Text for one Markdown table cell, neutralised (checklist.page.escape_cell)."""
     text = value if isinstance(value, str) else value_text(value)
-    return " ".join(text.split()).replace("|", "\\|") if text else ""
+    return escape_cell(text) if text else ""
+
+
+def md_code(value: Any) -> str:
+    """Text for inside a `code span` of a table cell."""
+    text = value if isinstance(value, str) else value_text(value)
+    return escape_code(text) if text else ""
 
 
 def short_time(value: str | None) -> str:
@@ -93,8 +100,8 @@ def md_row(a: dict[str, Any]) -> str:
     t = targets(a)
     what = md_cell(a.get("summary") or a.get("kind"))
     what += f" ({md_cell(t['label'])})" if t["label"] else ""
-    what += f": `{md_cell(t['resource'])}`" if t["resource"] else ""
-    what += f" for `{md_cell(t['principal'])}`" if t["principal"] else ""
+    what += f": `{md_code(t['resource'])}`" if t["resource"] else ""
+    what += f" for `{md_code(t['principal'])}`" if t["principal"] else ""
     changes = []
     for ch in state_changes(a.get("before"), a.get("after")):
         text = f"{md_cell(ch['key'])}: {md_cell(ch['before'])}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from revoke.markdown import escape_cell
 from revoke.actions import ActionKind, Outcome, State, Verification
 from revoke.connector import Receipt
 from revoke.evidence import EvidenceLog
@@ -123,7 +124,9 @@ def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
         for r in problems:
             what = r.get("summary") or r.get("message")
             who = f" ({r['person']})" if r.get("person") else ""
-            lines.append(f"- {r['system']}: {what}{who}: {r.get('error') or r.get('note') or r.get('message', '')}")
+            why = r.get("error") or r.get("note") or r.get("message", "")
+            lines.append(f"- {escape_cell(str(r['system']))}: {escape_cell(str(what or ''))}{escape_cell(who)}: "
+                         f"{escape_cell(str(why or ''))}")
         lines.append("")
     lines.append(f"Total: {sum(counts.values())} actions; " +
                  ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".")

@@ -62,8 +62,8 @@ def test_apply_run_marks_items_links_evidence_and_changes_nothing_else(wiki: Pat
         assert n[2] == " Done "
         assert n[5].startswith(o[5].rstrip())
     link = f"/.attachments/acme-2026/{RUN_ID}/closure-report.html"
-    assert f"<br>[apply on 2026-11-25: 1 already done, 1 skipped, 2 verified]({link}#item-3)" in replaced[0][1]
-    assert f"[apply on 2026-11-25: 1 verified, 1 verified gone]({link}#item-4)" in replaced[1][1]
+    assert f"<br>**revoke:** [apply on 2026-11-25: 1 already done, 1 skipped, 2 verified]({link}#item-3)" in replaced[0][1]
+    assert f"**revoke:** [apply on 2026-11-25: 1 verified, 1 verified gone]({link}#item-4)" in replaced[1][1]
     # the rest is the Attachments section gaining one line per evidence file
     expected = before.decode()
     for old, new in replaced:
