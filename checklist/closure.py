@@ -220,10 +220,13 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
     ends = [r for r in others if r.get("type") == "end"]
     people = facts.get("people") or sorted({a["person"] for a in latest.values() if a["person"]})
     timing = facts.get("timing") or {}
+    protected = _protected(latest.values())
     return {
         "format": CLOSURE_FORMAT,
         "run": _run_header(first, facts, ends, runs, others),
-        "people": people,
+        "people": [p for p in people if p not in protected],
+        # runbook people whose every action a guardrail skipped (protected, or revoke's own account): apart
+        "protected": [{"person": p, "why": protected[p]} for p in people if p in protected],
         "lists": facts.get("lists", []),
         "systems": {name: {"connector": s.get("connector", ""), "operator": s.get("operator") or {},
                            "warnings": s.get("warnings") or [], "error": s.get("error")}
@@ -238,6 +241,16 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
                            timing, first.get("systems") or {})},
         "evidence": {"log": LOG, "records": scan.records, "chain_head": scan.head},
     }
+
+
+def _protected(actions: Any) -> dict[str, str]:
+    """People whose every action was skipped by a guardrail, with the first reason given."""
+    by_person: dict[str, list[dict[str, Any]]] = {}
+    for a in actions:
+        if a["person"]:
+            by_person.setdefault(a["person"], []).append(a)
+    return {p: next((a["error"] for a in acts if a["error"]), "protected")
+            for p, acts in by_person.items() if all(a["outcome"] == "skipped" for a in acts)}
 
 
 def _run_header(first: dict[str, Any], facts: dict[str, Any], ends: list[dict[str, Any]],

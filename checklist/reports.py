@@ -67,8 +67,15 @@ def targets(action: dict[str, Any]) -> dict[str, str]:
 
 
 def operator_text(operator: Any) -> str:
+    """Who a connector acted as, as a person reads it: its name first, then the details that identify it
+    ("cn=revoke,ou=services,dc=example,dc=org (bind dn; whoami: dn:...)")."""
     if isinstance(operator, dict):
-        return ", ".join(f"{k}={value_text(v)}" for k, v in sorted(operator.items()))
+        details = [f"{k.replace('_', ' ')}: {value_text(v)}" for k, v in sorted(operator.items())
+                   if k != "display" and v not in (None, "", [], {})]
+        name = value_text(operator.get("display")) if operator.get("display") else ""
+        if not name:
+            return "; ".join(details)
+        return f"{name} ({'; '.join(details)})" if details else name
     return value_text(operator) if operator else ""
 
 

@@ -53,3 +53,16 @@ def test_a_hostile_name_reaches_the_closure_report_as_text(engagement: dict, run
         assert "<img" not in text, name
         if name.endswith(".md"):
             assert not re.search(r"(?<!\\)\]\(javascript:", text), name
+
+
+def test_protected_people_are_listed_apart_with_why(engagement: dict, run_cli: Any) -> None:
+    result = run_cli("--quiet", "--output", "json", "apply", str(engagement["runbook"]), "--yes")
+    run_dir = Path(json.loads(result.output)["run_dir"])
+    report = json.loads((run_dir / "closure-report.json").read_text())
+    apart = {p["person"]: p["why"] for p in report["protected"]}
+    assert "Dave Admin" in apart and "protect" in apart["Dave Admin"]
+    assert "Dave Admin" not in report["people"] and "Alice Example" in report["people"]
+    md = (run_dir / "closure-report.md").read_text()
+    assert "| Protected, left untouched | Dave Admin:" in md
+    acting = md.split("| Acting as |")[1].split("\n")[2]
+    assert "(bind dn: " in acting and "whoami: " in acting and "display=" not in acting
