@@ -156,8 +156,9 @@ def html_row(a: dict[str, Any]) -> Markup:
     if a.get("problem") and a["problem"] != a.get("verification"):
         verification += f"<br><strong>{e(a['problem'])}</strong>"
     cls = ' class="problem"' if a.get("problem") else ""
-    return Markup(f"<tr{cls}>\n    <td>{e(short_time(a.get('time')))}</td>\n    <td>{e(a.get('person') or '')}</td>\n"
-                  f"    <td>{e(a.get('system'))}</td>\n    <td>{what}</td>\n"
+    return Markup(f"<tr{cls}>\n    <td>{e(short_time(a.get('time')))}</td>\n"
+                  f"    <td class=\"name\">{e(a.get('person') or '')}</td>\n"
+                  f"    <td class=\"name\">{e(a.get('system'))}</td>\n    <td>{what}</td>\n"
                   f'    <td class="mono">{"<br>".join(changes)}</td>\n    <td>{outcome}</td>\n    <td>{verification}</td>\n'
                   f'    <td class="mono">{e(", ".join(a.get("request_ids") or []))}</td>\n'
                   f'    <td class="mono">{e(operator_text(a.get("operator")))}</td>\n  </tr>')

@@ -463,14 +463,23 @@ def evidence_verify(obj: Context, run_dir: Path, allowed_signers: Path | None, t
 
 @evidence.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["oscal"]), default="oscal", show_default=True,
-              help="oscal: an OSCAL 1.1 assessment-results document (JSON).")
+@click.option("--format", "fmt", type=click.Choice(["oscal", "pdf"]), default="oscal", show_default=True,
+              help="oscal: an OSCAL 1.1 assessment-results document (JSON); pdf: the closure report printed on A4 "
+              "by headless Chromium (needs --out).")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), help="Write it here (default: standard output; "
               "not into the run folder, which is sealed).")
 @click.pass_obj
 def evidence_export(obj: Context, run_dir: Path, fmt: str, out_path: Path | None) -> None:
     """Export a run's evidence for a GRC tool: observations per action (with the evidence record and when it was
     collected) and findings for NIST SP 800-53 AC-2 and PS-4, satisfied or not."""
+    if fmt == "pdf":
+        from revoke.pdf import html_to_pdf
+
+        if out_path is None:
+            raise click.UsageError("--format pdf needs --out FILE.pdf")
+        html_to_pdf(run_dir / "closure-report.html", out_path)
+        _say(obj, f"Wrote {out_path} (the closure report, A4).")
+        return
     from revoke.oscal import export
 
     # one line: a run of thousands of actions exports in a fraction of a second (pretty-print it with jq)
