@@ -184,7 +184,7 @@ class GoogleFake(GoogleState):
         self._calls += 1
         if self._quota is not None:
             limit, window = self._quota
-            now = time.monotonic()
+            now = self.clock()   # settable: a test moves the quota's windows with revoke's fake clock
             start, used = self._window
             if not start or now - start >= window:
                 start, used = now, 0

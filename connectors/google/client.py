@@ -233,7 +233,7 @@ class Google:
     def batch(self, calls: Sequence[tuple[str, str, HttpRequest]]) -> dict[str, Outcome]:
         """Directory API calls (key, what, request) in batch requests; answers each call's JSON or its error."""
         out: dict[str, Outcome] = {}
-        size = self.settings.batch_calls
+        size = min(self.settings.batch_calls, self.settings.queries_per_minute)   # a batch fits one minute's quota
         for start in range(0, len(calls), size):
             chunk = calls[start:start + size]
             if len(chunk) == 1:

@@ -143,7 +143,11 @@ class GoogleWorkspaceConnector(Connector):
         return answer
 
     def read_back(self, actions: Sequence[Any]) -> dict[str, State]:
-        return read_states(self.google, actions)
+        states = read_states(self.google, actions)
+        # a step read back as done (before this run, or a write answered with an error that happened anyway) is not
+        # sent again as an earlier step of a suspension
+        self.writer.seen_done([a for a in actions if self.kind(a.kind).is_done(states[a.id])])
+        return states
 
     def restore(self, action: Any) -> Receipt:
         return restore(self.google, action)
