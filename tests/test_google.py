@@ -115,3 +115,13 @@ def test_permissions_prints_the_exact_scopes(fake: GoogleFake, seeded: Seeded, t
                   "apps.groups.settings", "chat.admin.memberships"):
         assert f"https://www.googleapis.com/auth/{scope}\n" in result.output
     assert "Domain-wide delegation" in result.output
+
+
+def test_a_leavers_own_group_listed_for_deletion_is_left_then_deleted(fake: GoogleFake, seeded: Seeded,
+                                                                       tmp_path: Path, run_cli: Any) -> None:
+    path = runbook(tmp_path / "acme.yaml", fake, seeded, lists=[{"id": "alice-sandbox@acme.test", "close": "delete"}])
+    result, _, records = apply_json(run_cli, path)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert fake.group("alice-sandbox@acme.test") is None
+    left = [r for r in records if r["kind"] == "remove-from-group" and "sandbox" in r["summary"]]
+    assert left and all(r["outcome"] == "done" for r in left), left

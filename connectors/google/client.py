@@ -85,11 +85,19 @@ def translate(what: str, status: int, content: bytes | str, headers: Mapping[str
 
 class Quota:
     """The project's per-minute quota, shared by every thread and system of the run that uses one service
-    account: `take(n)` before sending n calls waits, through the runtime, until the last minute holds room."""
+    account: `take(n)` before sending n calls waits, through the runtime, until the last minute holds room.
+
+    Google counts a call when it reaches it, revoke when it sends it; a batch waiting behind another on the way
+    arrives later than it left, and Google's minute may have started later than revoke's. So the window revoke
+    keeps is a little longer than Google's (`MARGIN` of it, at most `MAX_MARGIN` seconds): 5% less throughput,
+    instead of answers refused at every window's edge."""
+
+    MARGIN = 0.05
+    MAX_MARGIN = 2.0
 
     def __init__(self, per_window: int, runtime: Runtime, window: float = 60.0):
         self.per_window = per_window
-        self.window = window
+        self.window = window + min(window * self.MARGIN, self.MAX_MARGIN)
         self.runtime = runtime
         self._lock = threading.Lock()
         self._sent: deque[tuple[float, int]] = deque()
@@ -191,7 +199,7 @@ class Google:
         self.credentials = credentials_from(settings, key_json, scopes)
         self.http = Transport(self.credentials, settings)
         self.quota: Quota = runtime.shared(("google-quota", quota_key), lambda: Quota(
-            settings.queries_per_minute, runtime))
+            settings.queries_per_minute, runtime, settings.quota_window_seconds))
         opts = {"static_discovery": True, "cache_discovery": False, "num_retries": 0}
         self.directory = build("admin", "directory_v1", http=self.http, client_options={
             "api_endpoint": settings.api_endpoint}, **opts)
@@ -222,7 +230,7 @@ class Google:
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = self.read(what, lambda: make(token))
+            page = self.read(what, lambda t=token: make(t))
             if not isinstance(page, dict):
                 raise ActionFailed(f"Google answered {what} with something that is not a page")
             items.extend(page.get(field) or [])

@@ -81,8 +81,9 @@ class GoogleWorkspaceConnector(Connector):
             ExposureRule("OAuth access tokens issued before the sign-out and the grant's deletion (Google does not "
                          "end them: they expire on their own)", SignOut.name, 60,
                          "Google's access tokens live one hour"),
-            ExposureRule("IMAP or POP sessions opened with an app password before it was deleted", DeleteAppPassword.name,
-                         None, "Google does not say when a mail client's open session notices the deletion"),
+            ExposureRule("IMAP or POP sessions opened with an app password before it was deleted",
+                         DeleteAppPassword.name, None,
+                         "Google does not say when a mail client's open session notices the deletion"),
             ExposureRule("files the leaver owns and shared outside the domain: they stay shared (revoke does not "
                          "transfer Drive files; use the Admin console's data transfer)", SuspendUser.name, None,
                          "suspension blocks the person, not the links they shared"),

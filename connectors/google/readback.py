@@ -108,6 +108,10 @@ def state_of(g: Google, a: "Action", answers: dict[str, Any]) -> State:
                 return {"exists": True, **({"name": x.get("name")} if asp else {"app": x.get("displayText")})}
         return {"exists": False, **({"name": a.before.get("name")} if asp else {"app": a.before.get("app")})}
     if a.kind == RemoveFromGroup.name:
+        if _absent(answers, f"group:{a.resource}"):
+            # the id came from Google's own listing and group ids are never reused: the group was deleted (a listed
+            # group closed with delete, say), and nobody is a member of it any more
+            return {"member": False, "role": None, "group": "deleted"}
         _answer(answers, f"group:{a.resource}")   # the group answers: a 404 below is about the membership
         if _absent(answers, f"member:{a.resource}|{uid}"):
             return {"member": False, "role": None}

@@ -45,7 +45,8 @@ def restore(g: "Google", a: Any) -> Receipt:
             body["whoCanPostMessage"] = a.params["who_can_post"]
         g.call(f"open {a.params['email']} again", g.groups_settings.groups().patch(
             groupUniqueId=a.params["email"], body=body))
-        return Receipt(detail={"note": f"archive-only off; who can post: {body.get('whoCanPostMessage', 'Google default')}"})
+        who = body.get("whoCanPostMessage", "Google's default")
+        return Receipt(detail={"note": f"archive-only off; who can post: {who}"})
     if a.kind == RemoveFromChatSpace.name:
         body = {"member": {"name": f"users/{a.params['user_id']}", "type": "HUMAN"},
                 "role": a.params.get("role") or "ROLE_MEMBER"}

@@ -36,6 +36,8 @@ class GoogleSettings(BaseModel):
     queries_per_minute: int = Field(2400, ge=1, description="the project's Admin SDK quota (Cloud console, Admin "
                                     "SDK API, Quotas): revoke paces every call, each call of a batch counted, so "
                                     "the run stays under it instead of being refused")
+    quota_window_seconds: float = Field(60, gt=0, description="the window of that quota: 60 for Google's "
+                                        "per-minute quotas (a proxy with its own limit may differ)")
     batch_calls: int = Field(1000, ge=1, le=1000, description="calls per batch request (Google's limit: 1000)")
     page_size: int = Field(200, ge=1, le=200, description="items per listing page (groups.list allows 200)")
     timeout: float = Field(60, gt=0)

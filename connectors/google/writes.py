@@ -168,7 +168,7 @@ class Writer:
 
     def _record(self, c: Call, answer: Any, results: dict[Call, Any]) -> None:
         detail: dict[str, Any] = {}
-        if isinstance(answer, GoogleRefused):   # a 404: gone already; the read-back, which checks the container, decides
+        if isinstance(answer, GoogleRefused):   # a 404: gone already; the read-back (checking the container) decides
             detail["answer"] = f"404 {answer.why}".strip()
         if c.kind == SignOut.name:
             detail["signed_out_at"] = self.runtime.now().isoformat()
