@@ -14,7 +14,8 @@ It answers as Google's reference pages say, where revoke depends on it:
 - **paging** by `page_cap` (default 2 in tests) with `pageToken`/`nextPageToken`; **404** after delete; errors in
   Google's JSON shape (`{"error": {"code", "message", "errors": [{"domain", "reason", "message"}], "status"}}`);
 - **quota**: `quota(n, window)` lets n calls (each part of a batch counts) per window and answers the rest 429
-  `rateLimitExceeded`; `throttle_share(k)` answers every k-th call 403 `userRateLimitExceeded`;
+  `rateLimitExceeded`; `throttle_share(k)` answers every k-th call 429 `rateLimitExceeded` (or 403
+  `userRateLimitExceeded`);
 - `inject(method, pattern, status, reason, apply=True)`: the next matching calls answer an error, after carrying
   the write out when `apply` (a write applied but answered with an error).
 """
@@ -76,6 +77,7 @@ class GoogleFake(GoogleState):
         self._quota: tuple[int, float] | None = None
         self._window: tuple[float, int] = (0.0, 0)
         self._share = 0
+        self._share_status = 429
         self._calls = 0
         self._server: ThreadingHTTPServer | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -131,10 +133,10 @@ class GoogleFake(GoogleState):
             self._quota = (per_window, window) if per_window else None
             self._window = (0.0, 0)
 
-    def throttle_share(self, every: int) -> None:
-        """Every `every`-th call (0: none) answers 403 userRateLimitExceeded."""
+    def throttle_share(self, every: int, status: int = 429) -> None:
+        """Every `every`-th call (0: none) answers 429 rateLimitExceeded, or 403 userRateLimitExceeded."""
         with self.lock:
-            self._share, self._calls = every, 0
+            self._share, self._calls, self._share_status = every, 0, status
 
     def inject(self, method: str, pattern: str, status: int, reason: str, *, apply: bool = False,
                times: int = 1) -> None:
@@ -194,7 +196,9 @@ class GoogleFake(GoogleState):
                              "user' of service 'admin.googleapis.com'", "rateLimitExceeded")
             self._window = (start, used + 1)
         if self._share and self._calls % self._share == 0:
-            raise GError(403, "User Rate Limit Exceeded", "userRateLimitExceeded")
+            if self._share_status == 403:
+                raise GError(403, "User Rate Limit Exceeded", "userRateLimitExceeded")
+            raise GError(429, "Rate Limit Exceeded", "rateLimitExceeded")
 
     def _route(self, method: str, path: str, query: dict[str, str], raw: bytes, scopes: set[str]) -> tuple[int, Any]:
         try:

@@ -123,9 +123,11 @@ def test_quota_and_throttling_answer_like_google(fake: GoogleFake, seeded: Seede
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[2].json()["error"]["errors"][0]["reason"] == "rateLimitExceeded"
     fake.quota(None)
-    fake.throttle_share(2)
+    fake.throttle_share(2, 403)
     statuses = [s.get(url).status_code for _ in range(4)]
     assert statuses.count(403) == 2
+    fake.throttle_share(2)
+    assert [s.get(url).status_code for _ in range(2)] == [200, 429]
 
 
 @pytest.mark.parametrize("apply", [True, False])

@@ -45,9 +45,10 @@ def finished(fake: GoogleFake, seeded: Seeded) -> bool:
         seeded.ids["announce"] not in fake.groups
 
 
-def test_user_rate_limit_answers_are_waited_out_by_the_engine(fake: GoogleFake, seeded: Seeded, clock: FakeClock,
-                                                              tmp_path: Path) -> None:
-    fake.throttle_share(4)   # every fourth call: 403 userRateLimitExceeded, inside batches too
+@pytest.mark.parametrize("status", [429, 403])
+def test_rate_limit_answers_are_waited_out_by_the_engine(status: int, fake: GoogleFake, seeded: Seeded,
+                                                         clock: FakeClock, tmp_path: Path) -> None:
+    fake.throttle_share(4, status)   # every fourth call: 429 rateLimitExceeded / 403 userRateLimitExceeded
     records = run(fake, seeded, clock, tmp_path)
     assert finished(fake, seeded)
     assert any(r.throttled for r in fake.log)
