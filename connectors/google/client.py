@@ -30,9 +30,10 @@ from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from googleapiclient.http import BatchHttpRequest, HttpRequest
+from googleapiclient.http import HttpRequest
 from requests.adapters import HTTPAdapter
 
+from revoke.connectors.google.batch import FastBatch
 from revoke.connectors.google.settings import GoogleSettings
 from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.runtime import Runtime
@@ -189,6 +190,25 @@ def credentials_from(settings: GoogleSettings, key_json: str, scopes: Sequence[s
 Outcome = Any   # a call's JSON answer, or the ActionFailed it failed with
 
 
+class Resources:
+    """A service whose resource collections (`users()`, `asps()`...) are made once: the client library builds
+    each one anew from the discovery document on every call, which costs more than the request itself when a run
+    makes thousands (measured: about 0.7 ms a request, 4.6 s of client time for 6,000 read-backs)."""
+
+    def __init__(self, service: Any):
+        self._service = service
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Callable[[], Any]:
+        def collection() -> Any:
+            with self._lock:
+                if name not in self._made:
+                    self._made[name] = getattr(self._service, name)()
+                return self._made[name]
+        return collection
+
+
 class Google:
     """The connector's services and calls: one attempt each, paced, translated."""
 
@@ -201,8 +221,8 @@ class Google:
         self.quota: Quota = runtime.shared(("google-quota", quota_key), lambda: Quota(
             settings.queries_per_minute, runtime, settings.quota_window_seconds))
         opts = {"static_discovery": True, "cache_discovery": False, "num_retries": 0}
-        self.directory = build("admin", "directory_v1", http=self.http, client_options={
-            "api_endpoint": settings.api_endpoint}, **opts)
+        self.directory = Resources(build("admin", "directory_v1", http=self.http, client_options={
+            "api_endpoint": settings.api_endpoint}, **opts))
         self.groups_settings = build("groupssettings", "v1", http=self.http, client_options={
             "api_endpoint": settings.groups_settings_endpoint + "groups/v1/groups/"}, **opts)
         self.chat = build("chat", "v1", http=self.http, client_options={"api_endpoint": settings.chat_endpoint},
@@ -266,7 +286,7 @@ class Google:
             else:
                 out[key] = response
 
-        batch = BatchHttpRequest(callback=answered, batch_uri=self.batch_uri)
+        batch = FastBatch(callback=answered, batch_uri=self.batch_uri)
         for i, (_, _, request) in enumerate(chunk):
             batch.add(request, request_id=str(i))
         self.quota.take(len(chunk))
