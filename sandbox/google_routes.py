@@ -29,6 +29,8 @@ SETTINGS = (A + "apps.groups.settings",)
 CHAT_R = (A + "chat.admin.memberships", A + "chat.admin.memberships.readonly")
 CHAT_W = (A + "chat.admin.memberships",)
 SPACES_R = (A + "chat.admin.spaces", A + "chat.admin.spaces.readonly")
+MOBILE_R = (A + "admin.directory.device.mobile", A + "admin.directory.device.mobile.readonly")
+MOBILE_W = (A + "admin.directory.device.mobile", A + "admin.directory.device.mobile.action")
 
 
 @dataclass
@@ -151,6 +153,39 @@ def delete_token(ctx: Ctx) -> tuple[int, Any]:
     u = _user(ctx, ctx.arg(1))
     if u.tokens.pop(ctx.arg(2), None) is None:
         raise GError(404, "Resource Not Found: clientId", "notFound")
+    return 204, None
+
+
+# ---- mobile devices (the customer's; `query=email:ADDRESS` selects one user's)
+def _device(ctx: Ctx, rid: str) -> dict[str, Any]:
+    for u in ctx.fake.users.values():
+        if rid in u.devices:
+            return u.devices[rid]
+    raise GError(404, "Resource Not Found: resourceId", "notFound")
+
+
+@route("GET", D + r"/customer/([^/]+)/devices/mobile", MOBILE_R)
+def list_devices(ctx: Ctx) -> tuple[int, Any]:
+    query = ctx.query.get("query", "")
+    email = query.removeprefix("email:").strip().casefold() if query.startswith("email:") else None
+    found = [d for u in ctx.fake.users.values() for d in u.devices.values()
+             if email is None or email in (e.casefold() for e in d["email"])]
+    return 200, page(ctx, found, "mobiledevices", "admin#directory#mobiledevices")
+
+
+@route("GET", D + r"/customer/([^/]+)/devices/mobile/([^/]+)", MOBILE_R)
+def get_device(ctx: Ctx) -> tuple[int, Any]:
+    return 200, _device(ctx, ctx.arg(2))
+
+
+@route("POST", D + r"/customer/([^/]+)/devices/mobile/([^/]+)/action", MOBILE_W)
+def device_action(ctx: Ctx) -> tuple[int, Any]:
+    device = _device(ctx, ctx.arg(2))
+    action = (ctx.body or {}).get("action")
+    if action not in ("admin_account_wipe", "admin_remote_wipe", "approve", "block"):
+        raise GError(400, "Invalid Input: action", "invalid")
+    device["status"] = {"admin_account_wipe": "ACCOUNT_WIPING", "admin_remote_wipe": "WIPING",
+                        "approve": "APPROVED", "block": "BLOCKED"}[action]
     return 204, None
 
 

@@ -52,6 +52,7 @@ def seed_engagement(fake: GoogleFake, domain: str = "acme.test") -> Seeded:
     alice = fake.add_user(f"alice@{domain}", aliases=[f"alice.example@{domain}"], codes=10)
     bob = fake.add_user(f"bob@{domain}", codes=0)
     carol = fake.add_user(f"carol@{domain}", codes=10)
+    fake.add_device(alice.email)
     fake.add_asp(alice.email, "Thunderbird on the laptop")
     fake.add_asp(alice.email, "Phone calendar")
     fake.add_asp(carol.email, "Carol's mail client")

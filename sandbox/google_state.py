@@ -44,6 +44,7 @@ class User:
     codes: list[str] = field(default_factory=list)
     asps: dict[int, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)   # resourceId -> mobile device
     sessions: int = 1
     signed_out: list[float] = field(default_factory=list)   # when signOut was called (not in snapshots)
 
@@ -135,6 +136,15 @@ class GoogleState:
             u.asps[code] = {"codeId": code, "name": name, "creationTime": "1700000000000", "lastTimeUsed": "-1"}
             return code
 
+    def add_device(self, email: str, model: str = "Pixel 8") -> str:
+        with self.lock:
+            u = self.user(email)
+            assert u is not None
+            rid = f"AFiQxQ{self._id()[-8:]}"
+            u.devices[rid] = {"kind": "admin#directory#mobiledevice", "resourceId": rid, "deviceId": rid.lower(),
+                              "model": model, "type": "ANDROID", "status": "APPROVED", "email": [u.email]}
+            return rid
+
     def add_token(self, email: str, client_id: str, app: str, scopes: list[str]) -> None:
         with self.lock:
             u = self.user(email)
@@ -185,7 +195,8 @@ class GoogleState:
         """Everything a write could change, read straight from the fake's data."""
         with self.lock:
             users = {u.id: {"suspended": u.suspended, "codes": list(u.codes), "asps": sorted(u.asps),
-                            "tokens": sorted(u.tokens), "sessions": u.sessions} for u in self.users.values()}
+                            "tokens": sorted(u.tokens), "sessions": u.sessions,
+                            "devices": {k: d["status"] for k, d in u.devices.items()}} for u in self.users.values()}
             groups = {g.id: {"members": dict(g.members), "settings": dict(g.settings)} for g in self.groups.values()}
             spaces = {s.name: dict(s.members) for s in self.spaces.values()}
             return copy.deepcopy({"users": users, "groups": groups, "spaces": spaces})

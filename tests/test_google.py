@@ -125,3 +125,25 @@ def test_a_leavers_own_group_listed_for_deletion_is_left_then_deleted(fake: Goog
     assert fake.group("alice-sandbox@acme.test") is None
     left = [r for r in records if r["kind"] == "remove-from-group" and "sandbox" in r["summary"]]
     assert left and all(r["outcome"] == "done" for r in left), left
+
+
+def test_managed_devices_are_wiped_of_the_account_only_when_asked(fake: GoogleFake, seeded: Seeded, tmp_path: Path,
+                                                                  run_cli: Any) -> None:
+    alice = fake.users[seeded.ids["alice"]]
+    result, _, _ = apply_json(run_cli, runbook(tmp_path / "off.yaml", fake, seeded, lists=[]))
+    assert result.exit_code == 0 and [d["status"] for d in alice.devices.values()] == ["APPROVED"]   # off: untouched
+    fake.add_device("carol@acme.test")
+    for u in (alice, fake.users[seeded.ids["bob"]]):    # a second engagement: they came back
+        u.suspended = False
+    before = len(fake.writes())
+    result, _, records = apply_json(run_cli, runbook(tmp_path / "on.yaml", fake, seeded, lists=[],
+                                                     settings={"wipe_mobile_devices": True}))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert [d["status"] for d in alice.devices.values()] == ["ACCOUNT_WIPING"]
+    assert [d["status"] for d in fake.users[seeded.ids["carol"]].devices.values()] == ["APPROVED"]
+    wipe = next(r for r in records if r["kind"] == "wipe-mobile-account")
+    assert wipe["outcome"] == "done" and wipe["verification"] == "verified"
+    writes = [r.path for r in fake.writes()[before:] if alice.id in r.path or "/devices/" in r.path]
+    wiped = next(i for i, p in enumerate(writes) if p.endswith("/action"))
+    suspended = next(i for i, p in enumerate(writes) if p.endswith(f"/users/{alice.id}"))
+    assert wiped < suspended, writes                                    # wiped before the suspension

@@ -227,7 +227,9 @@ class Google:
             "api_endpoint": settings.groups_settings_endpoint + "groups/v1/groups/"}, **opts)
         self.chat = build("chat", "v1", http=self.http, client_options={"api_endpoint": settings.chat_endpoint},
                           **opts)
-        self.batch_uri = settings.api_endpoint + "batch"   # the discovery document's batchPath, at our endpoint
+        self.batch_uri = settings.api_endpoint + "batch"
+        # groups that answered under their id during this run: a membership's 404 then means "not a member"
+        self.groups_seen: set[str] = set()   # the discovery document's batchPath, at our endpoint
 
     def close(self) -> None:
         self.http.close()

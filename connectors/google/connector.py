@@ -60,7 +60,8 @@ class GoogleWorkspaceConnector(Connector):
             key = self.secrets.get(self.settings.service_account_key)
             if not key:
                 raise ConnectionFailed(self.system, "service_account_key: the secret is empty or not set")
-            scopes = self.settings.scopes or scopes_for(KINDS, chat=self.settings.chat)
+            scopes = self.settings.scopes or scopes_for(KINDS, chat=self.settings.chat,
+                                                         mobile=self.settings.wipe_mobile_devices)
             quota_key = (self.settings.api_endpoint, self.settings.customer, hash(key))
             self._google = Google(self.settings, key, scopes, self.context.runtime, quota_key)
         return self._google

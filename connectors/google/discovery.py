@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 from revoke.connector import Discovery, Notice, Step, Subject
 from revoke.connectors.google.client import Google, GoogleRefused, pages_many
 from revoke.connectors.google.kinds import (PERSON_ORDER, DeleteAppPassword, DeleteOAuthToken, InvalidateBackupCodes,
-                                            RemoveFromGroup, SignOut, SuspendUser)
+                                            RemoveFromGroup, SignOut, SuspendUser, WipeMobileAccount)
 from revoke.errors import ActionFailed
 
 if TYPE_CHECKING:
     from revoke.connectors.google.settings import GoogleSettings
 
 ORDER = {k.name: i for i, k in enumerate((*PERSON_ORDER, RemoveFromGroup))}
+# what the Directory reports for a device once an account wipe is ordered or done (the API documents no list of
+# statuses; these are the words the Admin console shows): anything else is not taken as wiped
+ACCOUNT_WIPED = {"ACCOUNT_WIPING", "ACCOUNT_WIPED", "WIPING", "WIPED"}
 
 
 def user_names(user: dict[str, Any]) -> set[str]:
@@ -99,10 +102,16 @@ def discover_people(g: Google, settings: "GoogleSettings", people: list[Person],
                      d.members().get(groupKey=gr["id"], memberKey=p.uid))
                     for p in people for gr in _ok(groups[p.uid])]
     roles = g.read_batch(roles_wanted)
+    devices: dict[str, Any] = {}
+    if settings.wipe_mobile_devices:
+        devices = pages_many(g, {p.uid: (f"the mobile devices of {p.email}", lambda t, e=p.email: d.mobiledevices().list(
+            customerId=settings.customer, query=f"email:{e}", maxResults=min(size, 100), pageToken=t))
+            for p in people}, "mobiledevices")
     steps: list[Step] = []
     for p in people:
-        steps += plan_person(settings, p, {k: _ok(answers[f"{k}:{p.uid}"]) for k in ("codes", "asps", "tokens")},
-                             _ok(groups[p.uid]), roles)
+        lists = {k: _ok(answers[f"{k}:{p.uid}"]) for k in ("codes", "asps", "tokens")}
+        lists["devices"] = _ok(devices[p.uid]) if p.uid in devices else []
+        steps += plan_person(settings, p, lists, _ok(groups[p.uid]), roles)
     steps.sort(key=lambda s: ORDER.get(s.kind, len(ORDER)))   # kind by kind; stable within a kind
     found.steps.extend(steps)
 
@@ -139,6 +148,17 @@ def plan_person(settings: "GoogleSettings", p: Person, lists: dict[str, Any], gr
                           note=f"{len(scopes)} scopes" + (" (offline access: a refresh token)"
                                                           if not token.get("nativeApp") else " (a native app)")))
         first.append({"kind": DeleteOAuthToken.name, "resource": resource})
+    for device in lists["devices"]:
+        resource, status = f"{uid}/devices/{device['resourceId']}", str(device.get("status") or "")
+        wiped = status in ACCOUNT_WIPED
+        steps.append(Step(kind=WipeMobileAccount.name, resource=resource, needed=not wiped,
+                          before={"account_wiped": wiped, "status": status},
+                          params={**base, "resource_id": device["resourceId"], "customer": settings.customer},
+                          label=f"{device.get('model') or device.get('type') or 'device'} of {email}", **who,
+                          note=f"{device.get('type', 'mobile')} device, status {status or 'unknown'}; the wipe is "
+                          "carried out when the device next syncs"))
+        if not wiped:
+            first.append({"kind": WipeMobileAccount.name, "resource": resource})
     steps.append(Step(kind=SignOut.name, resource=uid, before={"signed_out": False}, needed=not suspended,
                       params=base, label=email, **who,
                       note=("suspended before this run: not signed out again" if suspended else

@@ -19,6 +19,8 @@ GROUP_MEMBER = BASE + "admin.directory.group.member"
 GROUPS_SETTINGS = BASE + "apps.groups.settings"
 CHAT_MEMBERSHIPS = BASE + "chat.admin.memberships"
 CHAT_SPACES_READ = BASE + "chat.admin.spaces.readonly"
+MOBILE_ACTION = BASE + "admin.directory.device.mobile.action"
+MOBILE_READ = BASE + "admin.directory.device.mobile.readonly"
 
 NOT_RESTORABLE_CREDENTIAL = "revoked credentials cannot come back: the person creates new ones after restore"
 
@@ -54,6 +56,18 @@ class DeleteOAuthToken(ActionKind):
     desired = {"exists": False}
     restorable = False
     restore_note = NOT_RESTORABLE_CREDENTIAL + " (the app asks for consent again)"
+
+
+class WipeMobileAccount(ActionKind):
+    name = "wipe-mobile-account"
+    summary = "wipe the work account from the managed device"
+    done_summary = "work account already wiped from the device"
+    item = ACCESS
+    permissions = (MOBILE_ACTION, MOBILE_READ)
+    desired = {"account_wiped": True}
+    restorable = False
+    restore_note = ("an account wipe removes the work account and its data from the device: the person adds the "
+                    "account again after restore")
 
 
 class SignOut(ActionKind):
@@ -123,16 +137,17 @@ class RemoveFromChatSpace(ActionKind):
 
 
 # in the order they run for one person: Google refuses backup-code changes once the account is suspended
-PERSON_ORDER = (InvalidateBackupCodes, DeleteAppPassword, DeleteOAuthToken, SignOut, SuspendUser)
+PERSON_ORDER = (InvalidateBackupCodes, DeleteAppPassword, DeleteOAuthToken, WipeMobileAccount, SignOut, SuspendUser)
 KINDS = (*PERSON_ORDER, RemoveFromGroup, ArchiveGroup, DeleteGroup, RemoveFromChatSpace)
 READ_PERMISSIONS = (USER + ".readonly", USER_SECURITY, GROUP + ".readonly", GROUP_MEMBER + ".readonly",
                     GROUPS_SETTINGS, BASE + "chat.admin.memberships.readonly", CHAT_SPACES_READ)
 
 
-def scopes_for(kinds: Sequence[type[ActionKind]], chat: bool = True) -> list[str]:
+def scopes_for(kinds: Sequence[type[ActionKind]], chat: bool = True, mobile: bool = True) -> list[str]:
     """The scopes to grant and to ask for: what the kinds write with, and what discovery reads with. A write
-    scope covers its read-only form, so that one is left out (fewer lines to paste, the same reach)."""
-    wanted = set(READ_PERMISSIONS).union(*(k.permissions for k in kinds))
+    scope covers its read-only form, so that one is left out (fewer lines to paste, the same reach). Chat and
+    mobile devices are left out when the settings turn them off (`chat: false`, `wipe_mobile_devices: false`)."""
+    wanted = set(READ_PERMISSIONS).union(*(k.permissions for k in kinds if mobile or k is not WipeMobileAccount))
     if not chat:
         wanted = {s for s in wanted if not s.startswith(BASE + "chat.")}
     return sorted(s for s in wanted if not (s.endswith(".readonly") and s.removesuffix(".readonly") in wanted))
@@ -145,6 +160,9 @@ def permissions_document(kinds: Sequence[type[ActionKind]]) -> str:
              "Domain-wide delegation > Add new: the service account's client id and these OAuth scopes:"]
     lines += [f"- {s}" for s in scopes]
     lines.append("As one line, to paste: " + ",".join(scopes))
+    if WipeMobileAccount in kinds:
+        lines.append(f"({MOBILE_ACTION} and {MOBILE_READ} are asked for only with wipe_mobile_devices: true; "
+                     "chat.* ones only with chat: true, the default)")
     lines.append("In the service account's Cloud project, enable: Admin SDK API, Groups Settings API"
                  + (", Google Chat API (and configure the Chat app)" if RemoveFromChatSpace in kinds else ""))
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from revoke.errors import ActionFailed
 if TYPE_CHECKING:
     from revoke.connectors.google.connector import GoogleWorkspaceConnector
 
-CREDENTIAL = ("/asps/", "/tokens/")
+CREDENTIAL = ("/asps/", "/tokens/", "/devices/")
 
 
 def _missing(answer: Any) -> bool:

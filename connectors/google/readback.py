@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from revoke.actions import State, unverifiable
 from revoke.connectors.google.client import Google, GoogleRefused
+from revoke.connectors.google.discovery import ACCOUNT_WIPED
 from revoke.connectors.google.kinds import (ArchiveGroup, DeleteAppPassword, DeleteGroup, DeleteOAuthToken,
                                             InvalidateBackupCodes, RemoveFromChatSpace, RemoveFromGroup, SignOut,
-                                            SuspendUser)
+                                            SuspendUser, WipeMobileAccount)
 from revoke.errors import ActionFailed
 
 if TYPE_CHECKING:
@@ -35,19 +36,24 @@ def _uid(a: "Action") -> str:
 def reads_for(g: Google, a: "Action") -> list[tuple[str, str, "HttpRequest"]]:
     """The reads one action's state needs, keyed so that actions sharing one (a user's listing) share it."""
     d, uid = g.directory, _uid(a)
-    if a.kind in (SuspendUser.name, InvalidateBackupCodes.name):
-        out = [(f"user:{uid}", f"user {uid}", d.users().get(userKey=uid))]
-        if a.kind == InvalidateBackupCodes.name:
-            out.append((f"codes:{uid}", f"the backup codes of {uid}", d.verificationCodes().list(userKey=uid)))
-        return out
+    if a.kind == SuspendUser.name:
+        return [(f"user:{uid}", f"user {uid}", d.users().get(userKey=uid))]
+    if a.kind == InvalidateBackupCodes.name:   # the listing answers only for a user that exists
+        return [(f"codes:{uid}", f"the backup codes of {uid}", d.verificationCodes().list(userKey=uid))]
+    if a.kind == WipeMobileAccount.name:
+        rid = a.resource.rsplit("/", 1)[1]
+        return [(f"device:{rid}", f"device {rid}", d.mobiledevices().get(customerId=g.settings.customer,
+                                                                         resourceId=rid))]
     if a.kind == DeleteAppPassword.name:
         return [(f"asps:{uid}", f"the app passwords of {uid}", d.asps().list(userKey=uid))]
     if a.kind == DeleteOAuthToken.name:
         return [(f"tokens:{uid}", f"the OAuth grants of {uid}", d.tokens().list(userKey=uid))]
     if a.kind == RemoveFromGroup.name:
-        return [(f"group:{a.resource}", f"group {a.resource}", d.groups().get(groupKey=a.resource)),
-                (f"member:{a.resource}|{uid}", f"{uid} in {a.resource}",
-                 d.members().get(groupKey=a.resource, memberKey=uid))]
+        member = (f"member:{a.resource}|{uid}", f"{uid} in {a.resource}",
+                  d.members().get(groupKey=a.resource, memberKey=uid))
+        if a.resource in g.groups_seen:
+            return [member]   # this run saw the group answer under this id: a 404 below is about the membership
+        return [(f"group:{a.resource}", f"group {a.resource}", d.groups().get(groupKey=a.resource)), member]
     if a.kind == DeleteGroup.name:
         gid = a.params["group_id"]
         return [(f"group:{gid}", f"group {a.params.get('email')}", d.groups().get(groupKey=gid))]
@@ -60,6 +66,8 @@ def read_states(g: Google, actions: Sequence["Action"]) -> dict[str, State]:
         for key, what, req in reads_for(g, a):
             wanted.setdefault(key, (key, what, req))
     answers = g.read_batch(list(wanted.values()))
+    g.groups_seen.update(k.removeprefix("group:") for k, v in answers.items()
+                         if k.startswith("group:") and not isinstance(v, ActionFailed))
     throttled = next((v for v in answers.values() if isinstance(v, ActionFailed) and v.retryable), None)
     if throttled is not None:
         raise throttled   # the engine waits and reads again
@@ -96,9 +104,14 @@ def state_of(g: Google, a: "Action", answers: dict[str, Any]) -> State:
             return unverifiable(f"user {uid} was answered without its `suspended` field")
         return {"suspended": bool(user["suspended"])}
     if a.kind == InvalidateBackupCodes.name:
-        _answer(answers, f"user:{uid}")
         codes = _answer(answers, f"codes:{uid}")
         return {"codes": len([c for c in codes.get("items") or [] if c.get("verificationCode")])}
+    if a.kind == WipeMobileAccount.name:
+        device = _answer(answers, f"device:{a.resource.rsplit('/', 1)[1]}")
+        status = str(device.get("status") or "")
+        if not status:
+            return unverifiable("the device was answered without its status")
+        return {"account_wiped": status in ACCOUNT_WIPED, "status": status}
     if a.kind in (DeleteAppPassword.name, DeleteOAuthToken.name):
         asp = a.kind == DeleteAppPassword.name
         listing = _answer(answers, f"{'asps' if asp else 'tokens'}:{uid}")
@@ -108,12 +121,15 @@ def state_of(g: Google, a: "Action", answers: dict[str, Any]) -> State:
                 return {"exists": True, **({"name": x.get("name")} if asp else {"app": x.get("displayText")})}
         return {"exists": False, **({"name": a.before.get("name")} if asp else {"app": a.before.get("app")})}
     if a.kind == RemoveFromGroup.name:
-        if _absent(answers, f"group:{a.resource}"):
+        group_key, member_key = f"group:{a.resource}", f"member:{a.resource}|{uid}"
+        if _absent(answers, group_key):
             # the id came from Google's own listing and group ids are never reused: the group was deleted (a listed
             # group closed with delete, say), and nobody is a member of it any more
             return {"member": False, "role": None, "group": "deleted"}
-        _answer(answers, f"group:{a.resource}")   # the group answers: a 404 below is about the membership
-        if _absent(answers, f"member:{a.resource}|{uid}"):
+        if group_key in answers:
+            _answer(answers, group_key)   # the group answers: a 404 below is about the membership
+        # (not asked: the group answered under this id earlier in this run)
+        if _absent(answers, member_key):
             return {"member": False, "role": None}
         member = _answer(answers, f"member:{a.resource}|{uid}")
         if str(member.get("id")) != uid:

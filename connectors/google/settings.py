@@ -24,6 +24,9 @@ class GoogleSettings(BaseModel):
                                      "planned kinds need (`revoke permissions` prints them for the Admin console)")
     allow_super_admins: bool = Field(False, description="suspend a leaver who is a super administrator (off: the "
                                      "plan says they need a person instead)")
+    wipe_mobile_devices: bool = Field(False, description="also wipe the work account from the leavers' managed "
+                                      "mobile devices (Directory API admin_account_wipe: the account and its data "
+                                      "leave the device, the rest of the device stays); off by default")
     chat: bool = Field(True, description="close the runbook's Chat spaces (spaces/...) by removing the leavers with "
                        "the Chat API's administrator access")
     api_endpoint: str = Field(DIRECTORY, description="the Directory API root (a private proxy or a test fake)")

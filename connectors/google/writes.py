@@ -27,7 +27,7 @@ from revoke.connector import Receipt
 from revoke.connectors.google.client import Google, GoogleRefused
 from revoke.connectors.google.kinds import (ArchiveGroup, DeleteAppPassword, DeleteGroup, DeleteOAuthToken,
                                             InvalidateBackupCodes, RemoveFromChatSpace, RemoveFromGroup, SignOut,
-                                            SuspendUser)
+                                            SuspendUser, WipeMobileAccount)
 from revoke.errors import ActionFailed, NotSupported, RevokeError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # Directory calls, phase by phase; a membership removal depends on nothing, so it rides with the first phase
 PHASE = {InvalidateBackupCodes.name: 0, RemoveFromGroup.name: 0, DeleteAppPassword.name: 1,
-         DeleteOAuthToken.name: 2, SignOut.name: 3, SuspendUser.name: 4}
+         DeleteOAuthToken.name: 2, WipeMobileAccount.name: 2, SignOut.name: 3, SuspendUser.name: 4}
 SINGLE = {ArchiveGroup.name, DeleteGroup.name, RemoveFromChatSpace.name}   # other APIs: one call each
 
 
@@ -67,6 +67,10 @@ def request_for(g: Google, c: Call, params: dict[str, Any] | None = None) -> tup
     if c.kind == DeleteOAuthToken.name:
         client = c.resource.rsplit("/", 1)[1]
         return f"delete the OAuth grant to {client} of {uid}", d.tokens().delete(userKey=uid, clientId=client)
+    if c.kind == WipeMobileAccount.name:
+        device = c.resource.rsplit("/", 1)[1]
+        return (f"wipe the account of {uid} from device {device}", d.mobiledevices().action(
+            customerId=g.settings.customer, resourceId=device, body={"action": "admin_account_wipe"}))
     if c.kind == SignOut.name:
         return f"sign {uid} out", d.users().signOut(userKey=uid)
     if c.kind == SuspendUser.name:
