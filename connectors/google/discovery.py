@@ -104,8 +104,8 @@ def discover_people(g: Google, settings: "GoogleSettings", people: list[Person],
     roles = g.read_batch(roles_wanted)
     devices: dict[str, Any] = {}
     if settings.wipe_mobile_devices:
-        devices = pages_many(g, {p.uid: (f"the mobile devices of {p.email}", lambda t, e=p.email: d.mobiledevices().list(
-            customerId=settings.customer, query=f"email:{e}", maxResults=min(size, 100), pageToken=t))
+        devices = pages_many(g, {p.uid: (f"the mobile devices of {p.email}", lambda t, e=p.email: d.mobiledevices(
+        ).list(customerId=settings.customer, query=f"email:{e}", maxResults=min(size, 100), pageToken=t))
             for p in people}, "mobiledevices")
     steps: list[Step] = []
     for p in people:
