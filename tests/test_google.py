@@ -147,3 +147,19 @@ def test_managed_devices_are_wiped_of_the_account_only_when_asked(fake: GoogleFa
     wiped = next(i for i, p in enumerate(writes) if p.endswith("/action"))
     suspended = next(i for i, p in enumerate(writes) if p.endswith(f"/users/{alice.id}"))
     assert wiped < suspended, writes                                    # wiped before the suspension
+
+
+def test_an_already_suspended_leaver_and_an_absent_one_are_said(fake: GoogleFake, seeded: Seeded, tmp_path: Path,
+                                                               run_cli: Any) -> None:
+    alice = fake.users[seeded.ids["alice"]]
+    alice.suspended = True
+    people = [{"name": "Alice Example", "ids": {"gw": "alice@acme.test"}},
+              {"name": "Nobody", "ids": {"gw": "nobody@acme.test"}}]
+    path = runbook(tmp_path / "acme.yaml", fake, seeded, people=people, lists=[])
+    result = run_cli("--quiet", "plan", str(path), "--out", str(tmp_path / "plan.json"))
+    assert "= already suspended: alice@acme.test" in result.output
+    assert "'nobody@acme.test' is no user of this Google Workspace" in result.output + result.stderr
+    assert "Google does not change the backup codes of a suspended account" in result.output
+    plan = json.loads((tmp_path / "plan.json").read_text())["plan"]
+    assert not [a for a in plan["actions"] if a["kind"] == "sign-out" and a["status"] == "change"]
+    assert fake.writes() == []

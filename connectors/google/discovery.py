@@ -145,8 +145,8 @@ def plan_person(settings: "GoogleSettings", p: Person, lists: dict[str, Any], gr
                           before={"exists": True, "app": token.get("displayText")},
                           params={**base, "client_id": token["clientId"]},
                           label=f"'{token.get('displayText') or token['clientId']}' of {email}", **who,
-                          note=f"{len(scopes)} scopes" + (" (offline access: a refresh token)"
-                                                          if not token.get("nativeApp") else " (a native app)")))
+                          note=f"{len(scopes)} scope{'s' if len(scopes) != 1 else ''}" +
+                          (", an installed app" if token.get("nativeApp") else "")))
         first.append({"kind": DeleteOAuthToken.name, "resource": resource})
     for device in lists["devices"]:
         resource, status = f"{uid}/devices/{device['resourceId']}", str(device.get("status") or "")
