@@ -153,9 +153,9 @@ class GoogleFake(GoogleState):
         path = unquote(url.path)
         if path == "/token" and method == "POST":
             with self.lock:
-                status, body = self._token(raw)
+                status, answer = self._token(raw)
                 self.log.append(Logged(method, path, status, time.monotonic()))
-            return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+            return status, {"Content-Type": "application/json"}, json.dumps(answer).encode()
         with self.lock:
             try:
                 scopes = self._authenticate(headers.get("authorization", ""))

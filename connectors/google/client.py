@@ -18,6 +18,7 @@ revoke, and Google's errors translated once.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import deque
@@ -252,7 +253,7 @@ class Google:
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = self.read(what, lambda t=token: make(t))
+            page = self.read(what, functools.partial(make, token))
             if not isinstance(page, dict):
                 raise ActionFailed(f"Google answered {what} with something that is not a page")
             items.extend(page.get(field) or [])

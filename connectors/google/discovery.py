@@ -121,7 +121,7 @@ def plan_person(settings: "GoogleSettings", p: Person, lists: dict[str, Any], gr
     uid, email, user = p.uid, p.email, p.user
     suspended = bool(user.get("suspended"))
     base = {"user_id": uid, "email": email}
-    who = dict(principal=uid, person=p.subject.person, aliases=p.aliases)
+    who: dict[str, Any] = {"principal": uid, "person": p.subject.person, "aliases": p.aliases}
     steps: list[Step] = []
     codes = [c for c in (lists["codes"] or {}).get("items") or [] if c.get("verificationCode")]
     steps.append(Step(kind=InvalidateBackupCodes.name, resource=uid, before={"codes": len(codes)},
