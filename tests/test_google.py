@@ -163,3 +163,21 @@ def test_an_already_suspended_leaver_and_an_absent_one_are_said(fake: GoogleFake
     plan = json.loads((tmp_path / "plan.json").read_text())["plan"]
     assert not [a for a in plan["actions"] if a["kind"] == "sign-out" and a["status"] == "change"]
     assert fake.writes() == []
+
+
+def test_scopes_not_delegated_stop_the_plan_and_chat_false_asks_for_fewer(fake: GoogleFake, seeded: Seeded,
+                                                                          tmp_path: Path, run_cli: Any) -> None:
+    from revoke.connectors.google.kinds import KINDS, scopes_for
+    from revoke.sandbox.google_seed import service_account
+
+    key = service_account(fake, scopes=scopes_for(KINDS, chat=False, mobile=False), name="no-chat")
+    lists = ["acme-project@acme.test"]
+    path = runbook(tmp_path / "acme.yaml", fake, seeded, lists=lists)
+    result = run_cli("--quiet", "plan", str(path), env={"REVOKE_GOOGLE_KEY": key})
+    said = result.output + result.stderr
+    assert result.exit_code == 1 and "unauthorized_client" in said and "domain-wide delegation" in said
+    assert key not in said and json.loads(key)["private_key"][40:80] not in said   # the key never shows
+    fewer = runbook(tmp_path / "fewer.yaml", fake, seeded, lists=lists, settings={"chat": False})
+    result = run_cli("--quiet", "plan", str(fewer), env={"REVOKE_GOOGLE_KEY": key})
+    assert result.exit_code == 2, result.output + result.stderr
+    assert fake.writes() == []
