@@ -303,6 +303,8 @@ def get_space(ctx: Ctx) -> tuple[int, Any]:
 @route("GET", r"/v1/(spaces/[^/]+)/members", CHAT_R)
 def list_space_members(ctx: Ctx) -> tuple[int, Any]:
     s = _space(ctx, ctx.arg(1))
+    if ctx.query.get("filter", "").replace(" ", "") not in ('member.type="HUMAN"', 'member.type!="BOT"'):
+        raise GError(400, 'With useAdminAccess, filter must select member.type = "HUMAN" (or != "BOT")', "invalid")
     return 200, page(ctx, [_membership(s, uid) for uid in s.members], "memberships", "", "pageSize")
 
 
@@ -333,5 +335,19 @@ def create_space_member(ctx: Ctx) -> tuple[int, Any]:
         raise GError(404, "User not found", "notFound")
     if uid in s.members:
         raise GError(409, "Membership already exists", "alreadyExists")
-    s.members[uid] = body.get("role") or "ROLE_MEMBER"
+    s.members[uid] = "ROLE_MEMBER"   # documented: `role` is input only to UpdateMembership; a new member is a member
     return 200, _membership(s, uid)
+
+
+@route("PATCH", r"/v1/(spaces/[^/]+)/members/([^/]+)", CHAT_W)
+def update_space_member(ctx: Ctx) -> tuple[int, Any]:
+    s = _space(ctx, ctx.arg(1))
+    if ctx.arg(2) not in s.members:
+        raise GError(404, "Membership not found", "notFound")
+    if ctx.query.get("updateMask") != "role":
+        raise GError(400, "updateMask must be role", "invalid")
+    role = (ctx.body or {}).get("role")
+    if role not in ("ROLE_MEMBER", "ROLE_MANAGER", "ROLE_ASSISTANT_MANAGER"):
+        raise GError(400, "Invalid role", "invalid")
+    s.members[ctx.arg(2)] = role
+    return 200, _membership(s, ctx.arg(2))

@@ -133,7 +133,8 @@ class RemoveFromChatSpace(ActionKind):
     item = LISTS
     permissions = (CHAT_MEMBERSHIPS,)
     desired = {"member": False}
-    restore_note = "restore adds the person back to the space with their former role (administrator access)"
+    restore_note = ("restore adds the person back to the space (administrator access) and gives a manager's role back; "
+                    "a person whose auto-accept is off is invited instead, until they accept")
 
 
 # in the order they run for one person: Google refuses backup-code changes once the account is suspended

@@ -48,11 +48,22 @@ def restore(g: "Google", a: Any) -> Receipt:
         who = body.get("whoCanPostMessage", "Google's default")
         return Receipt(detail={"note": f"archive-only off; who can post: {who}"})
     if a.kind == RemoveFromChatSpace.name:
-        body = {"member": {"name": f"users/{a.params['user_id']}", "type": "HUMAN"},
-                "role": a.params.get("role") or "ROLE_MEMBER"}
-        return _insert(g, f"add {a.params.get('email')} back to {a.resource}", lambda: g.chat.spaces().members().create(
-            parent=a.resource, useAdminAccess=True, body=body))
+        return _chat_member(g, a)
     raise NotSupported(f"google-workspace cannot restore '{a.kind}'")
+
+
+def _chat_member(g: "Google", a: Any) -> Receipt:
+    """Chat adds a membership as ROLE_MEMBER (`role` is input only to an update): a manager's role is given back
+    with a second call. A person whose auto-accept is off is invited rather than added (Chat's own rule)."""
+    members = g.chat.spaces().members()
+    body = {"member": {"name": f"users/{a.params['user_id']}", "type": "HUMAN"}}
+    receipt = _insert(g, f"add {a.params.get('email')} back to {a.resource}", lambda: members.create(
+        parent=a.resource, useAdminAccess=True, body=body))
+    role = a.params.get("role") or "ROLE_MEMBER"
+    if role != "ROLE_MEMBER":
+        g.call(f"make {a.params.get('email')} {role} of {a.resource} again", members.patch(
+            name=a.params["membership"], updateMask="role", useAdminAccess=True, body={"role": role}))
+    return receipt
 
 
 def _insert(g: "Google", what: str, make: Any) -> Receipt:
