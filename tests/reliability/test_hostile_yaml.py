@@ -1,7 +1,8 @@
 """Issue 16, case 5: hostile YAML. A "billion laughs" alias bomb made `revoke validate` grow past 10 GB; a
 self-referencing alias gave "internal error: RecursionError" with no location; 50 MB of duplicate people took
 199 s, 9.8 GB and printed 4.6 million error lines. Each is a real `revoke validate` process here, timed and
-measured (its own peak RSS), and must answer with a located message, in seconds, well under 500 MB."""
+measured (its own peak RSS against the same process validating a plain runbook), and must answer with a located
+message. Time is not asserted (a test never fails for being slow); the timeout only ends a process that would not stop."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def validate(path: Path, timeout: float = 120) -> tuple[subprocess.CompletedProc
     return result, took, peak
 
 
+def _baseline(tmp_path: Path) -> float:
+    """The peak MB of validating the plain runbook: what importing revoke and its connectors costs on this machine."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(GOOD)
+    result, _, peak = validate(plain)
+    assert result.returncode == 0, result.stderr
+    return peak
+
+
 def _bomb(levels: int) -> str:
     lines = ["lol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for i in range(1, levels):
@@ -56,7 +66,7 @@ def test_a_billion_laughs_is_refused_at_the_alias_that_passes_the_limit(tmp_path
     # lol1 and lol2 expand to 110 + 1,110 nodes; the 8th alias of lol3 (1,111 nodes each) passes 10,000
     assert f"{path}:{first_bomb_line + 3}: lol3[7]: alias *lol2 expands past 10,000 nodes" in result.stderr
     assert "internal error" not in result.stderr
-    assert took < 20 and peak < 200, (took, peak)
+    assert peak < _baseline(tmp_path) + 100, (took, peak)
 
 
 def test_a_self_referencing_alias_is_a_located_error_not_a_recursion_error(tmp_path: Path) -> None:
@@ -88,7 +98,7 @@ def test_fifty_megabytes_of_duplicate_people_answer_in_seconds(tmp_path: Path) -
     result, took, peak = validate(path)
     assert result.returncode == 1
     assert f"{path}: the file is 50.0 MB; a runbook may be at most 8 MB" in result.stderr
-    assert took < 10 and peak < 200, (took, peak)
+    assert peak < _baseline(tmp_path) + 100, (took, peak)
 
 
 def test_the_largest_runbook_read_lists_fifty_problems_and_counts_the_rest(tmp_path: Path) -> None:
@@ -101,7 +111,8 @@ def test_the_largest_runbook_read_lists_fifty_problems_and_counts_the_rest(tmp_p
     # each duplicate is listed twice (its name, its id) and the first person once for neither
     assert f"... and {2 * (people - 1) - 50:,} more problems ({2 * (people - 1):,} in all)" in result.stderr
     assert len(result.stderr.splitlines()) < 110
-    assert took < 60 and peak < 500, (took, peak)  # about 6 s and 350 MB on an idle 2-core machine
+    # about 6 s and 150 MB above the plain runbook on an idle 2-core machine (9.8 GB before the fix)
+    assert peak < _baseline(tmp_path) + 400, (took, peak)
 
 
 def test_deep_nesting_is_refused_where_it_passes_the_limit() -> None:
