@@ -22,7 +22,7 @@ from revoke.connectors.okta.kinds import (KINDS, READ_PERMISSIONS, ClearSessions
                                           RemoveFromGroup, ResetFactors, RevokeGrant, SuspendUser,
                                           permissions_document)
 from revoke.connectors.okta.settings import OktaSettings
-from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
+from revoke.errors import ActionFailed, ConnectionFailed, NotSupported, RevokeError
 from revoke.exposure import ExposureRule
 
 SCOPES = sorted({p.split(":", 1)[1] for k in KINDS for p in (*READ_PERMISSIONS, *k.permissions)
@@ -38,6 +38,7 @@ class OktaConnector(Connector):
     kinds = KINDS
     read_permissions = READ_PERMISSIONS
     permission_format = "text"
+    batch_size: ClassVar[int] = 20   # one read-back for 20 writes: a user's record and groups are read once
 
     settings: OktaSettings
 
@@ -128,6 +129,25 @@ class OktaConnector(Connector):
         return [n for n in (action.resource, action.principal, *action.params.get("members", ())) if n]
 
     # ---- apply ------------------------------------------------------------------------------------------------
+    def apply_many(self, actions: Sequence[Any]) -> dict[str, Receipt | RevokeError]:
+        """One attempt each, in order; after a rate-limited answer the rest of the batch is not sent (it would be
+        refused too and spend the bucket), but answered with the same wait."""
+        out: dict[str, Receipt | RevokeError] = {}
+        stop: ActionFailed | None = None
+        for a in actions:
+            if stop is not None:
+                out[a.id] = ActionFailed(f"not sent: {stop.reason}", retryable=True, retry_after=stop.retry_after)
+                continue
+            try:
+                out[a.id] = self.apply(a)
+            except ActionFailed as err:
+                out[a.id] = err
+                if err.retryable and err.retry_after:
+                    stop = err
+            except RevokeError as err:
+                out[a.id] = err
+        return out
+
     def _write(self, what: str, method: str, path: str, **params: Any) -> Receipt:
         try:
             return Receipt(request_ids=tuple(request_ids(self.client.call(what, method, path, **params))))
