@@ -106,3 +106,24 @@ def test_deactivate_when_the_runbook_asks_and_the_plan_says_it_is_destructive(
     restore = run_cli("--quiet", "restore", run_dir.name, "--evidence-dir", str(run_dir.parent), "--yes")
     assert "app assignments" in restore.output + restore.stderr
     assert fake.user("alice@consult.example").status == "ACTIVE" and fake.user("alice@consult.example").apps == []
+
+
+def test_sessions_end_before_the_suspension_whatever_the_batch_order(fake: OktaFake, seeded: Seeded,
+                                                                     tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from revoke.engine import ApplyOptions, apply_plan, build_plan
+    from revoke.runbook import load_runbook
+    from revoke.secrets import Secrets
+
+    secrets = Secrets({"okta_token": SecretStr(seeded.token)})
+    plan = build_plan(load_runbook(runbook(tmp_path / "acme.yaml", fake, seeded, lists=[])), secrets=secrets)
+    first = sorted(plan.actions, key=lambda a: a.kind != "suspend-user")   # suspensions first, in their own batch
+    result = apply_plan(plan.model_copy(update={"actions": first}), ApplyOptions(
+        evidence_root=tmp_path / "evidence", fsync=False), secrets=secrets)
+    assert {r["outcome"] for r in result.actions()} <= {"done", "already_done", "immutable"}
+    alice = seeded.ids["alice"]
+    order = [(r.method, r.path) for r in fake.writes() if r.path.startswith(f"/api/v1/users/{alice}/")]
+    sessions = order.index(("DELETE", f"/api/v1/users/{alice}/sessions"))
+    assert sessions < order.index(("POST", f"/api/v1/users/{alice}/lifecycle/suspend"))
+    assert order.count(("DELETE", f"/api/v1/users/{alice}/sessions")) == 1   # once, not once per action

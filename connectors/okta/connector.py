@@ -11,6 +11,8 @@ plan says so). Listed groups are emptied (every member removed; restore adds the
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from typing import Any, ClassVar, Sequence
 
 from revoke.actions import ActionKind, State, unverifiable
@@ -46,6 +48,9 @@ class OktaConnector(Connector):
         super().__init__(*args, **kwargs)
         self._client: OktaClient | None = None
         self.me: dict[str, Any] = {}
+        self._cleared: set[str] = set()    # users whose sessions this run ended
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     @classmethod
     def permissions_document(cls, kinds: Sequence[type[ActionKind]]) -> str:
@@ -161,8 +166,8 @@ class OktaConnector(Connector):
         p, kind = action.params, action.kind
         uid = p.get("user_id")
         if kind == ClearSessions.name:
-            return self._write(f"clear the sessions of {p['login']}", "DELETE", f"/api/v1/users/{uid}/sessions",
-                               oauthTokens="true")
+            with self._person(uid):
+                return self._clear_sessions(uid, p.get("login"))
         if kind == RevokeGrant.name:
             return self._write(f"revoke grant {p['grant_id']} of {p['login']}", "DELETE",
                                f"/api/v1/users/{uid}/grants/{p['grant_id']}")
@@ -171,10 +176,13 @@ class OktaConnector(Connector):
         if kind == RemoveFromGroup.name:
             return self._write(f"remove {p['login']} from {p['group']}", "DELETE",
                                f"/api/v1/groups/{p['group_id']}/users/{uid}")
-        if kind == SuspendUser.name:
-            return self._lifecycle(action, "suspend")
-        if kind == DeactivateUser.name:
-            return self._lifecycle(action, "deactivate", sendEmail="false")
+        if kind in (SuspendUser.name, DeactivateUser.name):
+            # sessions end first, whatever the batch order: nothing already signed in outlives the suspension
+            with self._person(uid):
+                first = self._clear_sessions(uid, p.get("login")) if self.settings.clear_sessions else Receipt()
+                done = (self._lifecycle(action, "suspend") if kind == SuspendUser.name
+                        else self._lifecycle(action, "deactivate", sendEmail="false"))
+                return Receipt(request_ids=first.request_ids + done.request_ids, detail=done.detail)
         if kind == EmptyGroup.name:
             ids: list[str] = []
             for member in p["members"]:
@@ -182,6 +190,19 @@ class OktaConnector(Connector):
                                    f"/api/v1/groups/{p['group_id']}/users/{member}").request_ids
             return Receipt(request_ids=tuple(ids))
         raise NotSupported(f"okta has no action '{kind}'")
+
+    def _person(self, uid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[uid]
+
+    def _clear_sessions(self, uid: str, login: str | None) -> Receipt:
+        """Once a run per user (the caller holds the user's lock)."""
+        if uid in self._cleared:
+            return Receipt(detail={"note": "sessions already ended in this run"})
+        receipt = self._write(f"clear the sessions of {login}", "DELETE", f"/api/v1/users/{uid}/sessions",
+                              oauthTokens="true")
+        self._cleared.add(uid)
+        return receipt
 
     def _lifecycle(self, action: Any, op: str, **params: Any) -> Receipt:
         uid, login = action.params["user_id"], action.params.get("login")
