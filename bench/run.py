@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Row, table  # noqa: E402
 
 FULL = {"ldap": 2000, "graph": 2000, "rate": 1000, "aws": (30, 40), "scale": [100, 1000, 10000],
-        "github": (1000, 200), "okta": (1000, 200)}
+        "github": (1000, 200), "okta": (1000, 40)}
 QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200), "okta": (5, 200)}
 ALL = ("ldap", "graph", "aws", "scale", "github", "okta")
 

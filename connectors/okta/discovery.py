@@ -59,7 +59,7 @@ def user_identifiers(user: dict[str, Any]) -> tuple[str, ...]:
 def find_user(client: OktaClient, name: str) -> dict[str, Any] | None:
     """The user a name denotes (id, login, or email), read live; None when none does."""
     key = name.strip()
-    if not key or '"' in key or "/" in key:
+    if not key or '"' in key or "/" in key or any(c.isspace() for c in key):   # no login, id or email has these
         return None
     try:
         return dict(client.read(f"user {key}", f"/api/v1/users/{quote(key, safe='@')}"))
