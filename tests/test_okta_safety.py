@@ -97,3 +97,22 @@ def test_a_user_okta_will_not_suspend_is_said_at_plan_time(fake: OktaFake, seede
     assert "Okta suspends only ACTIVE users and bob@consult.example is LOCKED_OUT" in result.output
     run_cli("--quiet", "apply", str(path), "--yes")
     assert not [r for r in fake.writes() if r.path.endswith(f"{seeded.ids['bob']}/lifecycle/suspend")]
+
+
+def test_a_leaver_deleted_after_the_plan_is_never_read_as_revoked(fake: OktaFake, seeded: Seeded, tmp_path: Path,
+                                                                  run_cli: Any) -> None:
+    path = runbook(tmp_path / "acme.yaml", fake, seeded, lists=[])
+    out = tmp_path / "plan.json"
+    run_cli("--quiet", "plan", str(path), "--out", str(out))
+    alice = fake.user("alice@consult.example")
+    fake.delete_user(alice)
+    fake.delete_user(alice)          # deactivated, then deleted: every 404 about her now proves nothing
+    result = run_cli("--quiet", "--output", "json", "apply", str(out), "--yes")
+    run_dir = Path(json.loads(result.output)["run_dir"])
+    from revoke.evidence import read_records
+
+    hers = [r for r in read_records(run_dir) if r["type"] == "action" and r.get("person") == "Alice Example"
+            and r["outcome"] != "immutable"]
+    assert hers and not [r for r in hers if r["verification"] in ("verified", "absent")], hers
+    assert all(r["outcome"] in ("attention", "failed") for r in hers), hers
+    assert result.exit_code == 3
