@@ -63,6 +63,10 @@ class Ctx:
     body: Any
     admin: User | None = None
     scopes: tuple[str, ...] | None = None   # None: an API token, which acts with its admin's role
+    app_roles: tuple[str, ...] = ()
+
+    def roles(self) -> tuple[str, ...]:
+        return tuple(self.admin.admin_roles) if self.admin is not None else self.app_roles
 
 
 class OktaFake(OktaState):
@@ -160,9 +164,9 @@ class OktaFake(OktaState):
                 raise OktaError(401, "E0000011", "Invalid token provided")
             return
         if scheme == "Bearer" and token in self.access_tokens:
-            _, scopes, expires = self.access_tokens[token]
+            client, scopes, expires = self.access_tokens[token]
             if expires > self.now():
-                ctx.scopes = scopes
+                ctx.scopes, ctx.app_roles = scopes, self.service_apps[client].roles
                 return
         raise OktaError(401, "E0000011", "Invalid token provided")
 

@@ -116,6 +116,9 @@ def delete_user(ctx: "Ctx", m: re.Match[str]) -> tuple[int, Any]:
        MANAGE_USERS)
 def lifecycle(ctx: "Ctx", m: re.Match[str]) -> tuple[int, Any]:
     u, op = _user(ctx, m.group(1)), m.group(2)
+    if "SUPER_ADMIN" in u.admin_roles and "SUPER_ADMIN" not in ctx.roles():
+        # only a Super Administrator acts on one (Okta's standard admin roles)
+        raise OktaError(403, "E0000006", "You do not have permission to perform the requested action")
     if op == "reset_factors":
         u.factors = []
     else:

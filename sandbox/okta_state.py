@@ -128,6 +128,7 @@ class ServiceApp:
     public_key_pem: bytes
     scopes: tuple[str, ...]
     kid: str = "revoke-test-key"
+    roles: tuple[str, ...] = ("SUPER_ADMIN",)   # the admin roles assigned to the app
 
 
 class OktaState:

@@ -116,3 +116,16 @@ def test_a_leaver_deleted_after_the_plan_is_never_read_as_revoked(fake: OktaFake
     assert hers and not [r for r in hers if r["verification"] in ("verified", "absent")], hers
     assert all(r["outcome"] in ("attention", "failed") for r in hers), hers
     assert result.exit_code == 3
+
+
+def test_a_super_administrator_leaver_is_said_at_plan_time_when_okta_would_refuse(
+        fake: OktaFake, seeded: Seeded, tmp_path: Path, run_cli: Any) -> None:
+    fake.user("revoke-admin@acme.example").admin_roles[:] = ["ORG_ADMIN"]
+    fake.user("alice@consult.example").admin_roles.append("SUPER_ADMIN")
+    path = runbook(tmp_path / "acme.yaml", fake, seeded, lists=[])
+    plan = run_cli("--quiet", "plan", str(path))
+    assert "alice@consult.example is a Super Administrator, and Okta lets only a Super Administrator" in plan.output
+    run_cli("--quiet", "apply", str(path), "--yes")
+    assert fake.user("alice@consult.example").status == "ACTIVE"
+    assert not [r for r in fake.writes() if r.path.endswith(f"{seeded.ids['alice']}/lifecycle/suspend")]
+    assert fake.user("bob@consult.example").status == "SUSPENDED"

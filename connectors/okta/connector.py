@@ -91,6 +91,11 @@ class OktaConnector(Connector):
             if self.settings.api_token is not None:
                 me = self.client.read("the API token's administrator", "/api/v1/users/me")
                 self.me = dict(me)
+                try:   # what Okta lets these credentials act on (a Super Administrator only by another)
+                    self.me["roles"] = [str(r.get("type")) for r in self.client.read(
+                        "the administrator's roles", f"/api/v1/users/{me['id']}/roles")]
+                except OktaRefused:
+                    pass
                 login = (me.get("profile") or {}).get("login")
                 return Identity(display=f"{login} (API token)", aliases=user_identifiers(me),
                                 detail={"org_url": self.settings.org_url, "user_id": me.get("id"), "login": login})

@@ -138,7 +138,34 @@ def plan_person(conn: "OktaConnector", p: Person, rules: dict[str, list[dict[str
              note=f"enrolled: {', '.join(types) or 'none'}")
     for g in client.pages(f"the groups of {base['login']}", f"/api/v1/users/{uid}/groups"):
         _plan_membership(step, p, g, rules.get(str(g["id"]), []))
-    _plan_lifecycle(step, conn, p)
+    _plan_lifecycle(step, conn, p, _super_admin_refusal(conn, p, found))
+
+
+def _super_admin_refusal(conn: "OktaConnector", p: Person, found: Discovery) -> str:
+    """Why Okta will refuse to suspend or deactivate this leaver, said at plan time: only a Super Administrator
+    acts on a Super Administrator."""
+    login = (p.user.get("profile") or {}).get("login")
+    try:
+        roles = {str(r.get("type")) for r in conn.client.read(f"the admin roles of {login}",
+                                                             f"/api/v1/users/{p.id}/roles")}
+    except OktaRefused as err:
+        if err.status not in (401, 403):
+            raise
+        found.notices.append(Notice(f"{login}: their admin roles cannot be read ({err.code}; grant okta.roles.read): "
+                                    "if they are a Super Administrator, only a Super Administrator can suspend "
+                                    "them", person=p.subject.person, severity="warning"))
+        return ""
+    mine = conn.me.get("roles")
+    if "SUPER_ADMIN" not in roles or (mine is not None and "SUPER_ADMIN" in mine):
+        return ""
+    if mine is None:   # a service app's own roles are not readable with its scopes: said, not decided
+        found.notices.append(Notice(f"{login} is a Super Administrator: Okta lets only a Super Administrator "
+                                    "suspend or deactivate one; check the service app holds that role",
+                                    person=p.subject.person, severity="warning"))
+        return ""
+    return (f"{login} is a Super Administrator, and Okta lets only a Super Administrator suspend or deactivate one: "
+            "revoke's credentials are not; take the role away first, or run with a Super Administrator's "
+            "credentials")
 
 
 def _plan_membership(step: Any, p: Person, g: dict[str, Any], rules: list[dict[str, Any]]) -> None:
@@ -161,12 +188,14 @@ def _plan_membership(step: Any, p: Person, g: dict[str, Any], rules: list[dict[s
          note=note or f"{g.get('type', 'OKTA_GROUP')}", label=name, params={"group_id": g["id"], "group": name})
 
 
-def _plan_lifecycle(step: Any, conn: "OktaConnector", p: Person) -> None:
+def _plan_lifecycle(step: Any, conn: "OktaConnector", p: Person, refusal: str) -> None:
     login = (p.user.get("profile") or {}).get("login")
     if conn.settings.lifecycle == "deactivate":
-        step(DeactivateUser.name, p.id, {"status": p.status}, p.status != "DEPROVISIONED", label=login,
-             note="DESTRUCTIVE: Okta unassigns every app of the user and deprovisions their app accounts; restore "
-                  "reactivates the user but cannot bring the app assignments back")
+        needed = p.status != "DEPROVISIONED"
+        step(DeactivateUser.name, p.id, {"status": p.status}, needed and not refusal, label=login,
+             outcome="attention" if refusal and needed else None,
+             note=refusal or "DESTRUCTIVE: Okta unassigns every app of the user and deprovisions their app "
+                  "accounts; restore reactivates the user but cannot bring the app assignments back")
         return
     blocked = p.status in BLOCKED
     outcome, note = None, "suspended users keep their app and group assignments; restore unsuspends"
@@ -176,6 +205,8 @@ def _plan_lifecycle(step: Any, conn: "OktaConnector", p: Person) -> None:
                 "lifecycle: deactivate for this system (destructive)")
     elif p.status == "DEPROVISIONED":
         note = "already deactivated: cannot sign in"
+    elif refusal and not blocked:
+        outcome, note = "attention", refusal
     step(SuspendUser.name, p.id, {"status": p.status, "blocked": blocked}, not blocked and outcome is None,
          outcome=outcome, note=note, label=login)
 

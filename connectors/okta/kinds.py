@@ -94,8 +94,8 @@ class EmptyGroup(ActionKind):
 
 
 KINDS = (ClearSessions, RevokeGrant, SuspendUser, DeactivateUser, RemoveFromGroup, ResetFactors, EmptyGroup)
-READ_PERMISSIONS = ("scope:okta.users.read", "scope:okta.groups.read", "perm:okta.users.read",
-                    "perm:okta.groups.read")
+READ_PERMISSIONS = ("scope:okta.users.read", "scope:okta.groups.read", "scope:okta.roles.read",
+                    "perm:okta.users.read", "perm:okta.groups.read")
 
 
 def permissions_document(read: Sequence[str], kinds: Sequence[type[ActionKind]]) -> str:
