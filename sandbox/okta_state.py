@@ -203,11 +203,17 @@ class OktaState:
 
     # ---- inspection --------------------------------------------------------------------------------------------
     def user(self, key: str) -> User | None:
-        """A user by id or login (any case), as Okta's `GET /api/v1/users/{id}` finds them, deactivated included."""
+        """A user by id, login or login shortname (any case), as Okta's `GET /api/v1/users/{id}` finds them,
+        deactivated included."""
         with self.lock:
             if key in self.users:
                 return self.users[key]
-            return next((u for u in self.users.values() if u.login.casefold() == key.casefold()), None)
+            hit = next((u for u in self.users.values() if u.login.casefold() == key.casefold()), None)
+            if hit is not None or "@" in key:
+                return hit
+            # a login shortname, as long as it is unambiguous (Okta's documented rule for `{id}`)
+            short = [u for u in self.users.values() if u.login.split("@")[0].casefold() == key.casefold()]
+            return short[0] if len(short) == 1 else None
 
     def group_named(self, name: str) -> Group | None:
         with self.lock:

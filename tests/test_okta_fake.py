@@ -114,3 +114,10 @@ def test_sessions_are_cleared_with_oauth_tokens_only_when_asked(fake: OktaFake, 
 def test_bad_credentials_answer_401(fake: OktaFake, seeded: Seeded) -> None:
     resp = http(fake, "not-a-token").get(f"{fake.org_url}/api/v1/users/me")
     assert resp.status_code == 401 and resp.json()["errorCode"] == "E0000011"
+
+
+def test_a_user_is_found_by_an_unambiguous_login_shortname(fake: OktaFake, seeded: Seeded) -> None:
+    s = http(fake, seeded.token)
+    assert s.get(f"{fake.org_url}/api/v1/users/dave").json()["profile"]["login"] == "dave@acme.example"
+    fake.add_user("dave@consult.example")
+    assert s.get(f"{fake.org_url}/api/v1/users/dave").status_code == 404   # two daves: ambiguous
