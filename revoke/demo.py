@@ -44,8 +44,7 @@ class Sandbox:
     # ---- lifecycle
 
     def start(self) -> None:
-        for start in (self._ldap, self._aws, self._graph, self._slack, self._github,
-                      self._google):
+        for start in (self._ldap, self._aws, self._graph, self._slack, self._github, self._google, self._okta):
             try:
                 start()
             except Exception as err:  # noqa: BLE001 - one missing piece must not stop the others
@@ -171,6 +170,24 @@ class Sandbox:
         self.protect.append({"system": "workspace", "id": "superuser@acme.test"})
         self.say(f"  Google: fake on {fake.base_url}, accounts with app passwords and OAuth grants, Google Groups "
                  "(one archived, one deleted) and a Chat space")
+
+    def _okta(self) -> None:
+        import jwt  # noqa: F401 - the `okta` extra (an OAuth service app's client assertion): without it, no Okta
+
+        from revoke.sandbox.okta import OktaFake
+        from revoke.sandbox.okta_seed import seed_engagement
+
+        fake = OktaFake().start()
+        self._stops.append(fake.stop)
+        seeded = seed_engagement(fake)
+        self.systems["okta"] = {"connector": "okta", "settings": seeded.settings(
+            fake, self.secret("okta_token", seeded.token))}
+        for name, login in seeded.leavers.items():
+            if name in self.people:
+                self.people[name].setdefault("ids", {})["okta"] = login  # type: ignore[index]
+        self.lists += [{"system": "okta", "id": x} for x in seeded.lists]
+        self.say(f"  Okta:   fake on {fake.org_url}, leavers with sessions, grants and groups (one filled by a "
+                 "group rule), a group to empty")
 
     # ---- the engagement
 

@@ -14,7 +14,7 @@ from revoke.connector import Connector, installed
 from revoke.testing import ConformanceError, check_declarations
 
 BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "slack", "github",
-            "google-workspace"}
+            "google-workspace", "okta"}
 NAMES = sorted(installed())
 
 
