@@ -202,3 +202,23 @@ def test_active_directory_claims_nothing_the_degraded_server_did_not_prove(samba
                           lists=[{"id": team, "close": "delete"}],
                           secrets={"corp_ad": dc.service.password}, modes=[mode])
     assert seen and any(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+def test_the_suite_fails_the_old_entra_read_back(graph: GraphFake, graph_app: tuple[str, str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fix reverted (a user answer without memberOf read as "member of nothing", `memberOf or []`): the
+    degraded-server mode must catch it."""
+    from revoke.connectors.microsoft.entra import EntraConnector
+    from revoke.testing import ConformanceError
+
+    def old_memberships(self: Any, actions: Any, replies: Any) -> dict[str, Any]:
+        return {a.principal: {x["id"] for x in (replies[f"user:{a.principal}"].body.get("memberOf") or [])}
+                for a in actions if a.kind in ("remove-group-member", "remove-directory-role")
+                and replies[f"user:{a.principal}"].ok}
+
+    monkeypatch.setattr(EntraConnector, "_memberships", old_memberships)
+    seed_entra(graph)
+    with pytest.raises(ConformanceError, match=r"field-dropped memberOf.*claim more than the server proved"):
+        check_degraded("entra", graph_system(graph, graph_app[0])["settings"], degrade=graph.degraded,
+                       workdir=tmp_path, fields=["memberOf"], people={"Ann Leaver": "ann@contoso.test"},
+                       secrets={"graph_secret": graph_app[1]}, modes=["field-dropped"])
