@@ -1,4 +1,6 @@
-"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share.
+"""The one Microsoft base: the Graph client that the `entra` and `m365-groups` connectors share, and the app
+sign-in (`MicrosoftApp`: msal, one token cache per app), TLS trust (`PinnedSession`) and pacing (`pacer_for`) that
+the `exchange-online` connector shares with them.
 
 msal acquires an app-only token (client secret or certificate, from `Secrets`) and caches it for the run. Reads
 page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes go in `$batch`es too.
@@ -19,6 +21,8 @@ Every answer's `request-id` is kept so evidence can name the provider's record o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import uuid
 import weakref
@@ -40,8 +44,9 @@ MAX_BATCH = 20
 RETRY_STATUSES = (429, 503, 504)
 
 
-class GraphSettings(BaseModel):
-    """Per-runbook settings of a Graph system. Secrets are references (`{secret: NAME}`), never values."""
+class MicrosoftAppSettings(BaseModel):
+    """What every Microsoft system of a runbook shares: the app registration, its credential, the authority and
+    the TLS trust (Graph and Exchange Online alike). Secrets are references (`{secret: NAME}`), never values."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,27 +58,32 @@ class GraphSettings(BaseModel):
     # Sovereign clouds: https://login.microsoftonline.us with https://graph.microsoft.us/v1.0 (US Gov L4),
     # https://login.chinacloudapi.cn with https://microsoftgraph.chinacloudapi.cn/v1.0 (21Vianet).
     authority_host: str = "https://login.microsoftonline.com"
-    graph_url: str = "https://graph.microsoft.com/v1.0"
     # A CA bundle to trust (a TLS-inspecting proxy, or the local fake). Explicit on purpose: requests would
     # otherwise let REQUESTS_CA_BUNDLE from the environment override it.
     ca_file: str | None = None
     # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
     instance_discovery: bool = True
     read_wait_seconds: float = 120.0   # most time spent waiting out throttled reads in one run
-    # Most Graph requests a second (each one inside a $batch counts), for a tenant whose limit is known or shared
-    # with other apps. Without it the client learns the rate from Graph's 429 answers.
+    # Most requests a second (each one inside a $batch counts), for a tenant whose limit is known or shared
+    # with other apps. Without it the client learns the rate from the service's 429 answers.
     requests_per_second: float | None = Field(default=None, gt=0)
-    # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
-    async_poll_seconds: float = 30.0
     timeout_seconds: float = 30.0
 
     @model_validator(mode="after")
-    def _one_credential(self) -> "GraphSettings":
+    def _one_credential(self) -> "MicrosoftAppSettings":
         if bool(self.client_secret) == bool(self.certificate_key):
             raise ValueError("give exactly one of client_secret or certificate_key (with certificate_thumbprint)")
         if self.certificate_key and not self.certificate_thumbprint:
             raise ValueError("certificate_key needs certificate_thumbprint")
         return self
+
+
+class GraphSettings(MicrosoftAppSettings):
+    """Per-runbook settings of a Graph system."""
+
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
+    async_poll_seconds: float = 30.0
 
     @property
     def graph_root(self) -> str:
@@ -149,7 +159,7 @@ def seg(value: str) -> str:
     return quote(value, safe="@'=")
 
 
-class _PinnedSession(requests.Session):
+class PinnedSession(requests.Session):
     """A session that verifies TLS against `ca_file` on every request. requests lets REQUESTS_CA_BUNDLE override
     a session's `verify`, but not a per-request one; proxies from the environment still apply."""
 
@@ -163,45 +173,46 @@ class _PinnedSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class GraphClient:
-    def __init__(self, system: str, settings: GraphSettings, secrets: Secrets):
+class MicrosoftApp:
+    """The app registration signed in with msal: one app-only token per resource (`scope`), from a token cache
+    shared by every client of the same app and authority in the process (the Graph and Exchange Online systems
+    of one runbook ask Entra ID once each, not once per system)."""
+
+    def __init__(self, system: str, settings: MicrosoftAppSettings, secrets: Secrets, session: requests.Session):
         self.system = system
         self.settings = settings
         self._secrets = secrets
-        self.session = _PinnedSession(settings.ca_file)
+        self.session = session
         self._app: msal.ConfidentialClientApplication | None = None
-        self._read_wait_left = settings.read_wait_seconds
-        self._wait_lock = threading.Lock()  # the engine applies batches from several threads
-        self.pacer = shared_pacer(settings)
 
-    # ---- token -----------------------------------------------------------------------------------------------
-    def connect(self) -> Identity:
+    @property
+    def authority(self) -> str:
+        return f"{self.settings.authority_host.rstrip('/')}/{self.settings.tenant_id}"
+
+    def connect(self, scope: str) -> None:
         s = self.settings
         if s.client_secret:
             credential: Any = self._secrets.get(s.client_secret)
         else:
             credential = {"private_key": self._secrets.get(s.certificate_key),
                           "thumbprint": s.certificate_thumbprint}
-        authority = f"{s.authority_host.rstrip('/')}/{s.tenant_id}"
         try:
             self._app = msal.ConfidentialClientApplication(
-                s.client_id, client_credential=credential, authority=authority, http_client=self.session,
-                instance_discovery=None if s.instance_discovery else False, timeout=s.timeout_seconds)
+                s.client_id, client_credential=credential, authority=self.authority, http_client=self.session,
+                instance_discovery=None if s.instance_discovery else False, timeout=s.timeout_seconds,
+                token_cache=shared_token_cache(self.authority, s.client_id, credential))
         except (ValueError, requests.RequestException) as exc:
-            raise ConnectionFailed(self.system, f"cannot reach the authority {authority}: "
+            raise ConnectionFailed(self.system, f"cannot reach the authority {self.authority}: "
                                    f"{self._secrets.redact(str(exc))}; check authority_host, tenant_id and "
                                    "ca_file") from None
-        self._token()
-        return Identity(display=f"app {s.client_id} (tenant {s.tenant_id})", aliases=(s.client_id,),
-                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": authority,
-                                "graph_url": s.graph_root})
+        self.token(scope)
 
-    def _token(self) -> str:
+    def token(self, scope: str) -> str:
         if self._app is None:
             raise ConnectionFailed(self.system, "not connected")
         try:
-            # msal answers from its in-memory cache until the token is close to expiry: one token per run
-            result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
+            # msal answers from the cache until the token is close to expiry: one token per resource and run
+            result = self._app.acquire_token_for_client(scopes=[scope])
         except Exception as exc:  # msal raises requests', PyJWT's and its own errors: all end here, translated
             raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
                                    f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
@@ -209,7 +220,47 @@ class GraphClient:
             reason = self._secrets.redact(f"{result.get('error')}: {result.get('error_description', '')}")
             raise ConnectionFailed(self.system, f"Entra ID refused the app's credentials ({reason.strip()}); "
                                    "check tenant_id, client_id and the secret or certificate")
-        return result["access_token"]
+        return str(result["access_token"])
+
+
+# Held weakly, like the pacers: a cache lives as long as the apps using it (one run's systems).
+_caches: "weakref.WeakValueDictionary[tuple[str, str, str], msal.TokenCache]" = weakref.WeakValueDictionary()
+
+
+def shared_token_cache(authority: str, client_id: str, credential: Any) -> msal.TokenCache:
+    """One cache per app, authority and credential: a system given another secret or key must prove it to Entra
+    ID itself, never be answered with the token another system's credential earned. The credential is kept
+    only as a digest."""
+    digest = hashlib.sha256(json.dumps(credential, sort_keys=True, default=str).encode()).hexdigest()
+    key = (authority.casefold(), client_id, digest)
+    with _pacers_lock:
+        cache = _caches.get(key)
+        if cache is None:
+            cache = _caches[key] = msal.TokenCache()
+        return cache
+
+
+class GraphClient:
+    def __init__(self, system: str, settings: GraphSettings, secrets: Secrets):
+        self.system = system
+        self.settings = settings
+        self._secrets = secrets
+        self.session = PinnedSession(settings.ca_file)
+        self.app = MicrosoftApp(system, settings, secrets, self.session)
+        self._read_wait_left = settings.read_wait_seconds
+        self._wait_lock = threading.Lock()  # the engine applies batches from several threads
+        self.pacer = shared_pacer(settings)
+
+    # ---- token -----------------------------------------------------------------------------------------------
+    def connect(self) -> Identity:
+        s = self.settings
+        self.app.connect(s.scope)
+        return Identity(display=f"app {s.client_id} (tenant {s.tenant_id})", aliases=(s.client_id,),
+                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": self.app.authority,
+                                "graph_url": s.graph_root})
+
+    def _token(self) -> str:
+        return self.app.token(self.settings.scope)
 
     # ---- one HTTP request ------------------------------------------------------------------------------------
     def send(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
@@ -353,12 +404,16 @@ def shared_pacer(settings: GraphSettings) -> Pacer:
     """Graph limits an app per tenant, so the systems of a run that use the same app in the same tenant (an
     `entra` and an `m365-groups` system, applied side by side) pace together; the lowest configured
     `requests_per_second` among them holds."""
-    key = (settings.graph_root, settings.tenant_id, settings.client_id)
+    return pacer_for((settings.graph_root, settings.tenant_id, settings.client_id), settings.requests_per_second)
+
+
+def pacer_for(key: tuple[str, str, str], ceiling: float | None, make: Any = Pacer) -> Pacer:
+    """The process's one pacer for a service, app and tenant (`make()` builds it the first time)."""
     with _pacers_lock:
         pacer = _pacers.get(key)
         if pacer is None:
-            pacer = _pacers[key] = Pacer()
-        pacer.limit(settings.requests_per_second)
+            pacer = _pacers[key] = make()
+        pacer.limit(ceiling)
         return pacer
 
 
