@@ -70,6 +70,7 @@ class GraphFake:
         self.apps: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, float] = {}
         self.audiences: dict[str, str] = {}   # token -> the resource it was issued for (its `aud`)
+        self.token_apps: dict[str, str] = {}  # token -> the client id it was issued to (its `appid`)
         self.log: list[LoggedRequest] = []
         self.token_lifetime = 3599
         self._injections: list[_Injection] = []
@@ -427,6 +428,7 @@ class GraphFake:
         with self._lock:
             self.tokens[access] = time.monotonic() + self.token_lifetime
             self.audiences[access] = form["scope"][:-len("/.default")]
+            self.token_apps[access] = form.get("client_id", "")
         return 200, {"token_type": "Bearer", "expires_in": self.token_lifetime,
                      "ext_expires_in": self.token_lifetime, "access_token": access}
 

@@ -132,6 +132,18 @@ class ActiveDirectoryConnector(Connector):
                          "application's own session lifetime applies"),
         ]
 
+    @classmethod
+    def routed_subject(cls, step: Step) -> Subject | None:
+        """An Entra user synced from this AD is disabled here: found by its sAMAccountName (or DN)."""
+        if step.kind != DisableAccount.name or not step.person:
+            return None
+        ident = step.params.get("onPremisesSamAccountName") or step.params.get("onPremisesDistinguishedName")
+        return Subject(person=step.person, ident=str(ident or ""))
+
+    @classmethod
+    def fulfils(cls, routed: Step, own: Step) -> bool:
+        return own.kind == DisableAccount.name and own.person == routed.person
+
     def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
         if not self.directory.base_dn:
             self.directory.load_root()

@@ -396,7 +396,7 @@ class GraphClient:
 
 # Held weakly: a pacer lives as long as the clients using it (one run's systems), so what it learnt and the
 # ceilings it was given do not carry into the next run of the same process (tests, `revoke demo`).
-_pacers: "weakref.WeakValueDictionary[tuple[str, str, str], Pacer]" = weakref.WeakValueDictionary()
+_pacers: "weakref.WeakValueDictionary[tuple[str, ...], Pacer]" = weakref.WeakValueDictionary()
 _pacers_lock = threading.Lock()
 
 
@@ -407,7 +407,7 @@ def shared_pacer(settings: GraphSettings) -> Pacer:
     return pacer_for((settings.graph_root, settings.tenant_id, settings.client_id), settings.requests_per_second)
 
 
-def pacer_for(key: tuple[str, str, str], ceiling: float | None, make: Any = Pacer) -> Pacer:
+def pacer_for(key: tuple[str, ...], ceiling: float | None, make: Any = Pacer) -> Pacer:
     """The process's one pacer for a service, app and tenant (`make()` builds it the first time)."""
     with _pacers_lock:
         pacer = _pacers.get(key)
@@ -472,6 +472,13 @@ def membership_blocker(group: dict[str, Any], upn: str) -> tuple[str, str] | Non
                 f"read-only in Graph. Run: Remove-DistributionGroupMember -Identity '{group.get('mail')}' "
                 f"-Member '{upn}' -BypassSecurityGroupManagerCheck -Confirm:$false (see {EXCHANGE_RUNBOOK})")
     return None
+
+
+def exchange_route(group: dict[str, Any]) -> dict[str, str]:
+    """Params that hand a membership Graph cannot change to the runbook's `exchange-online` system, if it has
+    one (revoke.planner routes it): distribution lists and mail-enabled security groups, not synced or dynamic."""
+    blocked = membership_blocker(group, "")
+    return {"route": "exchange-online"} if blocked and blocked[1].startswith("needs Exchange Online") else {}
 
 
 def directory_object_url(settings: GraphSettings, oid: str) -> str:
