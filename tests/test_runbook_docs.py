@@ -41,7 +41,8 @@ RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 OPERATOR_RUNBOOKS = ("T-7-days.md", "final-day.md", "after.md")
 EXAMPLES = sorted(RUNBOOKS.glob("*.yaml"))
 RUNBOOK_NAME = "acme-2026.yaml"
-BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "slack", "github"}
+BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "exchange-online",
+            "slack", "github"}
 
 AWS = ("endpoint_url", "region", "profile", "access_key_id", "secret_access_key", "session_token", "ca_bundle")
 GRAPH = ("tenant_id", "client_id", "client_secret", "certificate_key", "certificate_thumbprint", "authority_host",
