@@ -2,6 +2,7 @@
 restored) or deleted, leavers removed from every list, mailbox access and forwarding ended; judged on the fake's
 state, read independently of revoke."""
 
+# ruff: noqa: F811 - fixtures imported from tests/*_env.py are the tests' parameters
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from tests.graph_env import graph  # noqa: F401
 
 
 @pytest.fixture
-def org(exo: ExchangeFake, exo_app: tuple[str, str], tmp_path: Path) -> dict[str, Any]:  # noqa: F811
+def org(exo: ExchangeFake, exo_app: tuple[str, str], tmp_path: Path) -> dict[str, Any]:
     ann = exo.add_mailbox("ann@contoso.test", "Ann")
     bob = exo.add_mailbox("bob@contoso.test", "Bob")
     carl = exo.add_mailbox("carl@contoso.test", "Carl")
@@ -57,7 +58,7 @@ def apply_json(run_cli: Any, source: Path) -> tuple[Any, list[dict[str, Any]]]:
     return result, [r for r in read_records(run_dir) if r["type"] == "action"]
 
 
-def test_plan_finds_lists_memberships_access_and_forwarding(org: dict[str, Any], exo: ExchangeFake,  # noqa: F811
+def test_plan_finds_lists_memberships_access_and_forwarding(org: dict[str, Any], exo: ExchangeFake,
                                                             run_cli: Any) -> None:
     result, p = make_plan(run_cli, org)
     assert result.exit_code == 2, result.output
@@ -85,7 +86,7 @@ def test_plan_finds_lists_memberships_access_and_forwarding(org: dict[str, Any],
     assert exo.writes() == []  # plan writes nothing
 
 
-def test_apply_closes_lists_and_ends_access(org: dict[str, Any], exo: ExchangeFake, run_cli: Any) -> None:  # noqa: F811
+def test_apply_closes_lists_and_ends_access(org: dict[str, Any], exo: ExchangeFake, run_cli: Any) -> None:
     make_plan(run_cli, org)
     result, records = apply_json(run_cli, org["dir"] / "plan.json")
     assert result.exit_code == 3, result.output  # the synced list needs AD
@@ -115,7 +116,7 @@ def test_replan_after_apply_changes_nothing(org: dict[str, Any], run_cli: Any) -
     assert "Plan: 0 to change" in result.output, result.output
 
 
-def test_restore_brings_back_everything_but_the_deleted_list(org: dict[str, Any], exo: ExchangeFake,  # noqa: F811
+def test_restore_brings_back_everything_but_the_deleted_list(org: dict[str, Any], exo: ExchangeFake,
                                                               run_cli: Any) -> None:
     before = exo.recipient(org["acme"])
     make_plan(run_cli, org)
@@ -135,7 +136,7 @@ def test_restore_brings_back_everything_but_the_deleted_list(org: dict[str, Any]
     assert not [r for r in records if r["outcome"] == "failed"], [r for r in records if r["outcome"] == "failed"]
 
 
-def test_exchange_online_connector_conforms(exo: ExchangeFake, exo_app: tuple[str, str],  # noqa: F811
+def test_exchange_online_connector_conforms(exo: ExchangeFake, exo_app: tuple[str, str],
                                             tmp_path: Path) -> None:
     from revoke.testing import check_connector
     from tests.exchange_env import exo_settings

@@ -1,6 +1,7 @@
 """The Exchange Online fake itself, through a bare HTTPS client: it must behave like InvokeCommand where revoke
 depends on it (tokens for its own audience, paging, the error shape, throttling, writes applied but failed)."""
 
+# ruff: noqa: F811 - fixtures imported from tests/*_env.py are the tests' parameters
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +14,7 @@ from tests.graph_env import graph  # noqa: F401
 NOT_FOUND = "ManagementObjectNotFoundException"
 
 
-def raw(exo: ExchangeFake, app: tuple[str, str]) -> RawExchange:  # noqa: F811
+def raw(exo: ExchangeFake, app: tuple[str, str]) -> RawExchange:
     return RawExchange(exo, *app)
 
 
@@ -21,8 +22,8 @@ def detail(resp: Any) -> str:
     return resp.json()["error"]["details"][0]["message"]
 
 
-def test_a_graph_token_or_an_app_without_manage_as_app_is_refused(exo: ExchangeFake, graph: GraphFake,  # noqa: F811
-                                                                  exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_a_graph_token_or_an_app_without_manage_as_app_is_refused(exo: ExchangeFake, graph: GraphFake,
+                                                                  exo_app: tuple[str, str]) -> None:
     graph_token = RawExchange(exo, *exo_app, resource=graph.origin)  # a token for Graph, not for Exchange
     resp = graph_token.invoke("Get-AcceptedDomain")
     assert resp.status_code == 401 and "audience" in detail(resp)
@@ -34,7 +35,7 @@ def test_a_graph_token_or_an_app_without_manage_as_app_is_refused(exo: ExchangeF
     assert raw(exo, exo_app).invoke("Get-AcceptedDomain").json()["value"][0]["DomainName"] == "contoso.test"
 
 
-def test_pages_follow_the_next_link_with_the_same_body(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_pages_follow_the_next_link_with_the_same_body(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
     for i in range(250):
         exo.add_mailbox(f"shared{i}@contoso.test", shared=True)
     client = raw(exo, exo_app)
@@ -51,8 +52,8 @@ def test_pages_follow_the_next_link_with_the_same_body(exo: ExchangeFake, exo_ap
     assert len(set(names)) == 250 and "@odata.nextLink" not in third
 
 
-def test_a_missing_object_answers_404_in_the_cmdlet_error_shape(exo: ExchangeFake,  # noqa: F811
-                                                                exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_a_missing_object_answers_404_in_the_cmdlet_error_shape(exo: ExchangeFake,
+                                                                exo_app: tuple[str, str]) -> None:
     client = raw(exo, exo_app)
     resp = client.invoke("Get-DistributionGroup", Identity="nobody@contoso.test")
     error = resp.json()["error"]
@@ -63,7 +64,7 @@ def test_a_missing_object_answers_404_in_the_cmdlet_error_shape(exo: ExchangeFak
     assert client.invoke("Get-DistributionGroup", Identity=mailbox).status_code == 404  # a mailbox is not a list
 
 
-def test_a_deleted_list_answers_404(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_a_deleted_list_answers_404(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
     dl = exo.add_list("Acme DL", "acme-dl@contoso.test")
     client = raw(exo, exo_app)
     assert client.invoke("Get-DistributionGroup", Identity="ACME-DL@contoso.test").json()["value"][0]["Guid"] == dl
@@ -73,8 +74,8 @@ def test_a_deleted_list_answers_404(exo: ExchangeFake, exo_app: tuple[str, str])
     assert again.status_code == 404 and NOT_FOUND in detail(again) and exo.recipient(dl) is None
 
 
-def test_an_absent_member_is_a_warning_and_a_synced_list_refuses(exo: ExchangeFake,  # noqa: F811
-                                                                 exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_an_absent_member_is_a_warning_and_a_synced_list_refuses(exo: ExchangeFake,
+                                                                 exo_app: tuple[str, str]) -> None:
     ann = exo.add_mailbox("ann@contoso.test")
     dl = exo.add_list("Acme DL", "acme-dl@contoso.test")
     synced = exo.add_list("Onprem", "onprem@contoso.test", members=(ann,), synced=True)
@@ -85,14 +86,14 @@ def test_an_absent_member_is_a_warning_and_a_synced_list_refuses(exo: ExchangeFa
     assert refused.status_code == 400 and "on-premises" in detail(refused) and exo.members(synced) == [ann]
 
 
-def test_mailbox_cmdlets_need_the_mailbox_as_anchor(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_mailbox_cmdlets_need_the_mailbox_as_anchor(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
     exo.add_mailbox("ann@contoso.test")
     client = raw(exo, exo_app)
     assert client.invoke("Get-Mailbox", Identity="ann@contoso.test").status_code == 400
     assert client.invoke("Get-Mailbox", anchor="UPN:ann@contoso.test", Identity="ann@contoso.test").ok
 
 
-def test_throttling_answers_429_with_retry_after(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_throttling_answers_429_with_retry_after(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
     client = raw(exo, exo_app)
     exo.rate_limit(2)
     answers = [client.invoke("Get-AcceptedDomain") for _ in range(6)]
@@ -101,7 +102,7 @@ def test_throttling_answers_429_with_retry_after(exo: ExchangeFake, exo_app: tup
     assert "ThrottlingException" in detail(throttled[0])
 
 
-def test_a_write_can_be_applied_and_answered_as_failed(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_a_write_can_be_applied_and_answered_as_failed(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
     ann = exo.add_mailbox("ann@contoso.test")
     dl = exo.add_list("Acme DL", "acme-dl@contoso.test", members=(ann,))
     exo.fail("Remove-DistributionGroupMember", status=503, applied=True, retry_after=3)
@@ -110,8 +111,8 @@ def test_a_write_can_be_applied_and_answered_as_failed(exo: ExchangeFake, exo_ap
     assert exo.members(dl) == []  # carried out all the same
 
 
-def test_a_cmdlet_or_parameter_outside_the_table_is_unknown(exo: ExchangeFake,  # noqa: F811
-                                                            exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_a_cmdlet_or_parameter_outside_the_table_is_unknown(exo: ExchangeFake,
+                                                            exo_app: tuple[str, str]) -> None:
     client = raw(exo, exo_app)
     assert "CommandNotFoundException" in detail(client.invoke("Remove-Mailbox", Identity="x"))
     assert "ParameterBindingException" in detail(client.invoke("Get-Recipient", Identity="x", Filter="*"))

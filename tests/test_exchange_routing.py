@@ -2,6 +2,7 @@
 membership of a distribution list or mail-enabled security group is removed in Exchange Online, and the Graph
 system's plan line says where (routing declared by the connectors, revoke.planner._route)."""
 
+# ruff: noqa: F811 - fixtures imported from tests/*_env.py are the tests' parameters
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from tests.graph_env import graph, graph_app, graph_system  # noqa: F401
 
 
 @pytest.fixture
-def tenant(graph: GraphFake, exo: ExchangeFake, graph_app: tuple[str, str],  # noqa: F811
+def tenant(graph: GraphFake, exo: ExchangeFake, graph_app: tuple[str, str],
            monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     exo.grant(graph_app[0])  # one app registration for Graph and Exchange
     monkeypatch.setenv("REVOKE_EXO_SECRET", graph_app[1])
@@ -33,7 +34,7 @@ def tenant(graph: GraphFake, exo: ExchangeFake, graph_app: tuple[str, str],  # n
     return {"ann": ann, "dl": dl, "mesg": mesg, "x_ann": x_ann, "x_carl": x_carl, "x_dl": x_dl, "x_mesg": x_mesg}
 
 
-def runbook(tmp_path: Path, graph: GraphFake, exo: ExchangeFake, app: str, connector: str,  # noqa: F811
+def runbook(tmp_path: Path, graph: GraphFake, exo: ExchangeFake, app: str, connector: str,
             with_exchange: bool = True) -> Path:
     systems = {"ms": graph_system(graph, app, connector=connector)}
     if with_exchange:
@@ -45,9 +46,9 @@ def runbook(tmp_path: Path, graph: GraphFake, exo: ExchangeFake, app: str, conne
 
 
 @pytest.mark.parametrize("connector", ["entra", "m365-groups"])
-def test_needs_exchange_memberships_are_carried_out_in_exchange(connector: str, graph: GraphFake,  # noqa: F811
-                                                                exo: ExchangeFake,  # noqa: F811
-                                                                graph_app: tuple[str, str],  # noqa: F811
+def test_needs_exchange_memberships_are_carried_out_in_exchange(connector: str, graph: GraphFake,
+                                                                exo: ExchangeFake,
+                                                                graph_app: tuple[str, str],
                                                                 tenant: dict[str, Any], tmp_path: Path,
                                                                 run_cli: Any) -> None:
     path = runbook(tmp_path, graph, exo, graph_app[0], connector)
@@ -66,8 +67,8 @@ def test_needs_exchange_memberships_are_carried_out_in_exchange(connector: str, 
     assert tenant["ann"] in graph.members(tenant["dl"])        # Graph never wrote (read-only there)
 
 
-def test_without_an_exchange_system_the_step_stays_a_manual_one(graph: GraphFake, exo: ExchangeFake,  # noqa: F811
-                                                                graph_app: tuple[str, str],  # noqa: F811
+def test_without_an_exchange_system_the_step_stays_a_manual_one(graph: GraphFake, exo: ExchangeFake,
+                                                                graph_app: tuple[str, str],
                                                                 tenant: dict[str, Any], tmp_path: Path,
                                                                 run_cli: Any) -> None:
     path = runbook(tmp_path, graph, exo, graph_app[0], "entra", with_exchange=False)

@@ -2,6 +2,7 @@
 mailboxes by any of their names, a listed id that is not a list refused (located), answers that prove nothing,
 throttling waited out on the engine's clock, writes applied but answered with an error."""
 
+# ruff: noqa: F811 - fixtures imported from tests/*_env.py are the tests' parameters
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from tests.graph_env import graph  # noqa: F401
 
 
 @pytest.fixture
-def seeded(exo: ExchangeFake) -> dict[str, str]:  # noqa: F811
+def seeded(exo: ExchangeFake) -> dict[str, str]:
     ann = exo.add_mailbox("ann@contoso.test", "Ann")
     carl = exo.add_mailbox("carl@contoso.test", "Carl")
     board = exo.add_mailbox("board@contoso.test", "Board", shared=True, aliases=("directors@contoso.test",))
@@ -30,7 +31,7 @@ def seeded(exo: ExchangeFake) -> dict[str, str]:  # noqa: F811
     return {"ann": ann, "carl": carl, "board": board, "support": support, "dl": dl}
 
 
-def runbook(tmp_path: Path, exo: ExchangeFake, app: str, **extra: Any) -> Path:  # noqa: F811
+def runbook(tmp_path: Path, exo: ExchangeFake, app: str, **extra: Any) -> Path:
     doc = {"engagement": "acme-2026", "final_day": yesterday(), "systems": {"exo": exo_system(exo, app)},
            "people": [{"name": "Ann", "ids": {"exo": "ann@contoso.test"}}],
            "lists": [{"system": "exo", "id": "acme-dl@contoso.test"}]}
@@ -39,7 +40,7 @@ def runbook(tmp_path: Path, exo: ExchangeFake, app: str, **extra: Any) -> Path: 
 
 
 @pytest.mark.parametrize("name", ["directors@contoso.test", "BOARD@CONTOSO.TEST", "board"])
-def test_a_protected_mailbox_is_protected_by_any_of_its_names(name: str, exo: ExchangeFake,  # noqa: F811
+def test_a_protected_mailbox_is_protected_by_any_of_its_names(name: str, exo: ExchangeFake,
                                                               exo_app: tuple[str, str], seeded: dict[str, str],
                                                               tmp_path: Path, run_cli: Any) -> None:
     path = runbook(tmp_path, exo, exo_app[0], protect=[{"system": "exo", "id": name}])
@@ -50,7 +51,7 @@ def test_a_protected_mailbox_is_protected_by_any_of_its_names(name: str, exo: Ex
     assert exo.members(seeded["dl"]) == [seeded["carl"]]
 
 
-def test_a_protected_leaver_by_alias_is_never_touched(exo: ExchangeFake, exo_app: tuple[str, str],  # noqa: F811
+def test_a_protected_leaver_by_alias_is_never_touched(exo: ExchangeFake, exo_app: tuple[str, str],
                                                       seeded: dict[str, str], tmp_path: Path, run_cli: Any) -> None:
     path = runbook(tmp_path, exo, exo_app[0], protect=[{"id": "ANN"}])
     assert run_cli("--quiet", "apply", str(path), "--yes").exit_code == 0
@@ -60,7 +61,7 @@ def test_a_protected_leaver_by_alias_is_never_touched(exo: ExchangeFake, exo_app
 
 
 @pytest.mark.parametrize("listed", ["carl@contoso.test", "support@contoso.test"])
-def test_a_mailbox_listed_as_a_list_is_refused_with_its_line(listed: str, exo: ExchangeFake,  # noqa: F811
+def test_a_mailbox_listed_as_a_list_is_refused_with_its_line(listed: str, exo: ExchangeFake,
                                                              exo_app: tuple[str, str], seeded: dict[str, str],
                                                              tmp_path: Path, run_cli: Any) -> None:
     path = runbook(tmp_path, exo, exo_app[0], lists=[{"system": "exo", "id": listed, "close": "delete"}])
@@ -71,7 +72,7 @@ def test_a_mailbox_listed_as_a_list_is_refused_with_its_line(listed: str, exo: E
     assert exo.writes() == [] and exo.recipient(seeded["carl"]) is not None
 
 
-def test_the_apps_own_identity_is_never_a_target(exo: ExchangeFake, exo_app: tuple[str, str],  # noqa: F811
+def test_the_apps_own_identity_is_never_a_target(exo: ExchangeFake, exo_app: tuple[str, str],
                                                  seeded: dict[str, str], tmp_path: Path, run_cli: Any) -> None:
     path = runbook(tmp_path, exo, exo_app[0], people=[{"name": "Ann", "ids": {"exo": "ann@contoso.test"}},
                                                        {"name": "The app", "ids": {"exo": exo_app[0]}}])
@@ -82,7 +83,7 @@ def test_the_apps_own_identity_is_never_a_target(exo: ExchangeFake, exo_app: tup
     assert not [a for a in plan["actions"] if a["person"] == "The app"]
 
 
-def test_an_unexpected_answer_is_a_located_failure(exo: ExchangeFake, exo_app: tuple[str, str],  # noqa: F811
+def test_an_unexpected_answer_is_a_located_failure(exo: ExchangeFake, exo_app: tuple[str, str],
                                                    seeded: dict[str, str], tmp_path: Path, run_cli: Any) -> None:
     real = exo.org._get_distributiongroup
     exo.org._get_distributiongroup = lambda p: ([{k: v for k, v in g.items() if k != "ManagedBy"}  # type: ignore
@@ -92,7 +93,7 @@ def test_an_unexpected_answer_is_a_located_failure(exo: ExchangeFake, exo_app: t
     assert "Get-DistributionGroup -Identity" in result.output and "lacks ManagedBy" in result.output, result.output
 
 
-def test_a_read_back_that_cannot_find_the_rule_is_unverifiable(exo: ExchangeFake,  # noqa: F811
+def test_a_read_back_that_cannot_find_the_rule_is_unverifiable(exo: ExchangeFake,
                                                                exo_app: tuple[str, str], seeded: dict[str, str],
                                                                tmp_path: Path, run_cli: Any) -> None:
     rule = exo.add_inbox_rule(seeded["ann"], "home", forward_to="ann@home.example")
@@ -108,7 +109,7 @@ def test_a_read_back_that_cannot_find_the_rule_is_unverifiable(exo: ExchangeFake
     assert "cannot be confirmed" in json.dumps(mine)
 
 
-def test_a_removal_applied_but_answered_503_is_read_back_as_done(exo: ExchangeFake,  # noqa: F811
+def test_a_removal_applied_but_answered_503_is_read_back_as_done(exo: ExchangeFake,
                                                                   exo_app: tuple[str, str], seeded: dict[str, str],
                                                                   tmp_path: Path, run_cli: Any) -> None:
     exo.fail("Remove-DistributionGroupMember", status=503, applied=True, retry_after=0)
@@ -123,7 +124,7 @@ def test_a_removal_applied_but_answered_503_is_read_back_as_done(exo: ExchangeFa
     assert len(removals) == 1  # read back as done: never sent again
 
 
-def test_a_throttled_read_waits_on_the_engines_clock(exo: ExchangeFake, exo_app: tuple[str, str],  # noqa: F811
+def test_a_throttled_read_waits_on_the_engines_clock(exo: ExchangeFake, exo_app: tuple[str, str],
                                                      seeded: dict[str, str]) -> None:
     clock = FakeClock()
     conn = exo_connector(exo, *exo_app, runtime=Runtime(clock.clock()))
@@ -133,7 +134,7 @@ def test_a_throttled_read_waits_on_the_engines_clock(exo: ExchangeFake, exo_app:
     assert sum(clock.slept) >= 14 and conn.context.runtime.waited >= 14  # waited the Retry-After, twice, on the clock
 
 
-def test_a_throttled_write_goes_back_to_the_engine_unrepeated(exo: ExchangeFake,  # noqa: F811
+def test_a_throttled_write_goes_back_to_the_engine_unrepeated(exo: ExchangeFake,
                                                               exo_app: tuple[str, str],
                                                               seeded: dict[str, str]) -> None:
     conn = exo_connector(exo, *exo_app, runtime=Runtime(FakeClock().clock()))
@@ -145,7 +146,7 @@ def test_a_throttled_write_goes_back_to_the_engine_unrepeated(exo: ExchangeFake,
     assert len([w for w in exo.writes() if w.cmdlet == "Remove-DistributionGroupMember"]) == 1
 
 
-def test_a_call_outside_the_declared_table_is_never_sent(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:  # noqa: F811
+def test_a_call_outside_the_declared_table_is_never_sent(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
     conn = exo_connector(exo, *exo_app)
     sent = len(exo.calls)
     for call in (lambda: conn.exchange.write("Remove-Mailbox", Identity="ann@contoso.test"),

@@ -51,6 +51,7 @@ SANDBOX_KEYS = {
     "ldap": ("url", "bind_dn", "bind_password", "ca_file", "base_dn", "people_base", "start_tls", "insecure",
              "tls_verify"),
     "aws-iam": AWS, "aws-identity-center": AWS, "entra": GRAPH, "m365-groups": GRAPH,
+    "exchange-online": (*GRAPH[:6], "base_url", "ca_file", "instance_discovery"),
     "slack": ("token", "base_url", "scim_url", "scim_token"),
     "github": ("organizations", "token", "app_id", "private_key", "installation_id", "owner_token", "base_url",
                "ca_bundle", "saml_sso"),
