@@ -126,6 +126,8 @@ class Organization:
     def _get_distributiongroup(self, p: dict[str, Any]) -> Any:
         if "Identity" in p:
             return [dict(self._of_type(p["Identity"], LIST_TYPES))], []
+        if "Filter" not in p:
+            return [dict(o) for o in self.recipients.values() if o["RecipientTypeDetails"] in LIST_TYPES], []
         filt = re.fullmatch(r"Members -eq '(.+)'", str(p.get("Filter") or ""))
         if filt is None:
             raise CmdletFailure(400, "Microsoft.Exchange.Management.Tasks.InvalidFilterException",
