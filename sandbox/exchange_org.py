@@ -91,7 +91,12 @@ class Organization:
             raise _not_found(str(ident))  # Get-DistributionGroup of a mailbox: "couldn't be found"
         return obj
 
-    def _writable(self, group: dict[str, Any]) -> None:
+    def _writable(self, group: dict[str, Any], p: dict[str, Any]) -> None:
+        if p.get("BypassSecurityGroupManagerCheck") is not True:
+            # the app is never one of a list's owners (ManagedBy): without the bypass, Exchange refuses
+            raise CmdletFailure(400, "Microsoft.Exchange.Configuration.Tasks.ManagementObjectPermissionException",
+                                f"You don't have sufficient permissions. This operation can only be performed by a "
+                                f"manager of the group '{group['Name']}'.")
         if group["IsDirSynced"]:
             raise CmdletFailure(400, "Microsoft.Exchange.Management.Tasks.TaskException",
                                 f"The action 'Set-DistributionGroup', 'Identity', can't be performed on the object "
@@ -143,7 +148,7 @@ class Organization:
 
     def _set_distributiongroup(self, p: dict[str, Any]) -> Any:
         group = self._of_type(p.get("Identity"), LIST_TYPES)
-        self._writable(group)
+        self._writable(group, p)
         if "AcceptMessagesOnlyFromSendersOrMembers" in p:
             senders = p["AcceptMessagesOnlyFromSendersOrMembers"] or []
             group["AcceptMessagesOnlyFromSendersOrMembers"] = [self.find(s)["Name"] for s in senders]
@@ -154,7 +159,7 @@ class Organization:
 
     def _remove_distributiongroup(self, p: dict[str, Any]) -> Any:
         group = self._of_type(p.get("Identity"), LIST_TYPES)
-        self._writable(group)
+        self._writable(group, p)
         del self.recipients[group["Guid"]]
         del self.members[group["Guid"]]
         for ms in self.members.values():
@@ -164,7 +169,7 @@ class Organization:
 
     def _member_change(self, p: dict[str, Any], add: bool) -> Any:
         group = self._of_type(p.get("Identity"), LIST_TYPES)
-        self._writable(group)
+        self._writable(group, p)
         member = self.find(p.get("Member"))
         members = self.members[group["Guid"]]
         if add and member["Guid"] not in members:

@@ -80,9 +80,11 @@ def test_an_absent_member_is_a_warning_and_a_synced_list_refuses(exo: ExchangeFa
     dl = exo.add_list("Acme DL", "acme-dl@contoso.test")
     synced = exo.add_list("Onprem", "onprem@contoso.test", members=(ann,), synced=True)
     client = raw(exo, exo_app)
-    resp = client.invoke("Remove-DistributionGroupMember", Identity=dl, Member=ann, Confirm=False)
+    resp = client.invoke("Remove-DistributionGroupMember", Identity=dl, Member=ann, Confirm=False,
+                         BypassSecurityGroupManagerCheck=True)
     assert resp.status_code == 200 and "not a member" in resp.json()["@adminapi.warnings"][0]
-    refused = client.invoke("Remove-DistributionGroupMember", Identity=synced, Member=ann, Confirm=False)
+    refused = client.invoke("Remove-DistributionGroupMember", Identity=synced, Member=ann, Confirm=False,
+                            BypassSecurityGroupManagerCheck=True)
     assert refused.status_code == 400 and "on-premises" in detail(refused) and exo.members(synced) == [ann]
 
 
@@ -106,7 +108,8 @@ def test_a_write_can_be_applied_and_answered_as_failed(exo: ExchangeFake, exo_ap
     ann = exo.add_mailbox("ann@contoso.test")
     dl = exo.add_list("Acme DL", "acme-dl@contoso.test", members=(ann,))
     exo.fail("Remove-DistributionGroupMember", status=503, applied=True, retry_after=3)
-    resp = raw(exo, exo_app).invoke("Remove-DistributionGroupMember", Identity=dl, Member=ann, Confirm=False)
+    resp = raw(exo, exo_app).invoke("Remove-DistributionGroupMember", Identity=dl, Member=ann, Confirm=False,
+                                    BypassSecurityGroupManagerCheck=True)
     assert resp.status_code == 503 and resp.headers["Retry-After"] == "3"
     assert exo.members(dl) == []  # carried out all the same
 
@@ -116,3 +119,10 @@ def test_a_cmdlet_or_parameter_outside_the_table_is_unknown(exo: ExchangeFake,
     client = raw(exo, exo_app)
     assert "CommandNotFoundException" in detail(client.invoke("Remove-Mailbox", Identity="x"))
     assert "ParameterBindingException" in detail(client.invoke("Get-Recipient", Identity="x", Filter="*"))
+
+
+def test_a_list_write_without_the_manager_bypass_is_refused(exo: ExchangeFake, exo_app: tuple[str, str]) -> None:
+    ann = exo.add_mailbox("ann@contoso.test")
+    dl = exo.add_list("Acme DL", "acme-dl@contoso.test", members=(ann,))
+    resp = raw(exo, exo_app).invoke("Remove-DistributionGroupMember", Identity=dl, Member=ann, Confirm=False)
+    assert resp.status_code == 400 and "manager of the group" in detail(resp) and exo.members(dl) == [ann]
