@@ -272,11 +272,12 @@ class ExchangeDiscovery:
                 e = require(e, RECIPIENT_PERMISSION_FIELDS, f"Get-RecipientPermission -Trustee {upn!r}")
                 if "SendAs" not in (e["AccessRights"] or []) or e["AccessControlType"] != "Allow" or e["IsInherited"]:
                     continue
-                box = self._recipient(str(e["Identity"]))
-                if box is None or box["Guid"] == user["Guid"] or box["RecipientTypeDetails"] not in MAILBOX_TYPES:
+                target = self._recipient(str(e["Identity"]))
+                if target is None or target["Guid"] == user["Guid"] or \
+                        target["RecipientTypeDetails"] not in MAILBOX_TYPES:
                     continue
-                box = self._with_mailbox(box, "SendAs target")
-                out.steps.append(self._grant(RemoveSendAs.name, box, s, user))
+                out.steps.append(self._grant(RemoveSendAs.name, self._with_mailbox(target, "SendAs target"), s,
+                                             user))
 
     @staticmethod
     def _grant(kind: str, box: dict[str, Any], s: Subject, user: dict[str, Any]) -> Step:
