@@ -77,3 +77,25 @@ def test_without_an_exchange_system_the_step_stays_a_manual_one(graph: GraphFake
     dl = next(a for a in json.loads(out.read_text())["plan"]["actions"] if a["resource"] == tenant["dl"])
     assert dl["outcome"] == "attention" and "Remove-DistributionGroupMember" in dl["note"]
     assert "no exchange-online system" in dl["note"] and exo.calls == []
+
+
+def test_graph_and_exchange_share_one_sign_in_per_resource(graph: GraphFake, exo: ExchangeFake,
+                                                           graph_app: tuple[str, str], tenant: dict[str, Any],
+                                                           tmp_path: Path, run_cli: Any) -> None:
+    path = runbook(tmp_path, graph, exo, graph_app[0], "entra")
+    assert run_cli("--quiet", "plan", str(path)).exit_code == 2
+    tokens = [r for r in graph.requests(graph_only=False) if r.path.endswith("/oauth2/v2.0/token")]
+    # one token for Graph and one for Exchange, from the shared cache, whatever the phases and systems
+    assert len(tokens) == 2, tokens
+    assert set(graph.audiences.values()) == {graph.origin, exo.base_url}
+
+
+def test_permissions_name_manage_as_app_and_the_exchange_roles(graph: GraphFake, exo: ExchangeFake,
+                                                               graph_app: tuple[str, str], tmp_path: Path,
+                                                               run_cli: Any) -> None:
+    result = run_cli("permissions", str(runbook(tmp_path, graph, exo, graph_app[0], "entra")))
+    assert result.exit_code == 0, result.output
+    text = result.output.split("# exo (exchange-online")[1]
+    for needed in ("Exchange.ManageAsApp", "Exchange role: Distribution Groups", "Exchange role: Mail Recipients",
+                   "Exchange role: View-Only Recipients", "New-ManagementRoleAssignment"):
+        assert needed in text
