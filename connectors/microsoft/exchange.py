@@ -72,8 +72,9 @@ class ExchangeOnlineConnector(Connector):
     def exposure(self) -> list[ExposureRule]:
         return [
             ExposureRule("mailbox access held in Outlook and mobile sessions opened before the permission was removed",
-                         "remove-full-access", 120, "Exchange applies permission changes within about two hours "
-                         "(its caches); auto-mapped mailboxes drop from Outlook later"),
+                         "remove-full-access", None, "Exchange applies a permission change after its own caches "
+                         "refresh and Microsoft documents no bound; an open Outlook session keeps an auto-mapped "
+                         "mailbox until it reconnects"),
             ExposureRule("mail already forwarded or copied out before forwarding was turned off",
                          "disable-mailbox-forwarding", None, "what left the organisation cannot be recalled"),
         ]
