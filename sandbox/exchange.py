@@ -65,7 +65,8 @@ class ExchangeFake:
     def __init__(self, graph: GraphFake, *, domain: str = "contoso.test", page_size: int = 100):
         self.graph = graph
         self.org = Organization(domain)
-        self.page_size = page_size
+        self.page_size = page_size        # the service's own page size; a client's Prefer may only lower it
+        self._size = threading.local()    # the page size of the request a handler thread answers
         self.granted: set[str] = set()    # client ids with Exchange.ManageAsApp and a role
         self.calls: list[Call] = []
         self._pages: dict[str, tuple[str, list[dict[str, Any]], list[str]]] = {}  # skiptoken -> (body digest, rest)
@@ -232,7 +233,11 @@ class ExchangeFake:
                          "Exchange.ManageAsApp and assign an Exchange role.")
         return None
 
-    def invoke(self, body: Any, query: dict[str, str], anchor: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def invoke(self, body: Any, query: dict[str, str], anchor: str,
+               prefer: str = "") -> tuple[int, dict[str, Any], dict[str, str]]:
+        asked = re.search(r"odata\.maxpagesize=(\d+)", prefer)
+        self._size.value = min(self.page_size, int(asked.group(1))) if asked and int(asked.group(1)) > 0 \
+            else self.page_size
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         cmd = body.get("CmdletInput") if isinstance(body, dict) else None
         if not isinstance(cmd, dict) or not isinstance(cmd.get("CmdletName"), str) \
@@ -281,11 +286,11 @@ class ExchangeFake:
     def _page(self, values: list[dict[str, Any]], warnings: list[str], digest: str) -> dict[str, Any]:
         out: dict[str, Any] = {"@odata.context": f"{self.endpoint}/$metadata#Collection(Exchange.GenericHashTable)",
                                "adminapi.warnings@odata.type": "#Collection(String)", "@adminapi.warnings": warnings,
-                               "value": values[:self.page_size]}
-        if len(values) > self.page_size:
+                               "value": values[:self._size.value]}
+        if len(values) > self._size.value:
             token = uuid.uuid4().hex
             with self._lock:
-                self._pages[token] = (digest, values[self.page_size:], [])
+                self._pages[token] = (digest, values[self._size.value:], [])
             out["@odata.nextLink"] = f"{self.endpoint}?$skiptoken={token}"
         return out
 
@@ -327,7 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
             except json.JSONDecodeError:
                 request = None
             status, body, headers = self.fake.invoke(request, dict(parse_qsl(parts.query)),
-                                                     self.headers.get("X-AnchorMailbox") or "")
+                                                     self.headers.get("X-AnchorMailbox") or "",
+                                                     self.headers.get("Prefer") or "")
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("request-id", str(uuid.uuid4()))

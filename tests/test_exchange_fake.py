@@ -126,3 +126,15 @@ def test_a_list_write_without_the_manager_bypass_is_refused(exo: ExchangeFake, e
     dl = exo.add_list("Acme DL", "acme-dl@contoso.test", members=(ann,))
     resp = raw(exo, exo_app).invoke("Remove-DistributionGroupMember", Identity=dl, Member=ann, Confirm=False)
     assert resp.status_code == 400 and "manager of the group" in detail(resp) and exo.members(dl) == [ann]
+
+
+def test_the_client_can_ask_for_smaller_pages_and_revoke_reads_them_all(exo: ExchangeFake,
+                                                                       exo_app: tuple[str, str]) -> None:
+    from tests.exchange_env import exo_connector
+
+    for i in range(25):
+        exo.add_mailbox(f"shared{i}@contoso.test", shared=True)
+    conn = exo_connector(exo, *exo_app, page_size=10)
+    before = len(exo.calls)
+    boxes = conn.exchange.read("Get-Mailbox", RecipientTypeDetails="SharedMailbox", ResultSize="Unlimited").values
+    assert len({b["Guid"] for b in boxes}) == 25 and len(exo.calls) - before == 3  # pages of 10, 10 and 5
