@@ -1,8 +1,8 @@
 """`revoke demo`: a local sandbox seeded with an engagement, run end to end.
 
 The sandbox runs on loopback only: a real OpenLDAP `slapd` when it is installed, AWS emulated by moto's server,
-and the local Microsoft Graph and Slack fakes. It seeds the Acme engagement (leavers in every system, a protected
-admin, a distribution list, channels), copies the offboarding checklist page, and runs what an operator runs:
+and the local Microsoft Graph, Exchange Online, Slack and GitHub fakes. It seeds the Acme engagement (leavers in
+every system, a protected admin, a distribution list, channels), copies the offboarding checklist page, and runs what an operator runs:
 validate, plan, apply, evidence verify. Secrets are generated here and written only to the demo folder's `.env`.
 """
 

@@ -151,3 +151,29 @@ def test_exchange_online_connector_conforms(exo: ExchangeFake, exo_app: tuple[st
                              server_state=exo.snapshot, workdir=tmp_path)
     assert sorted(a.kind for a in report.plan.changes()) == ["lock-distribution-list", "remove-full-access",
                                                              "remove-list-member"]
+
+
+def test_a_lock_names_who_may_send_and_never_leaves_the_list_open_to_anyone(exo: ExchangeFake,
+                                                                           exo_app: tuple[str, str],
+                                                                           tmp_path: Path, run_cli: Any) -> None:
+    ann = exo.add_mailbox("ann@contoso.test", "Ann")
+    carl = exo.add_mailbox("carl@contoso.test", "Carl")
+    named = exo.add_list("Named", "named@contoso.test", members=(ann,), owners=(ann,))
+    orphan = exo.add_list("Orphan", "orphan@contoso.test", members=(ann,), owners=(ann,))  # its only owner leaves
+    leavers_only = exo.add_list("Keep", "keep@contoso.test", members=(ann, carl))
+    runbook = write_runbook(tmp_path / "acme.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(), "systems": {"exo": exo_system(exo, exo_app[0])},
+        "people": [{"name": "Ann", "ids": {"exo": "ann@contoso.test"}}],
+        "lists": [{"system": "exo", "id": "named@contoso.test", "options": {"senders": ["carl@contoso.test"]}},
+                  {"system": "exo", "id": "orphan@contoso.test"},
+                  {"system": "exo", "id": "keep@contoso.test", "close": "remove-leavers"},
+                  {"system": "exo", "id": "keep@contoso.test", "close": "archive"}]})
+    result, p = make_plan(run_cli, {"runbook": runbook, "dir": tmp_path})
+    assert any("unknown close mode 'archive'" in n["message"] for n in p["notices"])
+    stuck = next(a for a in p["actions"] if a["kind"] == "lock-distribution-list" and a["resource"] == orphan)
+    assert stuck["outcome"] == "attention" and "anyone may send" in stuck["note"]
+    assert not [a for a in p["actions"] if a["kind"] == "lock-distribution-list" and a["resource"] == leavers_only]
+    apply_json(run_cli, tmp_path / "plan.json")
+    assert exo.recipient(named)["AcceptMessagesOnlyFromSendersOrMembers"] == ["Carl"]
+    assert exo.recipient(orphan)["AcceptMessagesOnlyFromSendersOrMembers"] == []  # untouched, left to a person
+    assert exo.members(orphan) == [] and exo.members(leavers_only) == [carl]

@@ -53,6 +53,8 @@ CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
     _c("Remove-DistributionGroupMember", "Identity Member BypassSecurityGroupManagerCheck Confirm",
        DISTRIBUTION_GROUPS, writes=True),
     _c("Get-Mailbox", "Identity RecipientTypeDetails ResultSize", VIEW_RECIPIENTS, anchor="Identity"),
+    # GrantSendOnBehalfTo takes PowerShell's multi-valued change, @{Add=...} / @{Remove=...}, sent as a JSON object
+    # {"Add": [...]} / {"Remove": [...]}; the property reads back as a list of recipient names
     _c("Set-Mailbox", "Identity GrantSendOnBehalfTo ForwardingSmtpAddress DeliverToMailboxAndForward",
        MAIL_RECIPIENTS, writes=True, anchor="Identity"),
     _c("Get-MailboxPermission", "Identity", VIEW_RECIPIENTS, anchor="Identity"),
