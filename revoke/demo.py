@@ -2,8 +2,9 @@
 
 The sandbox runs on loopback only: a real OpenLDAP `slapd` when it is installed, AWS emulated by moto's server,
 and the local Microsoft Graph, Exchange Online, Slack and GitHub fakes. It seeds the Acme engagement (leavers in
-every system, a protected admin, a distribution list, channels), copies the offboarding checklist page, and runs what an operator runs:
-validate, plan, apply, evidence verify. Secrets are generated here and written only to the demo folder's `.env`.
+every system, a protected admin, a distribution list, channels), copies the offboarding checklist page, and runs
+what an operator runs: validate, plan, apply, evidence verify. Secrets are generated here and written only to the
+demo folder's `.env`.
 """
 
 from __future__ import annotations
