@@ -109,7 +109,6 @@ class ExchangeClient:
                                settings.requests_per_second,
                                make=lambda: Pacer(clock=runtime.monotonic, sleep=runtime.sleep,
                                                   min_rate=PACE_FROM))
-        self.sent = 0  # requests sent by this client (benchmarks and tests read it)
 
     def connect(self) -> Identity:
         s = self.settings
@@ -154,7 +153,6 @@ class ExchangeClient:
                    "Prefer": f"odata.maxpagesize={self.settings.page_size}",
                    "X-AnchorMailbox": self._anchor(cmdlet, params)}
         sent_at = self.pacer.wait(1)
-        self.sent += 1
         try:
             resp = self.session.post(url, json=body, headers=headers, timeout=self.settings.timeout_seconds)
         except requests.RequestException as exc:
