@@ -122,6 +122,8 @@ class ExchangeDiscovery:
         g = self._group(r["Guid"])
         label, aliases = g["Name"], names({**r, **g})
         if g["IsDirSynced"]:
+            if mode == "remove-leavers":
+                return  # the leavers' memberships are found below, and routed to AD like any synced list's
             out.steps.append(Step(kind=DeleteList.name if mode == "delete" else LockList.name, resource=g["Guid"],
                                   before={"exists": True} if mode == "delete" else lock_state(g, ()), needed=True,
                                   aliases=aliases, label=label, outcome="attention",
