@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Row, table  # noqa: E402
 
 FULL = {"ldap": 2000, "graph": 2000, "rate": 1000, "aws": (30, 40), "scale": [100, 1000, 10000],
-        "github": (1000, 200), "google": (2000, 10000), "okta": (1000, 40), "exchange": (500, 10, 50)}
+        "github": (1000, 200), "google": (2000, 10000), "okta": (1000, 40), "exchange": (500, 10, 50), "attest": 2000}
 QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200), "google": (5, 10000),
-         "okta": (5, 200), "exchange": (5, 10, 50)}
-ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange")
+         "okta": (5, 200), "exchange": (5, 10, 50), "attest": 5}
+ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange", "attest")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,15 +76,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(name: str, sizes: dict, root: Path) -> list[Row]:
-    if name in ("ldap", "scale"):
+    if name in ("ldap", "scale", "attest"):
         from revoke.sandbox.slapd import unavailable_reason
 
         reason = unavailable_reason() or (None if shutil.which("ldapmodify") else "ldapmodify is not installed "
                                           "(Debian: apt-get install ldap-utils)")
         if reason:
             return [Row(name, "skipped", reason)]
-        from bench.ldap_bench import bench_floor, bench_scale
+        from bench.ldap_bench import bench_attest, bench_floor, bench_scale
 
+        if name == "attest":  # issue 18: signing, timestamp and OSCAL export against bench 1's apply
+            return bench_attest(root, sizes["attest"])
         return bench_floor(root, sizes["ldap"]) if name == "ldap" else bench_scale(root, sizes["scale"])
     if name == "okta":
         from bench.okta_bench import bench_okta
