@@ -156,6 +156,8 @@ class _Scan:
     history: Counter = field(default_factory=Counter)              # records per action
     records: int = 0                                                # records before the seal
     head: str | None = None                                         # the hash of the last of them
+    # each list or channel an action closed (item 4, no person): (system, id) -> its name
+    closed: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _scan(run_dir: Path) -> _Scan:
@@ -186,6 +188,8 @@ def _scan(run_dir: Path) -> _Scan:
                                    if kind == "exposure" else rec)
                 continue
             aid = rec["action_id"]
+            if int(rec.get("item", 0) or 0) == 4 and not rec.get("person") and rec.get("resource"):
+                scan.closed.setdefault((rec.get("system") or "", rec["resource"]), rec.get("label") or "")
             history[aid] += 1
             latest.pop(aid, None)  # the latest record counts, in the order the latest records were written
             latest[aid] = {"action_id": aid, "offset": here, "item": int(rec.get("item", 0)),
@@ -227,7 +231,7 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
         "people": [p for p in people if p not in protected],
         # runbook people whose every action a guardrail skipped (protected, or revoke's own account): apart
         "protected": [{"person": p, "why": protected[p]} for p in people if p in protected],
-        "lists": facts.get("lists", []),
+        "lists": _lists(facts.get("lists", []), scan.closed),
         "systems": {name: {"connector": s.get("connector", ""), "operator": s.get("operator") or {},
                            "warnings": s.get("warnings") or [], "error": s.get("error")}
                     for name, s in (first.get("systems") or {}).items()},
@@ -241,6 +245,26 @@ def build_closure(run_dir: Path) -> dict[str, Any]:
                            timing, first.get("systems") or {})},
         "evidence": {"log": LOG, "records": scan.records, "chain_head": scan.head},
     }
+
+
+def _lists(runbook_lists: list[str], closed: dict[tuple[str, str], str]) -> list[str]:
+    """Every list and channel of the run, named with its id: the runbook's (`system:id`), each with the name its
+    closing action gave, then those the run closed that the runbook does not name (a channel prefix's)."""
+    out, used = [], set()
+    for entry in runbook_lists:
+        system, _, ident = entry.partition(":")
+        match = next(((key, label) for key, label in closed.items() if key[0] == system and ident in
+                      (key[1], label, label.lstrip("#"), "#" + label.lstrip("#"))), None)
+        if match is None:
+            out.append(entry)
+            continue
+        used.add(match[0])
+        (_, rid), label = match
+        out.append(f"{system}: {label} ({rid})" if label and label != rid else f"{system}: {rid}")
+    for (system, rid), label in closed.items():
+        if (system, rid) not in used:
+            out.append(f"{system}: {label} ({rid})" if label and label != rid else f"{system}: {rid}")
+    return out
 
 
 def _protected(actions: Any) -> dict[str, str]:

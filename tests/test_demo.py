@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 from revoke.evidence import read_records, verify_run
@@ -21,6 +23,10 @@ def test_demo_runs_end_to_end_and_leaves_a_verified_record(tmp_path: Path, run_c
     page = (workdir / "wiki" / "Customer-Offboarding-Checklist.md").read_text()
     assert "| 3 | Done |" in page or "| 3 | Blocked |" in page
     assert "| 4 | Done |" in page  # the distribution list is closed in Exchange Online, not left for a person
+    # the closure report names every list and channel with its id, Slack's channels and M365's groups included
+    lists = json.loads((run / "closure-report.json").read_text())["lists"]
+    assert any(x.startswith("slack: #acme-") and x.endswith(")") for x in lists), lists
+    assert any(x.startswith("m365: Acme") and "(" in x for x in lists), lists
     secrets = (workdir / ".env").read_text().splitlines()
     everything = result.output + "".join(p.read_text(errors="replace") for p in run.rglob("*") if p.is_file())
     for line in secrets:
