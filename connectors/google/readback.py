@@ -87,6 +87,15 @@ def _answer(answers: dict[str, Any], key: str) -> Any:
     return value
 
 
+def _listing(body: Any, kind: str) -> list[dict[str, Any]] | None:
+    """A Directory API list's items (Google leaves `items` out of an empty list), or None when the answer is not
+    that list at all (an empty 200, another kind): then "no items" would prove nothing."""
+    if not isinstance(body, dict) or body.get("kind") != kind:
+        return None
+    items = body.get("items", [])
+    return items if isinstance(items, list) and all(isinstance(x, dict) for x in items) else None
+
+
 def _absent(answers: dict[str, Any], key: str) -> bool:
     value = answers.get(key)
     return isinstance(value, GoogleRefused) and value.status == 404
@@ -104,8 +113,10 @@ def state_of(g: Google, a: "Action", answers: dict[str, Any]) -> State:
             return unverifiable(f"user {uid} was answered without its `suspended` field")
         return {"suspended": bool(user["suspended"])}
     if a.kind == InvalidateBackupCodes.name:
-        codes = _answer(answers, f"codes:{uid}")
-        return {"codes": len([c for c in codes.get("items") or [] if c.get("verificationCode")])}
+        codes = _listing(_answer(answers, f"codes:{uid}"), "admin#directory#verificationCodesList")
+        if codes is None:
+            return unverifiable(f"the backup codes of {uid} were answered without their list kind")
+        return {"codes": len([c for c in codes if c.get("verificationCode")])}
     if a.kind == WipeMobileAccount.name:
         device = _answer(answers, f"device:{a.resource.rsplit('/', 1)[1]}")
         status = str(device.get("status") or "")
@@ -114,9 +125,13 @@ def state_of(g: Google, a: "Action", answers: dict[str, Any]) -> State:
         return {"account_wiped": status in ACCOUNT_WIPED, "status": status}
     if a.kind in (DeleteAppPassword.name, DeleteOAuthToken.name):
         asp = a.kind == DeleteAppPassword.name
-        listing = _answer(answers, f"{'asps' if asp else 'tokens'}:{uid}")
+        listing = _listing(_answer(answers, f"{'asps' if asp else 'tokens'}:{uid}"),
+                           "admin#directory#asps" if asp else "admin#directory#tokenList")
+        if listing is None:
+            return unverifiable(f"the {'app passwords' if asp else 'OAuth tokens'} of {uid} were answered without "
+                                "their list kind")
         item = a.resource.rsplit("/", 1)[1]
-        for x in listing.get("items") or []:
+        for x in listing:
             if str(x.get("codeId" if asp else "clientId")) == item:
                 return {"exists": True, **({"name": x.get("name")} if asp else {"app": x.get("displayText")})}
         return {"exists": False, **({"name": a.before.get("name")} if asp else {"app": a.before.get("app")})}
