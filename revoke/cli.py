@@ -318,15 +318,25 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
 @click.argument("run_id")
 @click.option("--system", help="Only this system's actions.")
 @click.option("--person", help="Only this person's actions (their runbook name).")
-@click.option("--yes", "-y", is_flag=True, help="Restore without asking; without it, only the plan is shown.")
+@click.option("--yes", "-y", is_flag=True, help="Restore without asking. Without it, a terminal asks you to "
+              "confirm; without a terminal, only the restore plan is shown (exit 2).")
+@click.option("--skip-stale", is_flag=True, help="Restore what still matches the run's after-states; record "
+              "the targets that changed since as skipped instead of stopping.")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders are.")
 @click.pass_obj
-def restore(obj: Context, run_id: str, system: str | None, person: str | None, yes: bool,
+def restore(obj: Context, run_id: str, system: str | None, person: str | None, yes: bool, skip_stale: bool,
             evidence_dir: Path | None) -> None:
     """Undo a run from the before-states in its evidence: re-enable, re-add memberships, reactivate keys.
 
-    Shows the restore plan (a dry run) and, with --yes or after you confirm, applies it with its own evidence.
-    What cannot be restored (a deleted object past its recycle window, a scrambled password) is stated.
+    \b
+    Lines read:  + unlock account          what restore will do
+                 ! cannot restore ...      no way back (a posted message, a deleted console password):
+                                           a person redoes it
+    Shows the restore plan and asks before restoring (--yes: without asking). Lists and groups come back
+    before the memberships in them, across systems. Every target is re-read first: one changed since the run
+    stops the restore before any change, unless --skip-stale. The restore gets its own evidence folder.
+
+    Exit 0 when everything that can be restored was, 3 when some restores failed or were skipped as stale.
     """
     from revoke.engine import ApplyOptions, apply_plan, build_restore_plan
     from revoke.render import render_plan
@@ -334,7 +344,7 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
     run_dir = _find_run(run_id, evidence_dir, None)
     the_plan = build_restore_plan(run_dir, system=system, person=person)
     if obj.output != "json":
-        render_plan(the_plan, out)
+        render_plan(the_plan, out, mode="restore", restores=run_dir.name)
     if not the_plan.changes():
         out.print("Nothing can be restored automatically.")
         return
@@ -344,7 +354,8 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
             sys.exit(EXIT_CHANGES)
         click.confirm(f"Restore {len(the_plan.changes())} change(s)?", abort=True)
     writer = _report_writer()
-    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=writer, observe=getattr(writer, "observe", None))
+    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=writer, observe=getattr(writer, "observe", None),
+                           skip_stale=skip_stale)
     result = apply_plan(the_plan, options, progress=obj.progress(), mode="restore",
                         header={"restores": run_dir.name})
     _finish(obj, result, the_plan)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from revoke import __version__, approvals, guardrails
+from revoke import __version__, approvals, guardrails, refusal
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
@@ -30,7 +30,7 @@ from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
 from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
                             setups_for)
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record, run_before_seal, write_summary
+from revoke.run import RunResult, action_record, progress_text, run_before_seal, write_summary
 from revoke.runtime import Clock, Runtime
 from revoke.runbook import Runbook
 from revoke.secrets import Secrets
@@ -121,7 +121,20 @@ class _System:
 def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = None,
                progress: Progress | None = None, mode: str = "apply", resume: Path | None = None,
                header: dict[str, Any] | None = None) -> RunResult:
-    """Carry a plan out (mode apply) or undo a run (mode restore, with a plan from `build_restore_plan`)."""
+    """Carry a plan out (mode apply) or undo a run (mode restore, with a plan from `build_restore_plan`). A run
+    refused before any change leaves a sealed evidence folder saying why (`revoke.refusal`)."""
+    try:
+        return _apply_plan(plan, options, secrets=secrets, progress=progress, mode=mode, resume=resume,
+                           header=header)
+    except (GuardrailRefused, StalePlan) as err:
+        if resume is not None:
+            raise
+        run_dir = refusal.record_refusal(plan, options.evidence_root / new_run_id(plan.engagement, mode), mode, err)
+        raise refusal.with_folder(err, run_dir) from None
+
+
+def _apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None, progress: Progress | None,
+                mode: str, resume: Path | None, header: dict[str, Any] | None) -> RunResult:
     progress = progress or Progress()
     rb, runbook_warning = guardrails.trusted_runbook(plan, options.runbook_changed_ok)
     check_guardrails(plan, options, mode, rb)
@@ -149,11 +162,13 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     # change, so an untraceable, protected or stale action stops the whole run
     current, guards = _check_phase(systems, by_system, progress, secrets, rb)
     gone = _refuse_untrusted(todo, systems, guards)
-    stale = [a for a in todo if a.id not in intended and _is_stale(systems[a.system], a, current[a.system])]
+    later = _after_containers(todo, systems) if mode == "restore" else set()
+    stale = [a for a in todo if a.id not in intended and a.id not in later
+             and _is_stale(systems[a.system], a, current[a.system])]
     if stale and not options.skip_stale:
         for s in systems.values():
             s.connector.close()
-        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource)}"
+        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource, mode=mode)}"
                  + (f" ({a.person})" if a.person else "") for a in stale]
         raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
                         "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
@@ -194,11 +209,19 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         progress.phase(mode, {name: len(acts) for name, acts in by_system.items()})
 
         def run_system(name: str) -> None:
-            _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence, progress,
-                        sink, gone)
+            first = [a for a in by_system[name] if a.id not in later]
+            _run_system(systems[name], first, current[name], stale_ids, intended, evidence, progress, sink, gone)
+
+        def run_later(name: str) -> None:  # restore: after the lists and groups they belong to are back
+            acts = [a for a in by_system[name] if a.id in later]
+            states, _ = _safe_read(systems[name], acts)
+            stale_ids.update(a.id for a in acts if a.id not in intended and _is_stale(systems[name], a, states))
+            _run_system(systems[name], acts, states, stale_ids, intended, evidence, progress, sink, gone)
 
         with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
             list(pool.map(run_system, list(systems)))
+            if later:
+                list(pool.map(run_later, [n for n in systems if any(a.id in later for a in by_system[n])]))
         progress.done()
         if mode == "apply":
             rules = {sp.name: sp.exposure for sp in plan.systems}
@@ -299,6 +322,16 @@ def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
     return gone
 
 
+def _after_containers(todo: list[Action], systems: dict[str, _System]) -> set[str]:
+    """Restore order across systems: the actions on something (a membership of a group) whose container this
+    restore brings back first (the group, deleted by m365-groups while entra removed the memberships). They are
+    read, checked and carried out after every system has restored its lists and groups."""
+    containers = {a.resource.casefold() for a in todo
+                  if a.status == "change" and systems[a.system].kind(a).resource_types}
+    return {a.id for a in todo if a.status == "change" and not systems[a.system].kind(a).resource_types
+            and a.resource.casefold() in containers}
+
+
 def _check_resumed_digest(plan: Plan, prior: list[dict[str, Any]], run_dir: Path) -> None:
     first = next((r for r in prior if r.get("type") == "run"), None)
     if first is None or first.get("plan_digest") != plan.digest():
@@ -352,7 +385,7 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
             rec = sys_.record(a, Outcome(a.outcome or Outcome.SKIPPED.value), Verification.NONE,
                               error=a.reason if a.status == "skip" else "")
         sink([evidence.append(rec)])
-        progress.step(a.system, rec["summary"], rec["outcome"])
+        progress.step(a.system, progress_text(rec), rec["outcome"])
     _execute_changes(sys_, changes, evidence, progress, sink)
 
 
@@ -385,7 +418,7 @@ def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog
         records = evidence.append_many(_apply_batch(sys_, batch, evidence))
         sink(records)
         for rec in records:
-            progress.step(sys_.plan.name, rec["summary"], rec["outcome"])
+            progress.step(sys_.plan.name, progress_text(rec), rec["outcome"])
 
     with ThreadPoolExecutor(max_workers=sys_.spec.concurrency, thread_name_prefix=f"apply-{sys_.plan.name}") as pool:
         list(pool.map(run_batch, batches))
@@ -606,7 +639,8 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
         kind = load(a.connector).kind(a.kind)
         if not kind.restorable:
             why = f"cannot be restored: {kind.restore_note or 'the connector has no way back'}"
-            actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.ATTENTION.value,
+            # said in the plan and recorded as not supported: a person redoes it (enrols the MFA device again)
+            actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.NOT_SUPPORTED.value,
                                                 "reason": why, "note": why}))
             continue
         after = rec.get("after") or {}
