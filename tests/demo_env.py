@@ -4,9 +4,10 @@ test can carry on where the README's tour starts (`cd revoke-demo`)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ class DemoWorld:
 
     @property
     def apply_run(self) -> Path:
-        return sorted((self.workdir / "evidence").glob("*-apply-*"))[-1]
+        return max((self.workdir / "evidence").glob("*-apply-*"))
 
 
 def run_revoke(args: list[str], output: list[str]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from revoke.evidence import read_records, verify_run
-from tests.demo_env import DemoWorld, demo_world  # noqa: F401 - the fixture
+from tests.demo_env import DemoWorld
 
 
 def _ldap_state(world: DemoWorld) -> tuple[bool, list[str]]:
@@ -40,7 +40,7 @@ def test_restore_of_the_demo_puts_groups_back_before_their_memberships(demo_worl
     assert graph.group(ids["acme-list"]) is not None
     assert {ids["alice"], ids["bob"]} <= set(graph.members(ids["acme-list"]))
     assert graph.user(ids["alice"])["accountEnabled"] is True
-    run = sorted((world.workdir / "evidence").glob("*-restore-*"))[-1]
+    run = max((world.workdir / "evidence").glob("*-restore-*"))
     assert verify_run(run).ok
     outcomes = {r["outcome"] for r in read_records(run) if r["type"] == "action"}
     assert "failed" not in outcomes and "skipped_stale" not in outcomes
@@ -55,9 +55,9 @@ def test_restore_stops_on_a_changed_target_unless_skip_stale(demo_world: DemoWor
     assert code == 1 and "no longer match" in said and "--skip-stale" in said
     assert "re-add to group Acme list (Alice Example)" in said
     assert graph.user(ids["alice"])["accountEnabled"] is False  # nothing changed
-    refused = sorted((demo_world.workdir / "evidence").glob("*-restore-*"))
-    assert refused and verify_run(refused[-1]).ok and str(refused[-1].name) in said
-    assert any(r["type"] == "refused" for r in read_records(refused[-1]))
+    refused = max((demo_world.workdir / "evidence").glob("*-restore-*"))
+    assert verify_run(refused).ok and refused.name in said
+    assert any(r["type"] == "refused" for r in read_records(refused))
 
     code = demo_world.revoke("restore", demo_world.apply_run.name, "--yes", "--system", "entra", "--skip-stale")
     said = demo_world.output[-1]
