@@ -21,6 +21,8 @@ from revoke.errors import RevokeError
 from revoke.redaction import REDACTOR, install_log_filter
 
 EXIT_CHANGES = 2
+QUIET_SDKS = ("slack_sdk", "botocore", "boto3", "urllib3", "msal", "ldap3", "githubkit", "httpx", "okta",
+              "googleapiclient", "google.auth", "temporalio")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -131,6 +133,11 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool, no_progress:
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     install_log_filter()  # SDKs (botocore, urllib3, msal, slack_sdk, ldap3) log through it too, redacted
+    if not (debug or verbose):
+        # an SDK's own ERROR line ("ERROR slack_sdk...: Failed to send a request") says what revoke then reports
+        # in its own words, with the fix: without -v, only revoke speaks
+        for name in QUIET_SDKS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     ctx.obj = Context(debug, verbose, quiet, not no_progress, output)
 
 
@@ -162,8 +169,11 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
         if problems:
             line = loaded.doc.line_of(("checklist",))
             raise RunbookError([Problem(str(runbook), line, "checklist", p) for p in problems])
-    out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, {len(rb.people)} people, "
-              f"{len(rb.systems)} systems, {len(rb.lists)} lists, {len(rb.protect)} protected", markup=False)
+    from revoke.planner import count
+
+    out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, "
+              f"{count(len(rb.people), 'person', 'people')}, {count(len(rb.systems), 'system')}, "
+              f"{count(len(rb.lists), 'list')}, {len(rb.protect)} protected", markup=False)
 
 
 @cli.command(cls=PlanCommand)
@@ -308,8 +318,10 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
                 out.print("Nothing to do.")
             sys.exit(3 if waiting else 0)
         if not yes:
-            if not sys.stdin.isatty():
-                raise click.UsageError("not asking for confirmation without a terminal: add --yes")
+            if not sys.stdin.isatty():  # exit 1, an error: 2 is `plan`'s "found changes"
+                raise RevokeError("not asking for confirmation without a terminal: nothing was changed; add --yes, "
+                                  "or apply a saved plan (`revoke plan RUNBOOK --out plan.json`, then "
+                                  "`revoke apply plan.json`)")
             click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
     _finish(obj, apply_plan(the_plan, options, progress=obj.progress()), the_plan, commit, push)
 
@@ -435,6 +447,12 @@ def evidence_verify(obj: Context, run_dir: Path) -> None:
     from revoke.errors import EvidenceInvalid
     from revoke.evidence import verify_run
 
+    if not run_dir.is_dir():
+        raise RevokeError(f"{run_dir}: no such folder; give a run folder, e.g. evidence/<run-id>/ "
+                          "(`ls evidence/` beside the runbook lists them)")
+    if not (run_dir / "evidence.jsonl").is_file():
+        raise RevokeError(f"{run_dir}: not a revoke run folder (it has no evidence.jsonl); give a run folder, "
+                          "e.g. evidence/<run-id>/")
     report = verify_run(run_dir)
     if not report.ok:
         raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])

@@ -113,7 +113,7 @@ def plan_summary(plan: Plan) -> str:
         parts.append(f"{c['final']} decided at plan time (" + ", ".join(
             f"{n} {FINAL_WORDS.get(o, o)}" for o, n in sorted(finals.items())) + ")")
     if notices:
-        parts.append(f"{notices} {'notice needs' if notices == 1 else 'notices need'} a person (not found, ...)")
+        parts.append(f"{notices} {'notice needs' if notices == 1 else 'notices need'} a person")
     return "Plan: " + ", ".join(parts) + "."
 
 

@@ -80,6 +80,15 @@ class Runbook(Strict):
     evidence_dir: str = "evidence"
     approvals: ApprovalsSpec | None = None
 
+    @field_validator("final_day", mode="before")
+    @classmethod
+    def _final_day_is_a_date(cls, value: Any) -> Any:
+        # YAML reads 42 as a number, and pydantic would take it for seconds since 1970 ("Datetimes provided to
+        # dates should have zero time"); a date is written as one
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} is a number, not a date: write the day as YYYY-MM-DD, e.g. 2026-11-30")
+        return value
+
     @field_validator("protect", mode="before")
     @classmethod
     def _protect_strings(cls, value: Any) -> Any:
@@ -157,7 +166,7 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
     try:
         runbook = Runbook.model_validate(doc.data)
     except ValidationError as err:
-        raise RunbookError(doc.problems_from(err, HINTS)) from None
+        raise RunbookError(_with_settings(doc.problems_from(err, HINTS), doc)) from None
     problems = cross_check(runbook, doc)
     if runbook.approvals is not None:
         signers = Path(runbook.approvals.allowed_signers)
@@ -166,8 +175,17 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
                                         "to the runbook)", "list who may approve, one 'principal key' line each, "
                                         "in git's allowed_signers format (ssh-keygen(1), ALLOWED SIGNERS)"))
     if problems:
-        raise RunbookError(problems)
+        raise RunbookError(_with_settings(problems, doc))
     return LoadedRunbook(path, runbook, doc)
+
+
+def _with_settings(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
+    """`problems` and the connector settings' own, in the order of the file: one round of fixes, not two."""
+    from revoke.planner import settings_problems  # the connectors' side; it imports this module
+
+    seen = {(p.line, p.field) for p in problems}
+    more = [p for p in settings_problems(doc.data, doc) if (p.line, p.field) not in seen]
+    return sorted(problems + more, key=lambda p: p.line or 0)
 
 
 def cross_check(rb: Runbook, doc: LocatedDocument) -> list[Problem]:

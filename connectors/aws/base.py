@@ -18,7 +18,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, SSLError
 from botocore.parsers import ResponseParserError, ResponseParserFactory
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ConfigDict, Field
@@ -234,6 +234,11 @@ class AwsSessions:
             got = self.client("sts").get_caller_identity()
         except AWS_ERRORS as err:
             reason = translate(err, "sts:GetCallerIdentity")
+            if isinstance(err, (EndpointConnectionError, ConnectTimeoutError, SSLError)):
+                # nothing answered: the credentials were never tried
+                where = self.settings.endpoint_url or "the AWS endpoint"
+                raise ConnectionFailed(self.system, f"cannot reach {where} ({reason}); check endpoint_url, the "
+                                       "network or proxy, and ca_bundle for a TLS proxy") from None
             raise ConnectionFailed(self.system, f"the credentials do not work ({reason})") from None
         return {"account": got["Account"], "arn": got["Arn"], "user_id": got["UserId"]}
 
