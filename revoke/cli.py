@@ -348,7 +348,8 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
     before the memberships in them, across systems. Every target is re-read first: one changed since the run
     stops the restore before any change, unless --skip-stale. The restore gets its own evidence folder.
 
-    Exit 0 when everything that can be restored was, 3 when some restores failed or were skipped as stale.
+    Exit 0 when everything was restored; 3 when something has no way back (listed: a person redoes it), failed,
+    or was skipped as stale; the rest is restored all the same.
     """
     from revoke.engine import ApplyOptions, apply_plan, build_restore_plan
     from revoke.render import render_plan

@@ -639,8 +639,8 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
         kind = load(a.connector).kind(a.kind)
         if not kind.restorable:
             why = f"cannot be restored: {kind.restore_note or 'the connector has no way back'}"
-            # said in the plan and recorded as not supported: a person redoes it (enrols the MFA device again)
-            actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.NOT_SUPPORTED.value,
+            # said in the plan and recorded as needing a person, who redoes it (enrols the MFA device again)
+            actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.ATTENTION.value,
                                                 "reason": why, "note": why}))
             continue
         after = rec.get("after") or {}

@@ -136,11 +136,6 @@ def render_run(result: RunResult, console: Console) -> None:
         what = r.get("summary") or r.get("message")
         console.print(Text(f"  attention  {r['system']}: {what}" + (f": {r['note']}" if r.get("note") else ""),
                            style="yellow"))
-    if result.mode == "restore":
-        for r in result.actions():
-            if r.get("outcome") == "not_supported":
-                console.print(Text(f"  cannot restore  {r['system']}: {r.get('summary', r.get('kind'))}"
-                                   + (f" ({r['person']})" if r.get("person") else ""), style="yellow"))
     for line in residual_lines(result.other):
         console.print(Text(f"  residual  {line}", style="magenta"))
     console.print(Text(f"{result.mode.capitalize()}: {run_summary(result)}.", style="bold red" if result.exit_code
@@ -155,8 +150,7 @@ def run_summary(result: RunResult) -> str:
     notices = sum(1 for r in result.other if r.get("type") == "notice" and r.get("severity") == "error")
     if notices:
         counts["attention"] = counts.get("attention", 0) + notices
-    words = {"not_supported": "cannot restore"} if result.mode == "restore" else {}
-    summary = ", ".join(f"{n} {words.get(k, k.replace('_', ' '))}" for k, n in sorted(counts.items()))
+    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     if notices:
         summary += f" (attention: {notices} {'notice' if notices == 1 else 'notices'} of the plan, e.g. a person " \
                    "not found)"
