@@ -548,6 +548,16 @@ def _add_checklist_commands() -> None:
 _add_checklist_commands()
 
 
+def _add_reference_commands() -> None:
+    """`revoke schema` (revoke/schema_cmd.py) and `revoke init` (revoke/init_cmd.py) live in their own modules."""
+    from revoke.schema_cmd import schema
+
+    cli.add_command(schema)
+
+
+_add_reference_commands()
+
+
 def main() -> None:
     cli(prog_name="revoke")
 

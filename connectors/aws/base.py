@@ -45,13 +45,15 @@ class AwsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    region: str = "us-east-1"
-    endpoint_url: str | None = Field(None, description="another endpoint, e.g. moto's server for a rehearsal")
+    region: str = Field("us-east-1", description="the region STS and IAM Identity Center are called in")
+    endpoint_url: str | None = Field(None, description="another endpoint, e.g. moto's server for a rehearsal",
+                                     examples=["http://127.0.0.1:5000"])
     ca_bundle: str | None = Field(None, description="CA bundle for TLS to AWS (a corporate proxy's CA)")
     profile: str | None = Field(None, description="a named profile of the AWS config files")
-    access_key_id: SecretRef | None = None
-    secret_access_key: SecretRef | None = None
-    session_token: SecretRef | None = None
+    access_key_id: SecretRef | None = Field(None, description="with secret_access_key; without them, boto3's "
+                                            "own chain (environment, profile, instance role)")
+    secret_access_key: SecretRef | None = Field(None, description="with access_key_id")
+    session_token: SecretRef | None = Field(None, description="for temporary credentials")
     # botocore's own name: with mode "adaptive" this many retries follow a throttled or failed first attempt,
     # paced by botocore's client-side rate limiter; after that the engine gets a retryable ActionFailed.
     max_attempts: int = Field(5, ge=0, le=20, description="botocore adaptive-mode retries per call (throttling)")

@@ -40,18 +40,23 @@ ENTRY_EXISTS = 68
 class LdapConnectionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(description="ldaps://host:636, or ldap://host:389 with StartTLS")
-    bind_dn: str
-    bind_password: SecretRef
-    start_tls: bool = True
-    insecure: bool = False
-    ca_file: str | None = None
-    tls_verify: bool = True
+    url: str = Field(description="ldaps://host:636, or ldap://host:389 with StartTLS",
+                     examples=["ldaps://ldap.corp.example"])
+    bind_dn: str = Field(description="the account revoke binds as (it is never acted on)",
+                         examples=["uid=revoke-svc,ou=services,dc=example,dc=org"])
+    bind_password: SecretRef = Field(description="its password, as {secret: NAME}", examples=[{"secret": "corp_ldap"}])
+    start_tls: bool = Field(True, description="on ldap:// urls, upgrade to TLS with StartTLS before binding")
+    insecure: bool = Field(False, description="allow plain LDAP without TLS (the password crosses the network in "
+                           "clear text; the plan warns)")
+    ca_file: str | None = Field(None, description="PEM file of the CA that signed the server's certificate, when "
+                                "this machine does not trust it already", examples=["/etc/ssl/corp-ca.pem"])
+    tls_verify: bool = Field(True, description="check the server's certificate (false: any certificate is "
+                             "accepted; the plan warns)")
     tls_server_name: str | None = Field(
         default=None, description="the name the server's certificate carries, when the url names the server "
         "otherwise (an IP address, an alias, a tunnel): checked instead of the url's host, and sent as SNI",
         examples=["ldap.corp.example"])
-    timeout: float = 10.0
+    timeout: float = Field(10.0, description="seconds to wait for the server to connect and answer")
 
 
 def connection_warnings(s: LdapConnectionSettings) -> list[str]:
