@@ -14,6 +14,7 @@ JetBrains and others reads that line); `revoke schema --out runbook.schema.json`
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,8 +33,8 @@ def connector_classes() -> dict[str, Any]:
     for name, ep in sorted(installed().items()):
         try:
             out[name] = ep.load()
-        except Exception:  # noqa: BLE001 - a broken plugin must not hide the others' reference
-            continue
+        except Exception as err:  # noqa: BLE001 - a broken plugin must not hide the others' reference
+            logging.getLogger("revoke.schema").warning("connector %s left out of the reference: %s", name, err)
     return out
 
 

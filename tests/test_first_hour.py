@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from revoke.sandbox.slack import SlackFake
+
 from tests.conftest import write_runbook, yesterday
 from tests.reliability.worlds import slack_system, slack_world
 
@@ -66,7 +67,6 @@ class _NamedSlapd:
     @staticmethod
     def start(workdir: Path) -> Any:
         import trustme
-
         from revoke.sandbox.slapd import Slapd
 
         class Named(Slapd):
@@ -218,12 +218,12 @@ def test_no_stray_sdk_error_lines_without_verbose(tmp_path: Path) -> None:
                                                                  "base_url": "http://127.0.0.1:9/api/"}}},
         "people": [{"name": "A", "ids": {"slack": "U123"}}]})
     env = {**__import__("os").environ, "REVOKE_SLACK_TOKEN": "xoxb-not-a-real-token"}
-    done = subprocess.run([sys.executable, "-m", "revoke.cli", "plan", str(runbook)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "revoke.cli", "plan", str(runbook)], capture_output=True,
+                          text=True, check=False, env=env, timeout=120)
     assert done.returncode == 1, done.stderr
     assert "ERROR slack_sdk" not in done.stderr and "slack" in done.stderr
-    verbose = subprocess.run([sys.executable, "-m", "revoke.cli", "-v", "plan", str(runbook)], capture_output=True,
-                             text=True, env=env, timeout=120)
+    verbose = subprocess.run([sys.executable, "-m", "revoke.cli", "-v", "plan", str(runbook)], check=False,
+                             capture_output=True, text=True, env=env, timeout=120)
     assert "slack_sdk" in verbose.stderr
 
 
@@ -247,7 +247,7 @@ def test_the_demo_in_a_clone_keeps_its_attachments_in_its_own_wiki(tmp_path: Pat
         code = world.revoke("checklist", "mark", "wiki/Customer-Offboarding-Checklist.md", "1", "Done",
                             "--note", "acceptance signed", "--attach", str(note), "--commit")
         assert code == 0, world.output[-1]
-        log = subprocess.run(["git", "log", "--oneline"], cwd=world.workdir / "wiki", capture_output=True, text=True)
+        log = subprocess.run(["git", "log", "--oneline"], cwd=world.workdir / "wiki", capture_output=True, text=True, check=False)
         assert log.stdout.strip(), "nothing was committed in the demo's wiki"
-        assert subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True,
+        assert subprocess.run(["git", "status", "--porcelain"], cwd=clone, check=False, capture_output=True,
                               text=True).stdout.strip() in ("", "?? .gitignore")

@@ -67,7 +67,8 @@ def test_every_example_runbook_meets_the_schema_and_starts_with_its_modeline(exa
     schema = _schema(run_cli)
     text = example.read_text()
     assert text.startswith("# yaml-language-server: $schema="), f"{example.name}: no schema line for editors"
-    jsonschema.validate(yaml.safe_load(text), schema)
+    # an editor's YAML reads 2026-11-30 as a string, as the schema's date format expects
+    jsonschema.validate(json.loads(json.dumps(yaml.safe_load(text), default=str)), schema)
 
 
 def test_each_connector_has_its_section_and_messages_point_there(tmp_path: Path, run_cli: Any) -> None:
@@ -89,3 +90,24 @@ def test_schema_out_writes_the_file_an_editor_reads(tmp_path: Path, run_cli: Any
     assert json.loads(out.read_text())["$schema"].startswith("https://json-schema.org/draft/2020-12")
     one = json.loads(run_cli("schema", "--connector", "slack").output)
     assert "channel_prefix" in one["settings"]["properties"]
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "runbooks").glob("example-*.yaml")), ids=lambda p: p.name)
+def test_every_setting_of_the_connector_is_shown_in_its_example(example: Path) -> None:
+    """A new user finds every setting in the example runbook of their connector, set or commented out
+    (`# endpoint_url: ...`), not only in the source."""
+    import re
+
+    from revoke.schema import connector_classes
+
+    classes = connector_classes()
+    text = example.read_text()
+    for spec in yaml.safe_load(text)["systems"].values():
+        fields = classes[spec["connector"]].Settings.model_fields
+        missing = [f for f in fields if not re.search(rf"(^|\s|#\s*){f}:", text, re.MULTILINE)]
+        assert not missing, f"{example.name}: settings of {spec['connector']} not shown: {missing}"
+
+
+def test_the_committed_schema_file_is_what_revoke_schema_prints(run_cli: Any) -> None:
+    assert (ROOT / "docs" / "runbook.schema.json").read_text() == run_cli("schema").output, (
+        "docs/runbook.schema.json is stale: `revoke schema --out docs/runbook.schema.json`")
