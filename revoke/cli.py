@@ -550,9 +550,11 @@ _add_checklist_commands()
 
 def _add_reference_commands() -> None:
     """`revoke schema` (revoke/schema_cmd.py) and `revoke init` (revoke/init_cmd.py) live in their own modules."""
+    from revoke.init_cmd import init
     from revoke.schema_cmd import schema
 
     cli.add_command(schema)
+    cli.add_command(init)
 
 
 _add_reference_commands()
