@@ -262,11 +262,17 @@ class SlackConnector(Connector):
                     found.notices.append(Notice(f"no channel the app can see matches '{ref}': check the prefix; "
                                                 "private channels need the app invited", resource=ref))
             else:
-                matched = [c for c in channels if c.id == key or c.name.casefold() == key.casefold()]
+                matched = slack_names.match_channels(channels, ref)
                 if not matched:
                     found.notices.append(Notice(f"channel '{ref}' was not found: check its name or id; a private "
                                                 "channel is visible only after the app is invited to it",
                                                 resource=ref))
+                elif slack_names.ambiguous(ref, matched):
+                    found.notices.append(Notice(f"channel '{ref}' could be any of {len(matched)} channels (" +
+                                                ", ".join(f"#{c.name} {c.id}" for c in matched) + "): none is "
+                                                "closed; name the one to close by its exact name or id",
+                                                resource=ref))
+                    matched = []
             for c in matched:
                 out[c.id] = (c, mode)
         return out
