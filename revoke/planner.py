@@ -184,7 +184,7 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
                             f"refuse; raise systems.{d.system.name}.blast_radius in the runbook if this is intended")
         systems.append(d.system.model_copy(update={"targets": len(targets), "warnings": warnings}))
         actions.extend(system_actions)
-        notices.extend(d.notices)
+        notices.extend(_located(loaded, d.notices))
     return Plan(plan_id=plan_id, created_at=context.started_at, runbook_path=str(loaded.path),
                 runbook_sha256=loaded.sha256, runbook=rb, systems=systems, actions=actions, notices=notices)
 
@@ -234,6 +234,20 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
                               f"{count(touched, 'account or resource', 'accounts and resources')}", "done")
     return _Discovered(base.model_copy(update={"operator": operator, "exposure": rules}), discovery.steps, notices,
                        identity, connector, entities)
+
+
+def _located(loaded: LoadedRunbook, notices: list[NoticeRecord]) -> list[NoticeRecord]:
+    """A notice that needs a person about a list of the runbook says where the runbook names it (file, line,
+    field), as every runbook mistake does: a list not found, a name several lists share."""
+    where = {(lst.system, lst.id): i for i, lst in enumerate(loaded.runbook.lists)}
+    out = []
+    for n in notices:
+        i = where.get((n.system, n.resource or "")) if n.severity == "error" and not n.person else None
+        if i is not None:
+            line = loaded.doc.line_of(("lists", i, "id"))
+            n = n.model_copy(update={"message": f"{loaded.path}:{line}: lists[{i}].id: {n.message}"})
+        out.append(n)
+    return out
 
 
 def _identify(rb: Runbook, system: str, connector: Connector, identity: Identity, steps: list[Step],

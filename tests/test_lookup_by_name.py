@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from revoke.sandbox.graph import GraphFake
+
 from tests.conftest import write_runbook, yesterday
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401
 
@@ -41,6 +42,8 @@ def test_an_m365_display_name_two_groups_share_lists_both_and_closes_neither(
     planned = run_cli("plan", str(runbook))
     said = planned.output
     assert "list 'Acme': the display name matches 2 groups" in said and one in said and two in said, said
+    line = runbook.read_text().splitlines().index("  id: Acme") + 1
+    assert f"{runbook}:{line}: lists[0].id: " in said  # located, as a runbook mistake is
     assert "acme-one@contoso.test" in said and "acme-two@contoso.test" in said
     assert "- delete group" not in said
     run_cli("apply", str(runbook), "--yes")
