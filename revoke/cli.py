@@ -126,7 +126,9 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool, no_progress:
 
     A runbook (YAML) names the engagement, its final_day, the people leaving with their id in each system, the
     systems (connector + settings; secrets by reference only, e.g. bind_password: {secret: corp_ldap}, read from
-    REVOKE_CORP_LDAP, .env or REVOKE_SECRETS_DIR), the lists to close and what to protect. See runbooks/.
+    REVOKE_CORP_LDAP, .env or REVOKE_SECRETS_DIR), the lists to close and what to protect. Every field is in
+    docs/runbook.md (`revoke schema` prints it as JSON Schema); `revoke init` writes a first runbook from an HR
+    export; runbooks/ holds an example per connector.
 
     Exit codes: 0 done or nothing to do, 1 error, 2 plan has changes, 3 apply finished with failures.
     """
