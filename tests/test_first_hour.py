@@ -251,3 +251,34 @@ def test_the_demo_in_a_clone_keeps_its_attachments_in_its_own_wiki(tmp_path: Pat
         assert log.stdout.strip(), "nothing was committed in the demo's wiki"
         assert subprocess.run(["git", "status", "--porcelain"], cwd=clone, check=False, capture_output=True,
                               text=True).stdout.strip() in ("", "?? .gitignore")
+
+
+def test_no_word_said_twice_and_restore_has_its_own_words() -> None:
+    from revoke.connector import load
+
+    iam = load("aws-iam")
+    said = iam.kind("deactivate-service-credential").describe("service-specific credentials of alice in 1111")
+    assert said == "deactivate service-specific credentials of alice in 1111"
+    ldap = load("ldap")
+    assert ldap.kind("lock-account").describe("x", mode="restore") == "unlock account"
+    assert ldap.kind("remove-membership").describe("cn=eng", mode="restore") == "re-add to cn=eng"
+    assert load("slack").kind("archive-channel").describe("#acme-dev", mode="restore") == "unarchive #acme-dev"
+
+
+def test_secrets_are_read_beside_the_runbook_and_the_error_says_where_it_looked(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "engagement"
+    folder.mkdir()
+    runbook = write_runbook(folder / "r.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"s": {"connector": "slack", "settings": {"token": {"secret": "slack_token"}}}},
+        "people": [{"name": "A", "ids": {"s": "U1"}}]})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("REVOKE_SLACK_TOKEN", raising=False)
+    missing = run_cli("validate", str(runbook))
+    assert missing.exit_code == 1
+    assert str(folder / ".env") in missing.stderr and str(elsewhere / ".env") in missing.stderr
+    (folder / ".env").write_text("REVOKE_SLACK_TOKEN=xoxb-from-the-runbooks-folder\n")
+    assert run_cli("validate", str(runbook)).exit_code == 0

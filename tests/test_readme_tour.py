@@ -35,6 +35,8 @@ def test_the_readme_tour_runs_top_to_bottom(demo_world: DemoWorld) -> None:
     """`revoke demo --keep` and `cd revoke-demo` are what the fixture did: the sandbox is up, the demo's validate,
     plan, apply and verify have run in the demo folder, which is the current directory."""
     assert demo_world.codes == [0, 2, 3, 0], "\n".join(demo_world.output)
+    demo = "\n".join(demo_world.output)
+    assert "decided at plan time (" in demo and "Decided at plan time: what no write can change" in demo
     for command, documented in tour()[2:]:
         run_id = max((demo_world.workdir / "evidence").glob("*-apply-*")).name
         args = command.replace("<run-id>", run_id).split()[1:]
