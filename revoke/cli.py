@@ -453,9 +453,9 @@ def evidence_verify(obj: Context, run_dir: Path) -> None:
     if not run_dir.is_dir():
         raise RevokeError(f"{run_dir}: no such folder; give a run folder, e.g. evidence/<run-id>/ "
                           "(`ls evidence/` beside the runbook lists them)")
-    if not (run_dir / "evidence.jsonl").is_file():
-        raise RevokeError(f"{run_dir}: not a revoke run folder (it has no evidence.jsonl); give a run folder, "
-                          "e.g. evidence/<run-id>/")
+    if not any((run_dir / name).exists() for name in ("evidence.jsonl", "manifest.json", "plan.json")):
+        raise RevokeError(f"{run_dir}: not a revoke run folder (no evidence.jsonl, manifest or plan); give a run "
+                          "folder, e.g. evidence/<run-id>/")
     report = verify_run(run_dir)
     if not report.ok:
         raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])

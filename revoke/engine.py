@@ -26,7 +26,7 @@ from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem
                            StalePlan)
 from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now, verify_run
 from revoke.exposure import residual
-from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
+from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, fingerprint, load_plan
 from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
                             setups_for)
 from revoke.progress import Progress
@@ -170,8 +170,10 @@ def _apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None, p
             s.connector.close()
         lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource, mode=mode)}"
                  + (f" ({a.person})" if a.person else "") for a in stale]
+        fix = ("check them by hand, or restore the rest with --skip-stale" if mode == "restore" else
+               "re-run `revoke plan` and review it, or apply the rest with --skip-stale")
         raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
-                        "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
+                        "\n  ".join(lines) + f"\n{fix}")
     stale_ids = {a.id for a in stale}
 
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
@@ -639,11 +641,13 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
         if r.get("type") == "action" and r.get("mode") == "apply":
             last[r["action_id"]] = r
     actions: list[Action] = []
+    left_out: list[Action] = []  # done, but outside --system/--person
     for action_id_, rec in last.items():
         a = by_id.get(action_id_)
         if a is None or rec["outcome"] != Outcome.DONE.value:
             continue
         if (system and a.system != system) or (person and (a.person or "").casefold() != person.casefold()):
+            left_out.append(a)
             continue
         kind = load(a.connector).kind(a.kind)
         if not kind.restorable:
@@ -664,4 +668,20 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
                for sp in original.systems if any(a.system == sp.name for a in actions)]
     return Plan(plan_id=new_run_id(original.engagement, "restore-plan"), created_at=now(),
                 runbook_path=original.runbook_path, runbook_sha256=original.runbook_sha256,
-                runbook=original.runbook, systems=systems, actions=actions, notices=[])
+                runbook=original.runbook, systems=systems, actions=actions,
+                notices=_containers_left_out(actions, left_out))
+
+
+def _containers_left_out(actions: list[Action], left_out: list[Action]) -> list[NoticeRecord]:
+    """A restore of part of a run (--system, --person) that leaves out the list or group its memberships are in
+    (closed by another system of the run) says so: those memberships cannot come back before it does."""
+    kept = {a.resource.casefold(): a.system for a in actions if a.status == "change"}
+    out = []
+    for c in left_out:
+        if load(c.connector).kind(c.kind).resource_types and c.resource.casefold() in kept:
+            out.append(NoticeRecord(system=kept[c.resource.casefold()], item=c.item, resource=c.resource,
+                                    severity="warning",
+                                    message=f"{c.label or c.resource} was closed by {c.system} in this run too and "
+                                    f"is left out of this restore: restore it first (--system {c.system}), or "
+                                    "the memberships in it cannot come back"))
+    return out

@@ -72,7 +72,8 @@ def fields_table(model: dict[str, Any]) -> list[str]:
         default = "required" if name in required else json.dumps(prop["default"]) if "default" in prop else ""
         what = prop.get("description", "")
         if prop.get("examples"):
-            what += (". " if what and not what.endswith(".") else " " if what else "") + "Example: " + ", ".join(f"`{json.dumps(e)}`" for e in prop["examples"])
+            sep = ". " if what and not what.endswith(".") else " " if what else ""
+            what += sep + "Example: " + ", ".join(f"`{json.dumps(e)}`" for e in prop["examples"])
         rows.append(f"| `{name}` | {_cell(type_of(prop))} | {_cell(default)} | {_cell(what)} |")
     return rows
 

@@ -20,7 +20,8 @@ def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode:
                   note: str | None = None) -> dict[str, Any]:
     """The evidence record of one action; plan, apply and restore all write this same shape."""
     return {"type": "action", "mode": mode, "action_id": a.id, "item": a.item, "system": a.system,
-            "connector": a.connector, "kind": a.kind, "summary": kind.describe(a.label or a.resource, mode=mode if a.status == "change" else "apply"),
+            "connector": a.connector, "kind": a.kind,
+            "summary": kind.describe(a.label or a.resource, mode=mode if a.status == "change" else "apply"),
             "person": a.person, "resource": a.resource, "principal": a.principal, "label": a.label,
             "before": a.before, "observed": observed, "after": after,
             "request_ids": list(receipt.request_ids) if receipt else [],

@@ -55,6 +55,7 @@ def test_restore_stops_on_a_changed_target_unless_skip_stale(demo_world: DemoWor
     said = demo_world.output[-1]
     assert code == 1 and "no longer match" in said and "--skip-stale" in said
     assert "re-add to group Acme list (Alice Example)" in said
+    assert "Acme list was closed by m365 in this run too" in said and "--system m365" in said
     assert graph.user(ids["alice"])["accountEnabled"] is False  # nothing changed
     refused = max((demo_world.workdir / "evidence").glob("*-restore-*"))
     assert verify_run(refused).ok and refused.name in said
