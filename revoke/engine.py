@@ -325,13 +325,16 @@ def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
 
 
 def _after_containers(todo: list[Action], systems: dict[str, _System]) -> set[str]:
-    """Restore order across systems: the actions on something (a membership of a group) whose container this
-    restore brings back first (the group, deleted by m365-groups while entra removed the memberships). They are
-    read, checked and carried out after every system has restored its lists and groups."""
-    containers = {a.resource.casefold() for a in todo
-                  if a.status == "change" and systems[a.system].kind(a).resource_types}
+    """Restore order across systems: the actions on something (a membership of a group) whose container another
+    system of this restore brings back (the group, deleted by m365-groups while entra removed the memberships).
+    They are read, checked and carried out after every system has restored its lists and groups."""
+    containers: dict[str, set[str]] = {}
+    for a in todo:
+        if a.status == "change" and systems[a.system].kind(a).resource_types:
+            containers.setdefault(a.resource.casefold(), set()).add(a.system)
+    # within one system the connector's own order stands (okta's emptied group gives its members back itself)
     return {a.id for a in todo if a.status == "change" and not systems[a.system].kind(a).resource_types
-            and a.resource.casefold() in containers}
+            and containers.get(a.resource.casefold(), set()) - {a.system}}
 
 
 def _check_resumed_digest(plan: Plan, prior: list[dict[str, Any]], run_dir: Path) -> None:
