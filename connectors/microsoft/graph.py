@@ -1,4 +1,5 @@
-"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share.
+"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share, on the Microsoft base
+(`base.py`: the app's sign-in and token cache, TLS trust and pacing) that the `exchange-online` connector shares.
 
 msal acquires an app-only token (client secret or certificate, from `Secrets`) and caches it for the run. Reads
 page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes go in `$batch`es too.
@@ -21,63 +22,32 @@ from __future__ import annotations
 
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
-import msal
 import requests
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from revoke.connector import Identity
+from revoke.connectors.microsoft.base import (  # noqa: F401 - the shared base, re-exported for the Graph connectors
+    MicrosoftApp, MicrosoftAppSettings, PinnedSession, pacer_for, shared_token_cache)
 from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.pacing import Pacer
-from revoke.runbook import SecretRef
 from revoke.secrets import Secrets
 
 MAX_BATCH = 20
 RETRY_STATUSES = (429, 503, 504)
 
 
-class GraphSettings(BaseModel):
-    """Per-runbook settings of a Graph system. Secrets are references (`{secret: NAME}`), never values."""
+class GraphSettings(MicrosoftAppSettings):
+    """Per-runbook settings of a Graph system."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
-        "tenant_id": "00000000-0000-0000-0000-000000000000", "client_id": "11111111-1111-1111-1111-111111111111",
-        "client_secret": {"secret": "graph_secret"}}]})
-
-    tenant_id: str = Field(description="the directory (tenant) id", examples=["00000000-0000-0000-0000-000000000000"])
-    client_id: str = Field(description="the app registration's application (client) id",
-                           examples=["11111111-1111-1111-1111-111111111111"])
-    client_secret: SecretRef | None = Field(None, description="the app's client secret (or certificate_key)")
-    certificate_key: SecretRef | None = Field(None, description="PEM private key of the app's certificate")
-    certificate_thumbprint: str | None = Field(None, description="SHA-1 thumbprint of that certificate, as shown "
-                                               "in Entra")
-    authority_host: str = Field("https://login.microsoftonline.com", description="sovereign clouds: "
-                                "https://login.microsoftonline.us (US Gov L4), https://login.chinacloudapi.cn "
-                                "(21Vianet), with the matching graph_url")
-    graph_url: str = Field("https://graph.microsoft.com/v1.0", description="https://graph.microsoft.us/v1.0 (US "
-                           "Gov L4), https://microsoftgraph.chinacloudapi.cn/v1.0 (21Vianet)")
-    # Explicit on purpose: requests would otherwise let REQUESTS_CA_BUNDLE from the environment override it.
-    ca_file: str | None = Field(None, description="a CA bundle to trust (a TLS-inspecting proxy, or a local fake)")
-    instance_discovery: bool = Field(True, description="false only for an authority msal cannot validate against "
-                                     "Microsoft's list (a private cloud or a local fake)")
-    read_wait_seconds: float = Field(120.0, description="most time spent waiting out throttled reads in one run")
-    requests_per_second: float | None = Field(default=None, gt=0, description="most Graph requests a second (each "
-                                              "one inside a $batch counts), for a tenant whose limit is known or "
-                                              "shared; without it the rate is learnt from Graph's 429 answers")
+    graph_url: str = Field("https://graph.microsoft.com/v1.0", description="the Graph root: "
+                           "https://graph.microsoft.us/v1.0 (US Gov L4), https://microsoftgraph.chinacloudapi.cn/v1.0 "
+                           "(21Vianet)")
     async_poll_seconds: float = Field(30.0, description="between looks at a Teams async operation (Microsoft asks "
                                       "for more than 30 seconds)")
-    timeout_seconds: float = Field(30.0, description="seconds to wait for an answer")
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> "GraphSettings":
-        if bool(self.client_secret) == bool(self.certificate_key):
-            raise ValueError("give exactly one of client_secret or certificate_key (with certificate_thumbprint)")
-        if self.certificate_key and not self.certificate_thumbprint:
-            raise ValueError("certificate_key needs certificate_thumbprint")
-        return self
 
     @property
     def graph_root(self) -> str:
@@ -153,27 +123,13 @@ def seg(value: str) -> str:
     return quote(value, safe="@'=")
 
 
-class _PinnedSession(requests.Session):
-    """A session that verifies TLS against `ca_file` on every request. requests lets REQUESTS_CA_BUNDLE override
-    a session's `verify`, but not a per-request one; proxies from the environment still apply."""
-
-    def __init__(self, ca_file: str | None):
-        super().__init__()
-        self._ca_file = ca_file
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self._ca_file:
-            kwargs.setdefault("verify", self._ca_file)
-        return super().request(method, url, *args, **kwargs)
-
-
 class GraphClient:
     def __init__(self, system: str, settings: GraphSettings, secrets: Secrets):
         self.system = system
         self.settings = settings
         self._secrets = secrets
-        self.session = _PinnedSession(settings.ca_file)
-        self._app: msal.ConfidentialClientApplication | None = None
+        self.session = PinnedSession(settings.ca_file)
+        self.app = MicrosoftApp(system, settings, secrets, self.session)
         self._read_wait_left = settings.read_wait_seconds
         self._wait_lock = threading.Lock()  # the engine applies batches from several threads
         self.pacer = shared_pacer(settings)
@@ -181,39 +137,13 @@ class GraphClient:
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
         s = self.settings
-        if s.client_secret:
-            credential: Any = self._secrets.get(s.client_secret)
-        else:
-            credential = {"private_key": self._secrets.get(s.certificate_key),
-                          "thumbprint": s.certificate_thumbprint}
-        authority = f"{s.authority_host.rstrip('/')}/{s.tenant_id}"
-        try:
-            self._app = msal.ConfidentialClientApplication(
-                s.client_id, client_credential=credential, authority=authority, http_client=self.session,
-                instance_discovery=None if s.instance_discovery else False, timeout=s.timeout_seconds)
-        except (ValueError, requests.RequestException) as exc:
-            raise ConnectionFailed(self.system, f"cannot reach the authority {authority}: "
-                                   f"{self._secrets.redact(str(exc))}; check authority_host, tenant_id and "
-                                   "ca_file") from None
-        self._token()
+        self.app.connect(s.scope)
         return Identity(display=f"app {s.client_id} (tenant {s.tenant_id})", aliases=(s.client_id,),
-                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": authority,
+                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": self.app.authority,
                                 "graph_url": s.graph_root})
 
     def _token(self) -> str:
-        if self._app is None:
-            raise ConnectionFailed(self.system, "not connected")
-        try:
-            # msal answers from its in-memory cache until the token is close to expiry: one token per run
-            result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
-        except Exception as exc:  # msal raises requests', PyJWT's and its own errors: all end here, translated
-            raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
-                                   f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
-        if "access_token" not in result:
-            reason = self._secrets.redact(f"{result.get('error')}: {result.get('error_description', '')}")
-            raise ConnectionFailed(self.system, f"Entra ID refused the app's credentials ({reason.strip()}); "
-                                   "check tenant_id, client_id and the secret or certificate")
-        return result["access_token"]
+        return self.app.token(self.settings.scope)
 
     # ---- one HTTP request ------------------------------------------------------------------------------------
     def send(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
@@ -347,23 +277,11 @@ class GraphClient:
         return out
 
 
-# Held weakly: a pacer lives as long as the clients using it (one run's systems), so what it learnt and the
-# ceilings it was given do not carry into the next run of the same process (tests, `revoke demo`).
-_pacers: "weakref.WeakValueDictionary[tuple[str, str, str], Pacer]" = weakref.WeakValueDictionary()
-_pacers_lock = threading.Lock()
-
-
 def shared_pacer(settings: GraphSettings) -> Pacer:
     """Graph limits an app per tenant, so the systems of a run that use the same app in the same tenant (an
     `entra` and an `m365-groups` system, applied side by side) pace together; the lowest configured
     `requests_per_second` among them holds."""
-    key = (settings.graph_root, settings.tenant_id, settings.client_id)
-    with _pacers_lock:
-        pacer = _pacers.get(key)
-        if pacer is None:
-            pacer = _pacers[key] = Pacer()
-        pacer.limit(settings.requests_per_second)
-        return pacer
+    return pacer_for((settings.graph_root, settings.tenant_id, settings.client_id), settings.requests_per_second)
 
 
 def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:
@@ -421,6 +339,13 @@ def membership_blocker(group: dict[str, Any], upn: str) -> tuple[str, str] | Non
                 f"read-only in Graph. Run: Remove-DistributionGroupMember -Identity '{group.get('mail')}' "
                 f"-Member '{upn}' -BypassSecurityGroupManagerCheck -Confirm:$false (see {EXCHANGE_RUNBOOK})")
     return None
+
+
+def exchange_route(group: dict[str, Any]) -> dict[str, str]:
+    """Params that hand a membership Graph cannot change to the runbook's `exchange-online` system, if it has
+    one (revoke.planner routes it): distribution lists and mail-enabled security groups, not synced or dynamic."""
+    blocked = membership_blocker(group, "")
+    return {"route": "exchange-online"} if blocked and blocked[1].startswith("needs Exchange Online") else {}
 
 
 def directory_object_url(settings: GraphSettings, oid: str) -> str:
