@@ -24,7 +24,10 @@ DEFAULT_TITLES = {
 }
 
 # Settled without a person: the change happened and was read back, or there was nothing the service allows.
-_SETTLED = {Outcome.ALREADY_DONE.value, Outcome.IMMUTABLE.value, Outcome.SKIPPED.value}
+# A `routed` action was carried out through another system of the runbook (a synced user, in AD): settled here.
+_SETTLED = {Outcome.ALREADY_DONE.value, Outcome.IMMUTABLE.value, Outcome.SKIPPED.value, Outcome.ROUTED.value}
+NOT_COVERED = "Not covered"  # no system of the runbook acts on the item: its Status is left as a person set it
+NOT_COVERED_TEXT = "not covered by this runbook (no system of it acts on this item); do it by hand"
 _READ_BACK = {Verification.VERIFIED.value, Verification.ABSENT.value}
 
 
@@ -79,6 +82,8 @@ def verdict(mode: str, number: int, actions: list[dict[str, Any]], notices: list
         return problem_of(a, planned.get(a.get("action_id", "")))
 
     blocking = [n for n in notices if n.get("severity", "error") == "error"]
+    if not actions and not blocking:  # only warnings (Slack accounts stay active): nothing here did the item
+        return ItemVerdict(number, NOT_COVERED, NOT_COVERED_TEXT)
     if mode == "plan":
         planned = sum(1 for a in actions if a.get("outcome") == Outcome.PLANNED.value)
         text = f"{planned} action{'s' if planned != 1 else ''} planned"
@@ -105,4 +110,4 @@ def _settled_word(record: dict[str, Any]) -> str:
     if outcome == Outcome.DONE.value:
         return "verified gone" if record.get("verification") == Verification.ABSENT.value else "verified"
     return {Outcome.ALREADY_DONE.value: "already done", Outcome.IMMUTABLE.value: "immutable",
-            Outcome.SKIPPED.value: "skipped"}.get(outcome or "", outcome or "")
+            Outcome.SKIPPED.value: "skipped", Outcome.ROUTED.value: "routed"}.get(outcome or "", outcome or "")

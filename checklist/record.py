@@ -14,7 +14,7 @@ from pathlib import Path
 
 from revoke.checklist.attachments import attach_file, copy_run, link_target, run_attachment_dir, wiki_root
 from revoke.checklist.closure import build_closure
-from revoke.checklist.items import DEFAULT_TITLES
+from revoke.checklist.items import DEFAULT_TITLES, NOT_COVERED
 from revoke.checklist.page import (REVOKE_MARK, ChecklistError, ChecklistPage, Link, canonical_status, escape_cell,
                                    link_markdown)
 
@@ -79,13 +79,15 @@ def record_run(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path, *, mark: b
     said = []
     for item, row in rows:
         status = item["status"]
-        if mode == "plan" and row.status == "Done":
+        if status == NOT_COVERED:
+            status = row.status  # whoever does it by hand marks it; the run only says it did not
+        elif mode == "plan" and row.status == "Done":
             status = row.status  # a rehearsal after the work is done does not reopen the item
         page.set_status(row.number, status, row.title)
         label = f"{_MODE_WORDS.get(mode, mode)} on {day}: {item['result']}"
         page.append_to_owner(row.number, f"{REVOKE_MARK} " + link_markdown(
             label, f"{link_target(root, report)}#item-{item['number']}"), row.title)
-        detail = f" ({item['result']})" if status == "Blocked" else ""
+        detail = f" ({item['result']})" if status == "Blocked" or item["status"] == NOT_COVERED else ""
         said.append(f"item {row.number} {row.title} -> {status}{detail}")
     page.add_attachments([Link(f"{run['run_id']}/{name}", link_target(root, c)) for name, c in names.items()])
     page.write()

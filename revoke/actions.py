@@ -7,6 +7,7 @@ plan rendering and verification all read these declarations; nothing repeats the
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any, ClassVar, Literal
 
@@ -66,6 +67,7 @@ class ActionKind:
     desired: ClassVar[State] = {}     # the read-back state that means done
     restorable: ClassVar[bool] = True
     restore_note: ClassVar[str] = ""  # what restore cannot bring back, said in restore plans
+    restore_summary: ClassVar[str] = ""  # shown as "+ unlock account" in restore plans; derived from `summary`
     shows_resource: ClassVar[bool] = True  # "remove from <resource>" vs "lock account"
     # what `identify` must report the resource to be, at plan and at apply time ("group" for a list closed): an
     # action whose resource is anything else is refused. Empty: the kind does not constrain it.
@@ -94,6 +96,49 @@ class ActionKind:
         return Verification.VERIFIED
 
     @classmethod
-    def describe(cls, resource: str, done: bool = False) -> str:
-        text = cls.done_summary if done else cls.summary
-        return f"{text} {resource}" if cls.shows_resource else text
+    def describe(cls, resource: str, done: bool = False, mode: str = "apply") -> str:
+        """The action as a line of a plan or a progress log; in a restore, what undoing it does."""
+        if mode == "restore":
+            text = cls.restore_summary or undo_summary(cls.summary)
+        else:
+            text = cls.done_summary if done else cls.summary
+        return join_words(text, resource) if cls.shows_resource else text
+
+
+# The first verb of a kind's summary and its undoing, for restore plans ("lock account" -> "unlock account").
+_UNDO = {"lock": "unlock", "disable": "re-enable", "deactivate": "reactivate", "archive": "unarchive",
+         "close": "reopen", "detach": "re-attach", "delete": "restore deleted", "revoke": "restore", "tag": "untag",
+         "deny": "lift the deny of", "cancel": "re-send", "expire": "restore the expiry of", "post": "unpost",
+         "replace": "restore", "suspend": "unsuspend", "clear": "restore", "leave": "rejoin", "hide": "unhide",
+         "block": "unblock", "sign": "restore"}
+
+
+def undo_summary(summary: str) -> str:
+    """What restoring an action of this summary does: "remove from" -> "re-add to", "lock" -> "unlock"."""
+    # a parenthesis explaining the change ("(signs out every session)") does not describe its undoing
+    verb, _, rest = re.sub(r" \([^)]* [^)]*\)", "", summary).partition(" ")
+    if verb == "expire":
+        return "restore the expiry of " + rest.removesuffix(" now")
+    if verb == "remove":
+        rest = re.sub(r"\bfrom\b", "to", rest, count=1)
+        return f"re-add {rest}".strip()
+    if verb == "move":
+        return "move " + re.sub(r"\bto$", "back from", rest)
+    if verb in _UNDO:
+        return f"{_UNDO[verb]} {rest}".strip()
+    return f"undo: {summary}"
+
+
+def _stem(word: str) -> str:
+    return word.casefold().rstrip(":").removesuffix("s")
+
+
+def join_words(text: str, resource: str) -> str:
+    """`text` followed by `resource`, without saying twice what both say at the seam ("deactivate
+    service-specific credential" + "service-specific credentials of alice" -> one "service-specific
+    credentials")."""
+    left, right = text.split(), resource.split()
+    for k in range(min(len(left), len(right)), 0, -1):
+        if [_stem(w) for w in left[-k:]] == [_stem(w) for w in right[:k]]:
+            return " ".join(left[:-k] + right)
+    return f"{text} {resource}"

@@ -21,6 +21,8 @@ from revoke.errors import RevokeError
 from revoke.redaction import REDACTOR, install_log_filter
 
 EXIT_CHANGES = 2
+QUIET_SDKS = ("slack_sdk", "botocore", "boto3", "urllib3", "msal", "ldap3", "githubkit", "httpx", "okta",
+              "googleapiclient", "google.auth", "temporalio")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -124,13 +126,20 @@ def cli(ctx: click.Context, debug: bool, verbose: int, quiet: bool, no_progress:
 
     A runbook (YAML) names the engagement, its final_day, the people leaving with their id in each system, the
     systems (connector + settings; secrets by reference only, e.g. bind_password: {secret: corp_ldap}, read from
-    REVOKE_CORP_LDAP, .env or REVOKE_SECRETS_DIR), the lists to close and what to protect. See runbooks/.
+    REVOKE_CORP_LDAP, .env or REVOKE_SECRETS_DIR), the lists to close and what to protect. Every field is in
+    docs/runbook.md (`revoke schema` prints it as JSON Schema); `revoke init` writes a first runbook from an HR
+    export; runbooks/ holds an example per connector.
 
     Exit codes: 0 done or nothing to do, 1 error, 2 plan has changes, 3 apply finished with failures.
     """
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     install_log_filter()  # SDKs (botocore, urllib3, msal, slack_sdk, ldap3) log through it too, redacted
+    if not (debug or verbose):
+        # an SDK's own ERROR line ("ERROR slack_sdk...: Failed to send a request") says what revoke then reports
+        # in its own words, with the fix: without -v, only revoke speaks
+        for name in QUIET_SDKS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     ctx.obj = Context(debug, verbose, quiet, not no_progress, output)
 
 
@@ -162,8 +171,11 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
         if problems:
             line = loaded.doc.line_of(("checklist",))
             raise RunbookError([Problem(str(runbook), line, "checklist", p) for p in problems])
-    out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, {len(rb.people)} people, "
-              f"{len(rb.systems)} systems, {len(rb.lists)} lists, {len(rb.protect)} protected", markup=False)
+    from revoke.planner import count
+
+    out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, "
+              f"{count(len(rb.people), 'person', 'people')}, {count(len(rb.systems), 'system')}, "
+              f"{count(len(rb.lists), 'list')}, {len(rb.protect)} protected", markup=False)
 
 
 @cli.command(cls=PlanCommand)
@@ -319,8 +331,10 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
                 out.print("Nothing to do.")
             sys.exit(3 if waiting else 0)
         if not yes:
-            if not sys.stdin.isatty():
-                raise click.UsageError("not asking for confirmation without a terminal: add --yes")
+            if not sys.stdin.isatty():  # exit 1, an error: 2 is `plan`'s "found changes"
+                raise RevokeError("not asking for confirmation without a terminal: nothing was changed; add --yes, "
+                                  "or apply a saved plan (`revoke plan RUNBOOK --out plan.json`, then "
+                                  "`revoke apply plan.json`)")
             click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
     _finish(obj, apply_plan(the_plan, options, progress=obj.progress()), the_plan, commit, push)
 
@@ -329,15 +343,26 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
 @click.argument("run_id")
 @click.option("--system", help="Only this system's actions.")
 @click.option("--person", help="Only this person's actions (their runbook name).")
-@click.option("--yes", "-y", is_flag=True, help="Restore without asking; without it, only the plan is shown.")
+@click.option("--yes", "-y", is_flag=True, help="Restore without asking. Without it, a terminal asks you to "
+              "confirm; without a terminal, only the restore plan is shown (exit 2).")
+@click.option("--skip-stale", is_flag=True, help="Restore what still matches the run's after-states; record "
+              "the targets that changed since as skipped instead of stopping.")
 @click.option("--evidence-dir", type=click.Path(path_type=Path), help="Where run folders are.")
 @click.pass_obj
-def restore(obj: Context, run_id: str, system: str | None, person: str | None, yes: bool,
+def restore(obj: Context, run_id: str, system: str | None, person: str | None, yes: bool, skip_stale: bool,
             evidence_dir: Path | None) -> None:
     """Undo a run from the before-states in its evidence: re-enable, re-add memberships, reactivate keys.
 
-    Shows the restore plan (a dry run) and, with --yes or after you confirm, applies it with its own evidence.
-    What cannot be restored (a deleted object past its recycle window, a scrambled password) is stated.
+    \b
+    Lines read:  + unlock account          what restore will do
+                 ! cannot restore ...      no way back (a posted message, a deleted console password):
+                                           a person redoes it
+    Shows the restore plan and asks before restoring (--yes: without asking). Lists and groups come back
+    before the memberships in them, across systems. Every target is re-read first: one changed since the run
+    stops the restore before any change, unless --skip-stale. The restore gets its own evidence folder.
+
+    Exit 0 when everything was restored; 3 when something has no way back (listed: a person redoes it), failed,
+    or was skipped as stale; the rest is restored all the same.
     """
     from revoke.engine import ApplyOptions, apply_plan, build_restore_plan
     from revoke.render import render_plan
@@ -345,7 +370,7 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
     run_dir = _find_run(run_id, evidence_dir, None)
     the_plan = build_restore_plan(run_dir, system=system, person=person)
     if obj.output != "json":
-        render_plan(the_plan, out)
+        render_plan(the_plan, out, mode="restore", restores=run_dir.name)
     if not the_plan.changes():
         out.print("Nothing can be restored automatically.")
         return
@@ -355,7 +380,8 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
             sys.exit(EXIT_CHANGES)
         click.confirm(f"Restore {len(the_plan.changes())} change(s)?", abort=True)
     writer = _report_writer()
-    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=writer, observe=getattr(writer, "observe", None))
+    options = ApplyOptions(evidence_root=run_dir.parent, before_seal=writer, observe=getattr(writer, "observe", None),
+                           skip_stale=skip_stale)
     result = apply_plan(the_plan, options, progress=obj.progress(), mode="restore",
                         header={"restores": run_dir.name})
     _finish(obj, result, the_plan)
@@ -447,6 +473,12 @@ def evidence_verify(obj: Context, run_dir: Path, allowed_signers: Path | None, t
     from revoke.errors import EvidenceInvalid
     from revoke.evidence import verify_run
 
+    if not run_dir.is_dir():
+        raise RevokeError(f"{run_dir}: no such folder; give a run folder, e.g. evidence/<run-id>/ "
+                          "(`ls evidence/` beside the runbook lists them)")
+    if not any((run_dir / name).exists() for name in ("evidence.jsonl", "manifest.json", "plan.json")):
+        raise RevokeError(f"{run_dir}: not a revoke run folder (no evidence.jsonl, manifest or plan); give a run "
+                          "folder, e.g. evidence/<run-id>/")
     report = verify_run(run_dir, allowed_signers=allowed_signers, tsa_ca=tsa_ca)
     if not report.ok:
         raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])
@@ -576,6 +608,18 @@ def _add_checklist_commands() -> None:
 
 
 _add_checklist_commands()
+
+
+def _add_reference_commands() -> None:
+    """`revoke schema` (revoke/schema_cmd.py) and `revoke init` (revoke/init_cmd.py) live in their own modules."""
+    from revoke.init_cmd import init
+    from revoke.schema_cmd import schema
+
+    cli.add_command(schema)
+    cli.add_command(init)
+
+
+_add_reference_commands()
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 from importlib import resources
@@ -40,6 +41,7 @@ class Sandbox:
         self.lists: list[dict[str, Any]] = []
         self.protect: list[Any] = []
         self.env: dict[str, str] = {}
+        self.running: dict[str, Any] = {}  # name -> the server or fake, with what it was seeded with (for tests)
         self._stops: list[Callable[[], None]] = []
 
     # ---- lifecycle
@@ -72,6 +74,7 @@ class Sandbox:
             return
         server = Slapd(self.servers / "slapd").start()
         self._stops.append(server.stop)
+        self.running["ldap"] = server
         users = {u: server.add_user(u, mail=f"{u}@consult.example") for u in ("alice", "bob", "carol", "dave")}
         server.add_group("engineering", [users["alice"].dn, users["carol"].dn])
         server.add_group("vpn-users", [users["alice"].dn, users["bob"].dn, users["dave"].dn])
@@ -113,6 +116,7 @@ class Sandbox:
         fake = GraphFake().start()
         self._stops.append(fake.stop)
         ids = seed_engagement(fake, domain="contoso.test")
+        self.running["graph"], self.running["graph_ids"] = fake, ids
         settings = {**runbook_settings(fake, ids["client_id"]), "async_poll_seconds": 0.2}
         settings["client_secret"] = self.secret("graph_secret", ids["client_secret"])
         self.systems["entra"] = {"connector": "entra", "settings": dict(settings)}
@@ -147,6 +151,7 @@ class Sandbox:
 
         fake = SlackFake().start()
         self._stops.append(fake.stop)
+        self.running["slack"] = fake
         token = "xoxb-" + secrets.token_hex(12)
         seed_engagement(fake, token, prefix="acme-", leavers={s: f"{s}@consult.example" for s in LEAVERS.values()})
         self.systems["slack"] = {"connector": "slack", "identify_by": "email", "settings": {
@@ -217,6 +222,7 @@ class Sandbox:
         page.parent.mkdir(parents=True, exist_ok=True)
         seed = resources.files("revoke.sandbox").joinpath("data/customer-offboarding-checklist.md")
         page.write_bytes(seed.read_bytes())
+        make_wiki_clone(page.parent)
         people = [{"name": n, **v} for n, v in self.people.items() if v.get("ids") or "email" in v]
         runbook = {
             "engagement": "acme-2026",
@@ -234,6 +240,41 @@ class Sandbox:
         env.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())), encoding="utf-8")
         env.chmod(0o600)
         return path
+
+
+def make_wiki_clone(wiki: Path) -> None:
+    """The demo's wiki is a git repository of its own, as an Azure DevOps wiki clone is: its attachments go into
+    `wiki/.attachments` (never into the root of a repository the demo folder happens to be in) and
+    `revoke checklist mark ... --commit` commits there. Without git, an `.attachments` folder marks the root."""
+    (wiki / ".attachments").mkdir(exist_ok=True)
+    git = shutil.which("git")
+    if git is None:
+        return
+    for args in (["init", "--quiet"], ["config", "user.name", "revoke demo"],
+                 ["config", "user.email", "revoke-demo@localhost"]):
+        subprocess.run([git, *args], cwd=wiki, capture_output=True, check=False)
+
+
+def operator_steps(workdir: Path, runbook: str, say: Callable[[str], None],
+                   revoke: Callable[[list[str]], int]) -> list[int]:
+    """What an operator runs, in `workdir`: validate, plan (saved, checklist marked), apply, evidence verify.
+    Answers the exit codes."""
+    steps = [["validate", runbook], ["plan", runbook, "--out", "plan.json", "--mark-checklist"],
+             ["apply", "plan.json"]]
+    codes = []
+    for args in steps:
+        say(f"\n$ revoke {' '.join(args)}")
+        codes.append(revoke(args))
+        if codes[-1] not in (0, 2, 3):
+            break
+    runs = sorted((workdir / "evidence").glob("*-apply-*"))
+    if runs and len(codes) == 3:
+        say(f"\n$ revoke evidence verify {runs[-1].relative_to(workdir)}")
+        codes.append(revoke(["evidence", "verify", str(runs[-1].relative_to(workdir))]))
+        say(f"\nClosure report: {runs[-1] / 'closure-report.html'}")
+        say(f"Updated checklist page: {workdir / 'wiki' / 'Customer-Offboarding-Checklist.md'}")
+        say(f"Evidence: {runs[-1]}")
+    return codes
 
 
 def run_demo(workdir: Path, keep: bool, say: Callable[[str], None],
@@ -261,24 +302,12 @@ def run_demo(workdir: Path, keep: bool, say: Callable[[str], None],
         runbook = sandbox.write()
         os.chdir(workdir)  # the runbook, its .env of generated secrets, evidence and the page all live here
         rel = runbook.name
-        steps = [["validate", rel], ["plan", rel, "--out", "plan.json", "--mark-checklist"],
-                 ["apply", "plan.json"]]
-        codes = []
-        for args in steps:
-            say(f"\n$ revoke {' '.join(args)}")
-            codes.append(revoke(args))
-            if codes[-1] not in (0, 2):
-                break
-        runs = sorted((workdir / "evidence").glob("*-apply-*"))
-        if runs:
-            say(f"\n$ revoke evidence verify {runs[-1].relative_to(workdir)}")
-            codes.append(revoke(["evidence", "verify", str(runs[-1].relative_to(workdir))]))
-            say(f"\nClosure report: {runs[-1] / 'closure-report.html'}")
-            say(f"Updated checklist page: {workdir / 'wiki' / 'Customer-Offboarding-Checklist.md'}")
-            say(f"Evidence: {runs[-1]}")
+        codes = operator_steps(workdir, rel, say, revoke)
         if keep:
+            applied = sorted((workdir / "evidence").glob("*-apply-*"))
             say(f"\nThe sandbox keeps running. In another terminal:\n  cd {workdir}\n"
                 f"  revoke plan {rel}        # the generated secrets are in .env there\n"
+                + (f"  revoke restore {applied[-1].name} --yes   # undo the demo's apply\n" if applied else "") +
                 "Edit the runbook to rehearse your own; press Ctrl-C here to stop the sandbox.")
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()

@@ -19,18 +19,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from revoke import __version__, approvals, attest, guardrails
+from revoke import __version__, approvals, attest, guardrails, refusal
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
                            StalePlan)
 from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now, verify_run
 from revoke.exposure import residual
-from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
+from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, fingerprint, load_plan
 from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
                             setups_for)
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record, run_before_seal, write_summary
+from revoke.run import RunResult, action_record, progress_text, run_before_seal, write_summary
 from revoke.runtime import Clock, Runtime
 from revoke.runbook import Runbook
 from revoke.secrets import Secrets
@@ -122,7 +122,20 @@ class _System:
 def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = None,
                progress: Progress | None = None, mode: str = "apply", resume: Path | None = None,
                header: dict[str, Any] | None = None) -> RunResult:
-    """Carry a plan out (mode apply) or undo a run (mode restore, with a plan from `build_restore_plan`)."""
+    """Carry a plan out (mode apply) or undo a run (mode restore, with a plan from `build_restore_plan`). A run
+    refused before any change leaves a sealed evidence folder saying why (`revoke.refusal`)."""
+    try:
+        return _apply_plan(plan, options, secrets=secrets, progress=progress, mode=mode, resume=resume,
+                           header=header)
+    except (GuardrailRefused, StalePlan) as err:
+        if resume is not None:
+            raise
+        run_dir = refusal.record_refusal(plan, options.evidence_root / new_run_id(plan.engagement, mode), mode, err)
+        raise refusal.with_folder(err, run_dir) from None
+
+
+def _apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None, progress: Progress | None,
+                mode: str, resume: Path | None, header: dict[str, Any] | None) -> RunResult:
     progress = progress or Progress()
     rb, runbook_warning = guardrails.trusted_runbook(plan, options.runbook_changed_ok)
     check_guardrails(plan, options, mode, rb)
@@ -151,14 +164,18 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     # change, so an untraceable, protected or stale action stops the whole run
     current, guards = _check_phase(systems, by_system, progress, secrets, rb)
     gone = _refuse_untrusted(todo, systems, guards)
-    stale = [a for a in todo if a.id not in intended and _is_stale(systems[a.system], a, current[a.system])]
+    later = _after_containers(todo, systems) if mode == "restore" else set()
+    stale = [a for a in todo if a.id not in intended and a.id not in later
+             and _is_stale(systems[a.system], a, current[a.system])]
     if stale and not options.skip_stale:
         for s in systems.values():
             s.connector.close()
-        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource)}"
+        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource, mode=mode)}"
                  + (f" ({a.person})" if a.person else "") for a in stale]
+        fix = ("check them by hand, or restore the rest with --skip-stale" if mode == "restore" else
+               "re-run `revoke plan` and review it, or apply the rest with --skip-stale")
         raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
-                        "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
+                        "\n  ".join(lines) + f"\n{fix}")
     stale_ids = {a.id for a in stale}
 
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
@@ -196,11 +213,19 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         progress.phase(mode, {name: len(acts) for name, acts in by_system.items()})
 
         def run_system(name: str) -> None:
-            _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence, progress,
-                        sink, gone)
+            first = [a for a in by_system[name] if a.id not in later]
+            _run_system(systems[name], first, current[name], stale_ids, intended, evidence, progress, sink, gone)
+
+        def run_later(name: str) -> None:  # restore: after the lists and groups they belong to are back
+            acts = [a for a in by_system[name] if a.id in later]
+            states, _ = _safe_read(systems[name], acts)
+            stale_ids.update(a.id for a in acts if a.id not in intended and _is_stale(systems[name], a, states))
+            _run_system(systems[name], acts, states, stale_ids, intended, evidence, progress, sink, gone)
 
         with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
             list(pool.map(run_system, list(systems)))
+            if later:
+                list(pool.map(run_later, [n for n in systems if any(a.id in later for a in by_system[n])]))
         progress.done()
         if mode == "apply":
             rules = {sp.name: sp.exposure for sp in plan.systems}
@@ -301,6 +326,19 @@ def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
     return gone
 
 
+def _after_containers(todo: list[Action], systems: dict[str, _System]) -> set[str]:
+    """Restore order across systems: the actions on something (a membership of a group) whose container another
+    system of this restore brings back (the group, deleted by m365-groups while entra removed the memberships).
+    They are read, checked and carried out after every system has restored its lists and groups."""
+    containers: dict[str, set[str]] = {}
+    for a in todo:
+        if a.status == "change" and systems[a.system].kind(a).resource_types:
+            containers.setdefault(a.resource.casefold(), set()).add(a.system)
+    # within one system the connector's own order stands (okta's emptied group gives its members back itself)
+    return {a.id for a in todo if a.status == "change" and not systems[a.system].kind(a).resource_types
+            and containers.get(a.resource.casefold(), set()) - {a.system}}
+
+
 def _check_resumed_digest(plan: Plan, prior: list[dict[str, Any]], run_dir: Path) -> None:
     first = next((r for r in prior if r.get("type") == "run"), None)
     if first is None or first.get("plan_digest") != plan.digest():
@@ -354,7 +392,7 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
             rec = sys_.record(a, Outcome(a.outcome or Outcome.SKIPPED.value), Verification.NONE,
                               error=a.reason if a.status == "skip" else "")
         sink([evidence.append(rec)])
-        progress.step(a.system, rec["summary"], rec["outcome"])
+        progress.step(a.system, progress_text(rec), rec["outcome"])
     _execute_changes(sys_, changes, evidence, progress, sink)
 
 
@@ -387,7 +425,7 @@ def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog
         records = evidence.append_many(_apply_batch(sys_, batch, evidence))
         sink(records)
         for rec in records:
-            progress.step(sys_.plan.name, rec["summary"], rec["outcome"])
+            progress.step(sys_.plan.name, progress_text(rec), rec["outcome"])
 
     with ThreadPoolExecutor(max_workers=sys_.spec.concurrency, thread_name_prefix=f"apply-{sys_.plan.name}") as pool:
         list(pool.map(run_batch, batches))
@@ -608,15 +646,18 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
         if r.get("type") == "action" and r.get("mode") == "apply":
             last[r["action_id"]] = r
     actions: list[Action] = []
+    left_out: list[Action] = []  # done, but outside --system/--person
     for action_id_, rec in last.items():
         a = by_id.get(action_id_)
         if a is None or rec["outcome"] != Outcome.DONE.value:
             continue
         if (system and a.system != system) or (person and (a.person or "").casefold() != person.casefold()):
+            left_out.append(a)
             continue
         kind = load(a.connector).kind(a.kind)
         if not kind.restorable:
             why = f"cannot be restored: {kind.restore_note or 'the connector has no way back'}"
+            # said in the plan and recorded as needing a person, who redoes it (enrols the MFA device again)
             actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.ATTENTION.value,
                                                 "reason": why, "note": why}))
             continue
@@ -632,4 +673,20 @@ def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str 
                for sp in original.systems if any(a.system == sp.name for a in actions)]
     return Plan(plan_id=new_run_id(original.engagement, "restore-plan"), created_at=now(),
                 runbook_path=original.runbook_path, runbook_sha256=original.runbook_sha256,
-                runbook=original.runbook, systems=systems, actions=actions, notices=[])
+                runbook=original.runbook, systems=systems, actions=actions,
+                notices=_containers_left_out(actions, left_out))
+
+
+def _containers_left_out(actions: list[Action], left_out: list[Action]) -> list[NoticeRecord]:
+    """A restore of part of a run (--system, --person) that leaves out the list or group its memberships are in
+    (closed by another system of the run) says so: those memberships cannot come back before it does."""
+    kept = {a.resource.casefold(): a.system for a in actions if a.status == "change"}
+    out = []
+    for c in left_out:
+        if load(c.connector).kind(c.kind).resource_types and c.resource.casefold() in kept:
+            out.append(NoticeRecord(system=kept[c.resource.casefold()], item=c.item, resource=c.resource,
+                                    severity="warning",
+                                    message=f"{c.label or c.resource} was closed by {c.system} in this run too and "
+                                    f"is left out of this restore: restore it first (--system {c.system}), or "
+                                    "the memberships in it cannot come back"))
+    return out

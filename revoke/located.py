@@ -80,7 +80,7 @@ def _hint(e: dict[str, Any], loc: Path_, hints: dict[str, str]) -> str:
     if name in hints:
         return hints[name]
     if e["type"] == "extra_forbidden":
-        return "check the spelling; `revoke validate --help` lists where the runbook reference is"
+        return "check the spelling; every field is in docs/runbook.md, and `revoke schema` prints them all"
     return ""
 
 

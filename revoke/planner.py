@@ -45,21 +45,12 @@ def check_runbook(loaded: LoadedRunbook) -> dict[str, SystemSetup]:
     problems: list[Problem] = []
     setups: dict[str, SystemSetup] = {}
     for name, spec in rb.systems.items():
-        try:
-            cls = load(spec.connector)
-        except ConnectorNotFound as err:
-            problems.append(doc.problem(("systems", name, "connector"), f"unknown connector '{spec.connector}'",
-                                        f"installed connectors: {', '.join(sorted(err.available)) or 'none'}"))
+        setup, found = _check_system(name, spec.connector, spec.settings, doc)
+        problems += found
+        if setup is None:
             continue
-        try:
-            settings = cls.Settings.model_validate(spec.settings)
-        except ValidationError as err:
-            for p in doc.problems_from(err):
-                p.field = f"systems.{name}.settings" + (f".{p.field}" if p.field else "")
-                p.line = doc.line_of(("systems", name, "settings", *_loc_prefix(p.field, name)))
-                problems.append(p)
-            continue
-        setups[name] = SystemSetup(name, cls, settings)
+        setups[name] = setup
+        cls = setup.cls
         for i, lst in enumerate(rb.lists):
             if lst.system == name and not any(k.item == "lists" for k in cls.kinds):
                 problems.append(doc.problem(("lists", i, "system"), f"connector '{spec.connector}' closes no lists",
@@ -67,6 +58,45 @@ def check_runbook(loaded: LoadedRunbook) -> dict[str, SystemSetup]:
     if problems:
         raise RunbookError(problems)
     return setups
+
+
+def _check_system(name: str, connector: str, settings: Any, doc: Any) -> tuple[SystemSetup | None, list[Problem]]:
+    """One system's connector and settings, each problem located in the runbook."""
+    try:
+        cls = load(connector)
+    except ConnectorNotFound as err:
+        return None, [doc.problem(("systems", name, "connector"), f"unknown connector '{connector}'",
+                                  f"installed connectors: {', '.join(sorted(err.available)) or 'none'}")]
+    try:
+        return SystemSetup(name, cls, cls.Settings.model_validate(settings)), []
+    except ValidationError as err:
+        problems = []
+        for p in doc.problems_from(err):
+            p.field = f"systems.{name}.settings" + (f".{p.field}" if p.field else "")
+            p.line = doc.line_of(("systems", name, "settings", *_loc_prefix(p.field, name)))
+            if p.message == "is not a known field" and p.field.count(".") == 3:
+                p.hint = (f"check the spelling; the settings of {connector}: {', '.join(cls.Settings.model_fields)}"
+                          f" (docs/runbook.md, section {connector}; `revoke schema` prints them)")
+            problems.append(p)
+        return None, problems
+
+
+def settings_problems(data: Any, doc: Any) -> list[Problem]:
+    """The connector and settings problems of a runbook's raw `systems:` mapping, for a runbook that has other
+    problems too: all are reported at once, not the settings only once the rest is fixed."""
+    systems = data.get("systems") if isinstance(data, dict) else None
+    if not isinstance(systems, dict):
+        return []
+    problems: list[Problem] = []
+    for name, spec in systems.items():
+        if isinstance(spec, dict) and isinstance(spec.get("connector"), str):
+            problems += _check_system(str(name), spec["connector"], spec.get("settings") or {}, doc)[1]
+    return problems
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """"1 person", "2 people", "0 lists"."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _loc_prefix(dotted_field: str, system: str) -> tuple[str, ...]:
@@ -149,11 +179,12 @@ def build_plan(loaded: LoadedRunbook, *, secrets: Secrets | None = None, progres
         warnings = list(d.system.warnings)
         limit = rb.systems[d.system.name].blast_radius
         if len(targets) > limit:
-            warnings.append(f"{len(targets)} targets exceed this system's blast-radius limit of {limit}: apply will "
+            warnings.append(f"{len(targets)} accounts and resources to change exceed this system's blast-radius "
+                            f"limit of {limit}: apply will "
                             f"refuse; raise systems.{d.system.name}.blast_radius in the runbook if this is intended")
         systems.append(d.system.model_copy(update={"targets": len(targets), "warnings": warnings}))
         actions.extend(system_actions)
-        notices.extend(d.notices)
+        notices.extend(_located(loaded, d.notices))
     return Plan(plan_id=plan_id, created_at=context.started_at, runbook_path=str(loaded.path),
                 runbook_sha256=loaded.sha256, runbook=rb, systems=systems, actions=actions, notices=notices)
 
@@ -174,7 +205,8 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
     try:
         progress.step(setup.name, "connecting")
         identity = connector.connect()
-        progress.step(setup.name, f"discovering {len(subjects)} people, {len(lists)} lists")
+        progress.step(setup.name, f"discovering {count(len(subjects), 'person', 'people')}, "
+                                  f"{count(len(lists), 'list')}")
         discovery = connector.discover(subjects, lists)
         entities = _identify(rb, setup.name, connector, identity, discovery.steps, subjects)
     except Exception as err:  # noqa: BLE001 - one system's failure is reported in the plan, not fatal to it
@@ -196,9 +228,26 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
         item = _item_for(rb, setup.name, "lists" if n.resource and not n.person else ACCESS)
         notices.append(NoticeRecord(system=setup.name, message=n.message, person=n.person, resource=n.resource,
                                     severity=n.severity, item=item))
-    progress.step(setup.name, f"found {len(discovery.steps)} targets", "done")
+    # the blast radius counts accounts and resources, not actions: say both, in the same words as the guardrail
+    touched = len({st.principal or st.resource for st in discovery.steps})
+    progress.step(setup.name, f"found {count(len(discovery.steps), 'action')} on "
+                              f"{count(touched, 'account or resource', 'accounts and resources')}", "done")
     return _Discovered(base.model_copy(update={"operator": operator, "exposure": rules}), discovery.steps, notices,
                        identity, connector, entities)
+
+
+def _located(loaded: LoadedRunbook, notices: list[NoticeRecord]) -> list[NoticeRecord]:
+    """A notice that needs a person about a list of the runbook says where the runbook names it (file, line,
+    field), as every runbook mistake does: a list not found, a name several lists share."""
+    where = {(lst.system, lst.id): i for i, lst in enumerate(loaded.runbook.lists)}
+    out = []
+    for n in notices:
+        i = where.get((n.system, n.resource or "")) if n.severity == "error" and not n.person else None
+        if i is not None:
+            line = loaded.doc.line_of(("lists", i, "id"))
+            n = n.model_copy(update={"message": f"{loaded.path}:{line}: lists[{i}].id: {n.message}"})
+        out.append(n)
+    return out
 
 
 def _identify(rb: Runbook, system: str, connector: Connector, identity: Identity, steps: list[Step],

@@ -21,7 +21,8 @@ def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode:
                   note: str | None = None) -> dict[str, Any]:
     """The evidence record of one action; plan, apply and restore all write this same shape."""
     return {"type": "action", "mode": mode, "action_id": a.id, "item": a.item, "system": a.system,
-            "connector": a.connector, "kind": a.kind, "summary": kind.describe(a.label or a.resource),
+            "connector": a.connector, "kind": a.kind,
+            "summary": kind.describe(a.label or a.resource, mode=mode if a.status == "change" else "apply"),
             "person": a.person, "resource": a.resource, "principal": a.principal, "label": a.label,
             "before": a.before, "observed": observed, "after": after,
             "request_ids": list(receipt.request_ids) if receipt else [],
@@ -30,6 +31,14 @@ def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode:
             "note": a.note if note is None else note, "attempts": attempts,
             # what the plan decided: a skip it made (a protected account) is settled, a change skipped is not
             "planned": a.status}
+
+
+def progress_text(record: dict[str, Any]) -> str:
+    """An action record as a progress line: its summary and whose it is, so a log of thousands of "lock account"
+    lines says which account each one was."""
+    who = record.get("person") or record.get("principal") or ""
+    summary = str(record.get("summary", ""))
+    return f"{summary} ({who})" if who and who.casefold() not in summary.casefold() else summary
 
 
 # What a run keeps of each settled action record (the record itself is in the evidence log): enough for the

@@ -26,23 +26,35 @@ class Strict(BaseModel):
 class SecretRef(Strict):
     """A reference to a secret held in the environment, `.env` or the secrets directory, never its value."""
 
-    secret: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+    secret: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", examples=["corp_ldap"],
+                                 description="the secret's name: its value is REVOKE_<NAME> in the environment or "
+                                 "a .env file, or the file NAME in $REVOKE_SECRETS_DIR")]
 
 
 class SystemSpec(Strict):
-    connector: str
-    settings: dict[str, Any] = Field(default_factory=dict)
-    blast_radius: Annotated[int, Field(ge=1)] = 50
-    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
-    identify_by: Literal["ids", "email"] = "ids"
+    connector: str = Field(description="which connector talks to this system; `revoke connectors` lists the "
+                           "installed ones", examples=["ldap"])
+    settings: dict[str, Any] = Field(default_factory=dict, description="the connector's settings: see its "
+                                     "section under Connectors")
+    blast_radius: Annotated[int, Field(ge=1)] = Field(50, description="apply refuses to change more distinct "
+                                                      "accounts and resources than this in the system in one run")
+    concurrency: Annotated[int, Field(ge=1, le=64)] = Field(4, description="changes carried out at once in this "
+                                                            "system")
+    identify_by: Literal["ids", "email"] = Field("ids", description="how a person is found here: `ids` (their "
+                                                 "`ids.SYSTEM`) or `email` (their `email:` when no id is given)")
 
 
 class PersonSpec(Strict):
-    name: Annotated[str, Field(min_length=1)]
-    email: str | None = None
-    ids: dict[str, str] = Field(default_factory=dict)
-    # when they leave (HR's termination time), with its zone; default: final_day at the runbook's cutoff
-    leaves_at: dt.datetime | None = None
+    name: Annotated[str, Field(min_length=1)] = Field(description="the person's name, as the plan and the "
+                                                      "closure report show it", examples=["Alice Example"])
+    email: str | None = Field(None, description="their email: found by it in systems with identify_by: email",
+                              examples=["alice@consult.example"])
+    ids: dict[str, str] = Field(default_factory=dict, description="their identifier in each system, by system "
+                                "name (uid, DN, UPN, IAM user name, login, ...)",
+                                examples=[{"corp-ldap": "alice", "entra": "alice@contoso.example"}])
+    leaves_at: dt.datetime | None = Field(None, description="when they leave (HR's termination time), with its "
+                                          "zone; default: final_day at the runbook's cutoff",
+                                          examples=["2026-12-04T17:00:00+01:00"])
 
     @field_validator("leaves_at")
     @classmethod
@@ -53,47 +65,66 @@ class PersonSpec(Strict):
 
 
 class ListSpec(Strict):
-    system: str
-    id: Annotated[str, Field(min_length=1)]
-    close: str = "default"
-    options: dict[str, Any] = Field(default_factory=dict)
+    system: str = Field(description="the system (a name under systems:) the list lives in", examples=["m365"])
+    id: Annotated[str, Field(min_length=1)] = Field(description="the list's id in that system: a DN, a group's "
+                                                    "object id, mail address or display name, a channel's name or "
+                                                    "id", examples=["cn=acme-team,ou=lists,dc=example,dc=org"])
+    close: str = Field("default", description="how it closes: `default` (the connector's way), `delete`, "
+                       "`archive`, `keep` (only the leavers are removed), as the connector supports")
+    options: dict[str, Any] = Field(default_factory=dict, description="the connector's list options: see "
+                                    "`lists[].options` in its section")
 
 
 class ProtectSpec(Strict):
-    id: Annotated[str, Field(min_length=1)]
-    system: str | None = None
+    id: Annotated[str, Field(min_length=1)] = Field(description="any identifier of the account (DN, uid, mail, "
+                                                    "UPN, object id, ARN, login), in any case",
+                                                    examples=["uid=admin,ou=people,dc=example,dc=org"])
+    system: str | None = Field(None, description="only in this system (default: in every system)")
 
 
 class ChecklistSpec(Strict):
-    page: str
-    accounts_item: int = 3
-    lists_item: int = 4
-    items: dict[str, int] = Field(default_factory=dict)
+    page: str = Field(description="the checklist page (Markdown, in a wiki clone), relative to the runbook",
+                      examples=["wiki/Customer-Offboarding-Checklist.md"])
+    accounts_item: int = Field(3, description="the item number of Site/Network Access")
+    lists_item: int = Field(4, description="the item number of Team Collaboration")
+    items: dict[str, int] = Field(default_factory=dict, description="other items' numbers by name, for pages "
+                                  "numbered differently")
 
 
 class ApprovalsSpec(Strict):
     """The two-person rule: who may approve a plan (git's SSH allowed_signers format) and how many must."""
 
-    allowed_signers: Annotated[str, Field(min_length=1)]
-    required: Annotated[int, Field(ge=1, le=20)] = 1
+    allowed_signers: Annotated[str, Field(min_length=1)] = Field(
+        description="who may approve: git's SSH allowed_signers file, relative to the runbook",
+        examples=["approvers.allowed_signers"])
+    required: Annotated[int, Field(ge=1, le=20)] = Field(1, description="how many distinct approvers must sign")
 
 
 class Runbook(Strict):
-    engagement: Annotated[str, Field(pattern=NAME)]
-    final_day: dt.date
-    systems: dict[str, SystemSpec]
-    people: list[PersonSpec]
-    lists: list[ListSpec] = Field(default_factory=list)
-    protect: list[ProtectSpec] = Field(default_factory=list)
-    checklist: ChecklistSpec | None = None
-    evidence_dir: str = "evidence"
-    approvals: ApprovalsSpec | None = None
-    # an RFC 3161 timestamp authority: every sealed run gets a token over its signed listing (revoke/attest.py)
-    timestamp_authority: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
-    # timeliness (revoke/timeliness.py): when people leave by default, and how soon their access must be gone
-    cutoff: dt.time = dt.time(17, 0)
-    timezone: str = "UTC"
-    sla: str | None = None
+    engagement: Annotated[str, Field(pattern=NAME)] = Field(description="a short slug, used in run ids and "
+                                                            "commit messages", examples=["acme-2026"])
+    final_day: dt.date = Field(description="the engagement's last day: apply before it needs --before-final-day",
+                               examples=["2026-11-30"])
+    systems: dict[str, SystemSpec] = Field(description="the systems, by a name of your choosing")
+    people: list[PersonSpec] = Field(description="who leaves")
+    lists: list[ListSpec] = Field(default_factory=list, description="lists, groups and channels to close")
+    protect: list[ProtectSpec] = Field(default_factory=list, description="accounts never acted on, even if listed "
+                                       "as leaving; the connectors' own identities are protected too")
+    checklist: ChecklistSpec | None = Field(None, description="the checklist page whose items 3 and 4 revoke "
+                                            "reports to")
+    evidence_dir: str = Field("evidence", description="where run folders go, relative to the runbook")
+    approvals: ApprovalsSpec | None = Field(None, description="the two-person rule: apply only a saved plan "
+                                            "this many approvers signed")
+    # revoke/attest.py: every sealed run gets a token over its signed listing
+    timestamp_authority: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = Field(
+        None, description="an RFC 3161 timestamp authority's URL: each sealed run gets a trusted timestamp",
+        examples=["https://tsa.example.org/tsr"])
+    # revoke/timeliness.py: when people leave by default, and how soon their access must be gone
+    cutoff: dt.time = Field(dt.time(17, 0), description="the time of day on final_day people leave at, unless "
+                            "their leaves_at says otherwise", examples=["17:00"])
+    timezone: str = Field("UTC", description="the IANA time zone of final_day and cutoff", examples=["Europe/Berlin"])
+    sla: str | None = Field(None, description="how soon after someone leaves their access must be gone; the "
+                            "closure report says, per person and system, whether it was", examples=["24h", "4h"])
 
     @field_validator("timezone")
     @classmethod
@@ -113,6 +144,15 @@ class Runbook(Strict):
             from revoke.timeliness import parse_duration
 
             parse_duration(value)
+        return value
+
+    @field_validator("final_day", mode="before")
+    @classmethod
+    def _final_day_is_a_date(cls, value: Any) -> Any:
+        # YAML reads 42 as a number, and pydantic would take it for seconds since 1970 ("Datetimes provided to
+        # dates should have zero time"); a date is written as one
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} is a number, not a date: write the day as YYYY-MM-DD, e.g. 2026-11-30")
         return value
 
     @field_validator("protect", mode="before")
@@ -192,7 +232,7 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
     try:
         runbook = Runbook.model_validate(doc.data)
     except ValidationError as err:
-        raise RunbookError(doc.problems_from(err, HINTS)) from None
+        raise RunbookError(_with_settings(doc.problems_from(err, HINTS), doc)) from None
     problems = cross_check(runbook, doc)
     if runbook.approvals is not None:
         signers = Path(runbook.approvals.allowed_signers)
@@ -201,8 +241,17 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
                                         "to the runbook)", "list who may approve, one 'principal key' line each, "
                                         "in git's allowed_signers format (ssh-keygen(1), ALLOWED SIGNERS)"))
     if problems:
-        raise RunbookError(problems)
+        raise RunbookError(_with_settings(problems, doc))
     return LoadedRunbook(path, runbook, doc)
+
+
+def _with_settings(problems: list[Problem], doc: LocatedDocument) -> list[Problem]:
+    """`problems` and the connector settings' own, in the order of the file: one round of fixes, not two."""
+    from revoke.planner import settings_problems  # the connectors' side; it imports this module
+
+    seen = {(p.line, p.field) for p in problems}
+    more = [p for p in settings_problems(doc.data, doc) if (p.line, p.field) not in seen]
+    return sorted(problems + more, key=lambda p: p.line or 0)
 
 
 def cross_check(rb: Runbook, doc: LocatedDocument) -> list[Problem]:

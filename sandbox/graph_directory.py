@@ -163,18 +163,14 @@ class Directory:
         if head == "users":
             if n == 1 and method == "GET":
                 found = list(self.users.values())
-                m = re.fullmatch(r"mail eq '([^']*)'", q.get("$filter", "").strip())
-                if m:
-                    found = [u for u in found if (u.get("mail") or "").casefold() == m.group(1).casefold()]
+                found = filtered(found, q)
                 return self.page(path, [self.typed(u) for u in found], q)
             if n >= 2:
                 return self._users(method, path, seg, q, body)
         if head == "groups":
             if n == 1 and method == "GET":
                 found = list(self.groups.values())
-                m = re.fullmatch(r"mail eq '([^']*)'", q.get("$filter", "").strip())
-                if m:
-                    found = [g for g in found if (g.get("mail") or "").casefold() == m.group(1).casefold()]
+                found = filtered(found, q)
                 return self.page(path, [self.typed(g) for g in found], q)
             if n >= 2:
                 return self._groups(method, path, seg, q, body)
@@ -351,9 +347,7 @@ class Directory:
         if rest in (["microsoft.graph.group"], ["microsoft.graph.user"]) and method == "GET":
             kind = rest[0].rsplit(".", 1)[1]
             items = [self.typed_deleted(d) for d in self.deleted.values() if d["kind"] == kind]
-            m = re.fullmatch(r"mail eq '([^']*)'", q.get("$filter", "").strip())
-            if m:
-                items = [i for i in items if (i.get("mail") or "").casefold() == m.group(1).casefold()]
+            items = filtered(items, q)
             return self.page(path, items, q)
         if len(rest) == 1 and method == "GET":
             if rest[0] not in self.deleted:
@@ -446,3 +440,13 @@ def select(obj: dict[str, Any], fields: str | None) -> dict[str, Any]:
 
 def dumps(body: Any) -> bytes:
     return json.dumps(body).encode()
+
+
+def filtered(items: list[dict[str, Any]], q: dict[str, str]) -> list[dict[str, Any]]:
+    """`$filter=mail eq '...'` or `displayName eq '...'` (a quote doubled inside the value), compared without case
+    as Graph compares these properties."""
+    m = re.fullmatch(r"(mail|displayName) eq '((?:[^']|'')*)'", q.get("$filter", "").strip())
+    if not m:
+        return items
+    field, value = m.group(1), m.group(2).replace("''", "'").casefold()
+    return [i for i in items if str(i.get(field) or "").casefold() == value]

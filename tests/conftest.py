@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from revoke.cli import cli
 from revoke.sandbox.slapd import Slapd, unavailable_reason
+from tests.demo_env import demo_sandbox, demo_world  # noqa: F401 - fixtures: the demo's sandbox, kept running
 
 
 @pytest.fixture

@@ -193,7 +193,7 @@ def test_missing_scope_error_names_the_scope(ws: dict, fake: SlackFake, run_cli:
 def test_shared_channel_is_not_archived_without_the_flag(ws: dict, fake: SlackFake, run_cli: Any) -> None:
     shared = fake.add_channel("acme-partner", members=[ws["alice"], ws["carol"]], shared=True)
     plan = run_cli("--quiet", "plan", str(runbook(ws)))
-    assert "attention: archive #acme-partner: Slack Connect" in plan.output
+    assert "needs a person: archive #acme-partner: Slack Connect" in plan.output
     result, _, records = apply_json(run_cli, runbook(ws))
     assert result.exit_code == 3  # a person must decide about the shared channel
     assert not fake.channel(shared).is_archived

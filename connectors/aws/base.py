@@ -18,7 +18,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, SSLError
 from botocore.parsers import ResponseParserError, ResponseParserFactory
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,13 +45,15 @@ class AwsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    region: str = "us-east-1"
-    endpoint_url: str | None = Field(None, description="another endpoint, e.g. moto's server for a rehearsal")
+    region: str = Field("us-east-1", description="the region STS and IAM Identity Center are called in")
+    endpoint_url: str | None = Field(None, description="another endpoint, e.g. moto's server for a rehearsal",
+                                     examples=["http://127.0.0.1:5000"])
     ca_bundle: str | None = Field(None, description="CA bundle for TLS to AWS (a corporate proxy's CA)")
     profile: str | None = Field(None, description="a named profile of the AWS config files")
-    access_key_id: SecretRef | None = None
-    secret_access_key: SecretRef | None = None
-    session_token: SecretRef | None = None
+    access_key_id: SecretRef | None = Field(None, description="with secret_access_key; without them, boto3's "
+                                            "own chain (environment, profile, instance role)")
+    secret_access_key: SecretRef | None = Field(None, description="with access_key_id")
+    session_token: SecretRef | None = Field(None, description="for temporary credentials")
     # botocore's own name: with mode "adaptive" this many retries follow a throttled or failed first attempt,
     # paced by botocore's client-side rate limiter; after that the engine gets a retryable ActionFailed.
     max_attempts: int = Field(5, ge=0, le=20, description="botocore adaptive-mode retries per call (throttling)")
@@ -254,6 +256,11 @@ class AwsSessions:
             got = self.client("sts").get_caller_identity()
         except AWS_ERRORS as err:
             reason = translate(err, "sts:GetCallerIdentity")
+            if isinstance(err, (EndpointConnectionError, ConnectTimeoutError, SSLError)):
+                # nothing answered: the credentials were never tried
+                where = self.settings.endpoint_url or "the AWS endpoint"
+                raise ConnectionFailed(self.system, f"cannot reach {where} ({reason}); check endpoint_url, the "
+                                       "network or proxy, and ca_bundle for a TLS proxy") from None
             raise ConnectionFailed(self.system, f"the credentials do not work ({reason})") from None
         return {"account": got["Account"], "arn": got["Arn"], "user_id": got["UserId"]}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar, Sequence
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import (
@@ -34,11 +34,16 @@ from revoke.exposure import ExposureRule
 
 
 class IdentityCenterSettings(AwsSettings):
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "region": "eu-west-1", "instance_arn": "arn:aws:sso:::instance/ssoins-1234567890abcdef"}]})
+
     instance_arn: str | None = Field(None, description="default: the only instance ListInstances answers")
-    deny_open_sessions: bool = True
-    delete_user: bool = False
-    async_timeout_seconds: float = Field(120, gt=0, le=900)
-    poll_interval_seconds: float = Field(1.0, gt=0, le=30)
+    deny_open_sessions: bool = Field(True, description="deny the leaver's open sessions in each permission set "
+                                     "(an inline Deny on identitystore:UserId; there is no end-session API)")
+    delete_user: bool = Field(False, description="also delete the Identity Center user (not restorable)")
+    async_timeout_seconds: float = Field(120, gt=0, le=900, description="longest wait for an assignment's "
+                                         "asynchronous deletion")
+    poll_interval_seconds: float = Field(1.0, gt=0, le=30, description="between looks at it")
 
 
 class DenyPermissionSetSessions(ActionKind):

@@ -22,7 +22,7 @@ import datetime as dt
 from typing import Any, ClassVar, Sequence
 
 import ldap3
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
@@ -41,6 +41,10 @@ STAMP = "by revoke run"  # marks a description revoke wrote: never stamped twice
 
 class ActiveDirectorySettings(LdapConnectionSettings):
     """`bind_dn` may be a DN, a userPrincipalName (svc-revoke@corp.example.org) or DOMAIN\\name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "url": "ldaps://dc1.corp.example", "bind_dn": "svc-revoke@corp.example",
+        "bind_password": {"secret": "corp_ad"}, "disabled_ou": "OU=Disabled Users,DC=corp,DC=example"}]})
 
     base_dn: str | None = Field(None, description="default: the domain's defaultNamingContext")
     disabled_ou: str | None = Field(None, description="move disabled accounts here, e.g. OU=Disabled Users,DC=...")

@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal, Sequence
 
 import ldap3
 
+from pydantic import ConfigDict, Field
+
 from revoke.actions import LISTS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.directory import ldap_names
@@ -33,17 +35,31 @@ CHUNK = 100  # subjects per OR-filter: a few searches in total, not one per pers
 
 
 class LdapSettings(LdapConnectionSettings):
-    base_dn: str
-    people_base: str | None = None
-    group_base: str | None = None
-    user_filter: str = "(uid={id})"
-    lock_method: Literal["ppolicy", "nsAccountLock", "attribute", "password"] = "ppolicy"
-    lock_attribute: str | None = None  # for lock_method: attribute, e.g. ds-pwp-account-disabled
-    lock_value: str = "TRUE"
-    empty_group_member: str = "cn=nobody"
+    """OpenLDAP, 389-DS and other LDAP directories: lock accounts, remove group memberships, delete mail groups."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "url": "ldaps://ldap.corp.example", "bind_dn": "uid=revoke-svc,ou=services,dc=example,dc=org",
+        "bind_password": {"secret": "corp_ldap"}, "base_dn": "dc=example,dc=org",
+        "people_base": "ou=people,dc=example,dc=org"}]})
+
+    base_dn: str = Field(description="the directory's suffix; people and groups are searched under it",
+                         examples=["dc=example,dc=org"])
+    people_base: str | None = Field(None, description="where people are (default: base_dn)",
+                                    examples=["ou=people,dc=example,dc=org"])
+    group_base: str | None = Field(None, description="where groups are (default: base_dn)")
+    user_filter: str = Field("(uid={id})", description="how a person's id finds their entry; {id} is replaced")
+    lock_method: Literal["ppolicy", "nsAccountLock", "attribute", "password"] = Field(
+        "ppolicy", description="ppolicy: pwdAccountLockedTime (OpenLDAP, needs pwdLockout in the policy); "
+        "nsAccountLock (389-DS, FreeIPA); attribute: lock_attribute set to lock_value; password: replace it")
+    lock_attribute: str | None = Field(None, description="for lock_method: attribute",
+                                       examples=["ds-pwp-account-disabled"])
+    lock_value: str = Field("TRUE", description="the value lock_attribute is set to")
+    empty_group_member: str = Field("cn=nobody", description="the placeholder member left in a groupOfNames "
+                                    "whose last member leaves (the schema needs one)")
     # what makes a group a mail group that a runbook list may delete: a group object class and this attribute
     # (None: any group); anything else named in `lists:` is refused at plan time
-    list_attribute: str | None = "mail"
+    list_attribute: str | None = Field("mail", description="a group is a list revoke may delete only if it has "
+                                       "this attribute (null: any group)")
 
 
 class LockAccount(ActionKind):

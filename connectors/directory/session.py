@@ -40,14 +40,23 @@ ENTRY_EXISTS = 68
 class LdapConnectionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(description="ldaps://host:636, or ldap://host:389 with StartTLS")
-    bind_dn: str
-    bind_password: SecretRef
-    start_tls: bool = True
-    insecure: bool = False
-    ca_file: str | None = None
-    tls_verify: bool = True
-    timeout: float = 10.0
+    url: str = Field(description="ldaps://host:636, or ldap://host:389 with StartTLS",
+                     examples=["ldaps://ldap.corp.example"])
+    bind_dn: str = Field(description="the account revoke binds as (it is never acted on)",
+                         examples=["uid=revoke-svc,ou=services,dc=example,dc=org"])
+    bind_password: SecretRef = Field(description="its password, as {secret: NAME}", examples=[{"secret": "corp_ldap"}])
+    start_tls: bool = Field(True, description="on ldap:// urls, upgrade to TLS with StartTLS before binding")
+    insecure: bool = Field(False, description="allow plain LDAP without TLS (the password crosses the network in "
+                           "clear text; the plan warns)")
+    ca_file: str | None = Field(None, description="PEM file of the CA that signed the server's certificate, when "
+                                "this machine does not trust it already", examples=["/etc/ssl/corp-ca.pem"])
+    tls_verify: bool = Field(True, description="check the server's certificate (false: any certificate is "
+                             "accepted; the plan warns)")
+    tls_server_name: str | None = Field(
+        default=None, description="the name the server's certificate carries, when the url names the server "
+        "otherwise (an IP address, an alias, a tunnel): checked instead of the url's host, and sent as SNI",
+        examples=["ldap.corp.example"])
+    timeout: float = Field(10.0, description="seconds to wait for the server to connect and answer")
 
 
 def connection_warnings(s: LdapConnectionSettings) -> list[str]:
@@ -74,8 +83,10 @@ class LdapSession:
         if not use_ssl and not settings.start_tls and not settings.insecure:
             raise ConnectionFailed(system, f"{settings.url} is plain LDAP and start_tls is off; use ldaps://, "
                                    "keep start_tls: true, or set insecure: true to accept clear text on purpose")
+        name = settings.tls_server_name
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED if settings.tls_verify else ssl.CERT_NONE,
-                        ca_certs_file=settings.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+                        ca_certs_file=settings.ca_file, version=ssl.PROTOCOL_TLS_CLIENT,
+                        valid_names=[name] if name else None, sni=name)
         self._server = ldap3.Server(settings.url, use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE,
                                     connect_timeout=max(1, int(settings.timeout)))
         self._start_tls = not use_ssl and settings.start_tls and not settings.insecure
@@ -98,13 +109,14 @@ class LdapSession:
             conn.open()
             if self._start_tls and not conn.start_tls():
                 raise ConnectionFailed(self.system, f"StartTLS on {s.url} failed: {_describe(conn.result)}; "
-                                       "check ca_file, or use ldaps://")
+                                       + _starttls_hint(conn.result))
             if not conn.bind():
                 raise self._bind_error(conn.result)
-        except ldap_exc.LDAPStartTLSError as err:
-            raise ConnectionFailed(self.system, f"StartTLS on {s.url} failed: {err}; check ca_file and that "
-                                   "the certificate names this host") from None
+        except (ldap_exc.LDAPStartTLSError, ldap_exc.LDAPCertificateError) as err:
+            raise ConnectionFailed(self.system, f"TLS with {s.url} failed: {_tls_reason(err, s)}") from None
         except ldap_exc.LDAPSocketOpenError as err:
+            if _is_tls(err):
+                raise ConnectionFailed(self.system, f"TLS with {s.url} failed: {_tls_reason(err, s)}") from None
             raise ConnectionFailed(self.system, f"cannot reach {s.url}: {_socket_reason(err)}; is the server "
                                    "running and the url right?") from None
         except ldap_exc.LDAPException as err:
@@ -185,6 +197,34 @@ def _describe(result: dict[str, Any] | None) -> str:
     if result.get("message"):
         text += f": {result['message']}"
     return text
+
+
+def _starttls_hint(result: dict[str, Any] | None) -> str:
+    if (result or {}).get("result") == 2 or "protocolError" in str((result or {}).get("description")):
+        # the server has no StartTLS (no certificate configured): it answers protocolError
+        return ("the server does not offer StartTLS: use its ldaps:// url, or, to send the bind password in clear "
+                "text on purpose, set insecure: true")
+    return "check ca_file, or use ldaps://"
+
+
+def _is_tls(err: Exception) -> bool:
+    text = str(err).lower()
+    return any(w in text for w in ("certificate", "ssl", "tls", "doesn't match", "handshake"))
+
+
+def _tls_reason(err: Exception, s: Any) -> str:
+    """Why TLS failed, with the setting that fixes it."""
+    text = str(err)
+    if "protocolError" in text:
+        return _starttls_hint({"result": 2})
+    if "doesn't match" in text or "hostname" in text.lower() or "match any name" in text:
+        host = s.tls_server_name or s.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        return (f"the server's certificate does not name {host}; connect by the name in the certificate, or set "
+                "tls_server_name: to that name")
+    if "verify failed" in text.lower() or "unknown ca" in text.lower() or "self-signed" in text.lower():
+        return ("the server's certificate is not signed by a CA this machine trusts; set ca_file: to the CA "
+                "that signed it (PEM)")
+    return f"{type(err).__name__}: {text}; check ca_file and tls_server_name"
 
 
 def _socket_reason(err: Exception) -> str:

@@ -10,9 +10,11 @@ from revoke.runbook import SecretRef
 
 
 class GitHubSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "organizations": ["acme"], "token": {"secret": "github_token"}}]})
 
-    organizations: list[str] = Field(min_length=1, description="the organisations the leavers are removed from")
+    organizations: list[str] = Field(min_length=1, description="the organisations the leavers are removed from",
+                                     examples=[["acme"]])
     token: SecretRef | None = Field(None, description="a personal access token of an organisation owner")
     app_id: int | None = Field(None, description="a GitHub App's id (with private_key): acts as its installation")
     private_key: SecretRef | None = Field(None, description="the GitHub App's private key (PEM)")
@@ -31,8 +33,8 @@ class GitHubSettings(BaseModel):
     scan_repository_invitations: bool = Field(True, description="look for pending repository invitations to the "
                                               "leavers in every repository of the organisations (one listing per "
                                               "repository)")
-    page_size: int = Field(100, ge=1, le=100)
-    timeout: float = Field(30, gt=0)
+    page_size: int = Field(100, ge=1, le=100, description="items per page of GitHub's listings")
+    timeout: float = Field(30, gt=0, description="seconds to wait for an answer")
 
     @field_validator("base_url")
     @classmethod

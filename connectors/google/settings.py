@@ -13,7 +13,8 @@ TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
 class GoogleSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "admin": "admin@acme.example", "service_account_key": {"secret": "google_key"}}]})
 
     admin: str = Field(description="the super administrator the service account acts as (domain-wide delegation "
                        "makes every call as this user); never acted on")
@@ -43,7 +44,7 @@ class GoogleSettings(BaseModel):
                                         "per-minute quotas (a proxy with its own limit may differ)")
     batch_calls: int = Field(1000, ge=1, le=1000, description="calls per batch request (Google's limit: 1000)")
     page_size: int = Field(200, ge=1, le=200, description="items per listing page (groups.list allows 200)")
-    timeout: float = Field(60, gt=0)
+    timeout: float = Field(60, gt=0, description="seconds to wait for an answer")
 
     @field_validator("api_endpoint", "groups_settings_endpoint", "chat_endpoint")
     @classmethod

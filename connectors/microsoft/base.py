@@ -24,26 +24,29 @@ class MicrosoftAppSettings(BaseModel):
     """What every Microsoft system of a runbook shares: the app registration, its credential, the authority and
     the TLS trust (Graph and Exchange Online alike). Secrets are references (`{secret: NAME}`), never values."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "tenant_id": "00000000-0000-0000-0000-000000000000", "client_id": "11111111-1111-1111-1111-111111111111",
+        "client_secret": {"secret": "graph_secret"}}]})
 
-    tenant_id: str
-    client_id: str
-    client_secret: SecretRef | None = None
-    certificate_key: SecretRef | None = None    # PEM private key of the app's certificate
-    certificate_thumbprint: str | None = None   # SHA-1 thumbprint of that certificate, as shown in Entra
-    # Sovereign clouds: https://login.microsoftonline.us with https://graph.microsoft.us/v1.0 (US Gov L4),
-    # https://login.chinacloudapi.cn with https://microsoftgraph.chinacloudapi.cn/v1.0 (21Vianet).
-    authority_host: str = "https://login.microsoftonline.com"
-    # A CA bundle to trust (a TLS-inspecting proxy, or the local fake). Explicit on purpose: requests would
-    # otherwise let REQUESTS_CA_BUNDLE from the environment override it.
-    ca_file: str | None = None
-    # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
-    instance_discovery: bool = True
-    read_wait_seconds: float = 120.0   # most time spent waiting out throttled reads in one run
-    # Most requests a second (each one inside a $batch counts), for a tenant whose limit is known or shared
-    # with other apps. Without it the client learns the rate from the service's 429 answers.
-    requests_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = 30.0
+    tenant_id: str = Field(description="the directory (tenant) id", examples=["00000000-0000-0000-0000-000000000000"])
+    client_id: str = Field(description="the app registration's application (client) id",
+                           examples=["11111111-1111-1111-1111-111111111111"])
+    client_secret: SecretRef | None = Field(None, description="the app's client secret (or certificate_key)")
+    certificate_key: SecretRef | None = Field(None, description="PEM private key of the app's certificate")
+    certificate_thumbprint: str | None = Field(None, description="SHA-1 thumbprint of that certificate, as shown "
+                                               "in Entra")
+    authority_host: str = Field("https://login.microsoftonline.com", description="sovereign clouds: "
+                                "https://login.microsoftonline.us (US Gov L4), https://login.chinacloudapi.cn "
+                                "(21Vianet), with the matching service url")
+    # Explicit on purpose: requests would otherwise let REQUESTS_CA_BUNDLE from the environment override it.
+    ca_file: str | None = Field(None, description="a CA bundle to trust (a TLS-inspecting proxy, or a local fake)")
+    instance_discovery: bool = Field(True, description="false only for an authority msal cannot validate against "
+                                     "Microsoft's list (a private cloud or a local fake)")
+    read_wait_seconds: float = Field(120.0, description="most time spent waiting out throttled reads in one run")
+    requests_per_second: float | None = Field(default=None, gt=0, description="most requests a second (each one "
+                                              "inside a $batch counts), for a tenant whose limit is known or "
+                                              "shared; without it the rate is learnt from the service's 429 answers")
+    timeout_seconds: float = Field(30.0, description="seconds to wait for an answer")
 
     @model_validator(mode="after")
     def _one_credential(self) -> "MicrosoftAppSettings":

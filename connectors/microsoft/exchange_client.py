@@ -41,15 +41,15 @@ ORGANIZATION_ANCHOR = "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@"
 class ExchangeSettings(MicrosoftAppSettings):
     """Per-runbook settings of an `exchange-online` system: the same app registration as Graph's systems."""
 
-    # Sovereign clouds: https://outlook.office365.us (GCC High), https://webmail.apps.mil (DoD),
-    # https://partner.outlook.cn (21Vianet)
-    base_url: str = "https://outlook.office365.com"
-    # the tenant as the endpoint names it: its id (the default) or its initial domain (contoso.onmicrosoft.com)
-    organization: str | None = None
-    # whose mailboxes are searched for permissions given to the leavers: shared mailboxes (the usual place), every
-    # mailbox (a slow read in a large tenant), or none
-    mailbox_scope: Literal["shared", "all", "none"] = "shared"
-    page_size: int = Field(default=1000, ge=1, le=1000)
+    base_url: str = Field("https://outlook.office365.com", description="the Exchange Online endpoint; sovereign "
+                          "clouds: https://outlook.office365.us (GCC High), https://webmail.apps.mil (DoD), "
+                          "https://partner.outlook.cn (21Vianet)")
+    organization: str | None = Field(None, description="the tenant as the endpoint names it: its id (the default) "
+                                     "or its initial domain", examples=["contoso.onmicrosoft.com"])
+    mailbox_scope: Literal["shared", "all", "none"] = Field(
+        "shared", description="whose mailboxes are searched for permissions given to the leavers: shared mailboxes "
+        "(the usual place), every mailbox (a slow read in a large tenant), or none")
+    page_size: int = Field(default=1000, ge=1, le=1000, description="items per page of a listing")
 
     @property
     def root(self) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
 import requests
+from pydantic import Field
 
 from revoke.connector import Identity
 from revoke.connectors.microsoft.base import (  # noqa: F401 - the shared base, re-exported for the Graph connectors
@@ -42,9 +43,11 @@ RETRY_STATUSES = (429, 503, 504)
 class GraphSettings(MicrosoftAppSettings):
     """Per-runbook settings of a Graph system."""
 
-    graph_url: str = "https://graph.microsoft.com/v1.0"
-    # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
-    async_poll_seconds: float = 30.0
+    graph_url: str = Field("https://graph.microsoft.com/v1.0", description="the Graph root: "
+                           "https://graph.microsoft.us/v1.0 (US Gov L4), https://microsoftgraph.chinacloudapi.cn/v1.0 "
+                           "(21Vianet)")
+    async_poll_seconds: float = Field(30.0, description="between looks at a Teams async operation (Microsoft asks "
+                                      "for more than 30 seconds)")
 
     @property
     def graph_root(self) -> str:

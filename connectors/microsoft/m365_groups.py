@@ -35,6 +35,12 @@ CLOSE_MODES = ("default", "archive", "remove-leavers", "empty", "delete")
 GUID = re.compile(r"^[0-9a-fA-F-]{36}$")
 
 
+def by_name(ident: str) -> str:
+    """The `$filter` that finds a group a runbook names by mail address, or else by its display name."""
+    field = "mail" if "@" in ident else "displayName"
+    return quote(f"{field} eq '" + ident.replace("'", "''") + "'", safe="'@")
+
+
 class ArchiveTeam(ActionKind):
     name = "archive-team"
     summary = "archive team"
@@ -107,9 +113,8 @@ class M365GroupsConnector(Connector):
                                           f"{', '.join(CLOSE_MODES)})", resource=lst.ident))
             elif GUID.match(lst.ident):
                 lookups[f"list:{lst.ident}"] = f"/groups/{lst.ident}?$select={GROUP_FIELDS}"
-            else:
-                where = quote("mail eq '" + lst.ident.replace("'", "''") + "'", safe="'@")
-                lookups[f"list:{lst.ident}"] = f"/groups?$filter={where}&$select={GROUP_FIELDS}"
+            else:  # by mail address, or by display name (unique, or the plan lists the candidates)
+                lookups[f"list:{lst.ident}"] = f"/groups?$filter={by_name(lst.ident)}&$select={GROUP_FIELDS}"
         for s in subjects:
             lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select={USER_ID_FIELDS},userType"
         replies = self.graph.batch_get(lookups)
@@ -163,8 +168,12 @@ class M365GroupsConnector(Connector):
         if not found:
             return {}
         if len(found) != 1:
-            out.notices.append(Notice(f"mail address '{lst.ident}' matches {len(found)} groups; name the group by "
-                                      "its object id", resource=lst.ident))
+            what = "mail address" if "@" in lst.ident else "display name"
+            candidates = "; ".join(f"{g.get('displayName')} <{g.get('mail') or 'no mail'}> id {g['id']}"
+                                   for g in found[:10])
+            out.notices.append(Notice(f"list '{lst.ident}': the {what} matches {len(found)} groups ({candidates}); "
+                                      "name the one to close by its object id or mail address in lists[].id",
+                                      resource=lst.ident))
             return None
         return found[0]
 
@@ -175,8 +184,7 @@ class M365GroupsConnector(Connector):
             if GUID.match(lst.ident):
                 paths[lst.ident] = f"/directory/deletedItems/{lst.ident}"
             else:
-                where = quote("mail eq '" + lst.ident.replace("'", "''") + "'", safe="'@")
-                paths[lst.ident] = f"/directory/deletedItems/microsoft.graph.group?$filter={where}"
+                paths[lst.ident] = f"/directory/deletedItems/microsoft.graph.group?$filter={by_name(lst.ident)}"
         replies = self.graph.batch_get(paths)
         steps = []
         for lst in missing:
@@ -186,7 +194,10 @@ class M365GroupsConnector(Connector):
             found = ([reply.body] if "value" not in reply.body else reply.body["value"]) if reply.ok else []
             if len(found) != 1:
                 out.notices.append(Notice(f"group '{lst.ident}' not found in tenant {self.settings.tenant_id} "
-                                          "(nor among deleted groups)", resource=lst.ident))
+                                          "(nor among deleted groups) by " + ("object id" if GUID.match(lst.ident)
+                                          else "mail address" if "@" in lst.ident else "display name")
+                                          + "; lists[].id takes a group's object id, mail address or exact "
+                                          "display name", resource=lst.ident))
                 continue
             g = found[0]
             self.names.remember(group_entity(g))  # deleted, but still what the runbook's list names

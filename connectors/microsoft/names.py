@@ -93,8 +93,10 @@ class DirectoryNames:
     def _groups(self, names: list[str], deleted: bool = False) -> dict[str, Entity]:
         where = "/directory/deletedItems" if deleted else "/groups"
         listing = "/directory/deletedItems/microsoft.graph.group" if deleted else "/groups"
-        paths = {n: (f"{where}/{n}" if GUID.match(n) else f"{listing}?$filter={_eq('mail', n)}")
-                 for n in names if "@" in n or GUID.match(n)}
+        # a group is also named by its display name (a runbook's lists[].id); several groups of one name answer as
+        # one "ambiguous" entity, which no guardrail accepts as a list
+        paths = {n: (f"{where}/{n}" if GUID.match(n) else
+                     f"{listing}?$filter={_eq('mail' if '@' in n else 'displayName', n)}") for n in names}
         replies = self.graph.batch_get(paths)
         self._raise_unreadable(replies)
         out = {}

@@ -10,7 +10,8 @@ from revoke.runbook import SecretRef
 
 
 class OktaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "org_url": "https://acme.okta.com", "api_token": {"secret": "okta_token"}}]})
 
     org_url: str = Field(description="the Okta org, e.g. https://acme.okta.com (no /api/v1)")
     api_token: SecretRef | None = Field(None, description="an API token (sent as `SSWS <token>`); it acts with the "
@@ -31,7 +32,7 @@ class OktaSettings(BaseModel):
     reset_factors: bool = Field(False, description="also reset the leavers' enrolled MFA factors (not restorable: "
                                 "they enrol again)")
     page_size: int = Field(200, ge=1, le=200, description="`limit` of each page of a listing")
-    timeout: float = Field(30, gt=0)
+    timeout: float = Field(30, gt=0, description="seconds to wait for an answer")
 
     @field_validator("org_url")
     @classmethod

@@ -38,21 +38,27 @@ CLOSE_MODES = ("default", "archive", "keep")
 
 
 class SlackSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "token": {"secret": "slack_token"}, "channel_prefix": "acme-",
+        "closing_message": "This engagement has ended; the channel is archived. Thank you!"}]})
 
-    token: SecretRef = Field(description="the app's bot token (xoxb-...)")
-    base_url: str = "https://slack.com/api/"
+    token: SecretRef = Field(description="the app's bot token (xoxb-...)", examples=[{"secret": "slack_token"}])
+    base_url: str = Field("https://slack.com/api/", description="the Web API root (another only for a rehearsal "
+                          "against a fake)")
     channels: list[str] = Field(default_factory=list, description="channel names (#acme-dev) or ids (C0123...)")
     channel_prefix: str | None = Field(None, description="every channel whose name starts so: acme- or #acme-*")
-    closing_message: str | None = None
-    archive: bool = True
-    include_shared: bool = False
-    scan_all_channels: bool = False
-    scim_deactivate: bool = False
+    closing_message: str | None = Field(None, description="posted in each channel before it is archived")
+    archive: bool = Field(True, description="archive the engagement's channels (false: only remove the leavers)")
+    include_shared: bool = Field(False, description="archive Slack Connect channels too (it closes them for the "
+                                 "other organisation as well)")
+    scan_all_channels: bool = Field(False, description="remove the leavers from every channel the app can see, "
+                                    "not only the engagement's")
+    scim_deactivate: bool = Field(False, description="deactivate the leavers' Slack accounts through SCIM (needs "
+                                  "scim_token; ends every session)")
     scim_token: SecretRef | None = Field(None, description="SCIM token of an Org Owner/Admin (admin scope)")
-    scim_url: str = "https://api.slack.com/scim/v2/"
-    timeout: int = Field(30, ge=1)
-    read_retries: int = Field(3, ge=0, le=10)
+    scim_url: str = Field("https://api.slack.com/scim/v2/", description="the SCIM API root")
+    timeout: int = Field(30, ge=1, description="seconds to wait for an answer")
+    read_retries: int = Field(3, ge=0, le=10, description="times a failed read is tried again")
 
     @field_validator("base_url", "scim_url")
     @classmethod
@@ -256,11 +262,17 @@ class SlackConnector(Connector):
                     found.notices.append(Notice(f"no channel the app can see matches '{ref}': check the prefix; "
                                                 "private channels need the app invited", resource=ref))
             else:
-                matched = [c for c in channels if c.id == key or c.name.casefold() == key.casefold()]
+                matched = slack_names.match_channels(channels, ref)
                 if not matched:
                     found.notices.append(Notice(f"channel '{ref}' was not found: check its name or id; a private "
                                                 "channel is visible only after the app is invited to it",
                                                 resource=ref))
+                elif slack_names.ambiguous(ref, matched):
+                    found.notices.append(Notice(f"channel '{ref}' could be any of {len(matched)} channels (" +
+                                                ", ".join(f"#{c.name} {c.id}" for c in matched) + "): none is "
+                                                "closed; name the one to close by its exact name or id",
+                                                resource=ref))
+                    matched = []
             for c in matched:
                 out[c.id] = (c, mode)
         return out

@@ -44,12 +44,28 @@ def identify(api: SlackApi, names: Sequence[str]) -> dict[str, Entity | None]:
         channels = [SlackChannel(c) for c in api.channels()]
         for name in others:
             matched = match_channels(channels, name)
-            out[name] = describe_channels(matched) if matched else None
+            out[name] = None if not matched else describe_channels(matched) if not ambiguous(name, matched) else \
+                Entity(describe_channels(matched).identifiers, "ambiguous")  # never accepted as a list
     return out
 
 
 def match_channels(channels: list[SlackChannel], ref: str) -> list[SlackChannel]:
+    """The channels a runbook's reference names: a pattern (`acme-*`), an id, a name in any case, or the name as
+    people say it ("Acme Dev" for #acme-dev: spaces and underscores read as Slack's hyphens) when nothing is
+    named exactly so. More than one channel for a name that is not a pattern is ambiguous: see `ambiguous`."""
     key = ref.strip().lstrip("#")
     if "*" in key:
         return [c for c in channels if fnmatch.fnmatchcase(c.name.casefold(), key.casefold())]
-    return [c for c in channels if c.id == key or c.name.casefold() == key.casefold()]
+    exact = [c for c in channels if c.id == key or c.name.casefold() == key.casefold()]
+    if exact:
+        return exact
+    spoken = _spoken(key)
+    return [c for c in channels if _spoken(c.name) == spoken]
+
+
+def ambiguous(ref: str, matched: list[SlackChannel]) -> bool:
+    return "*" not in ref and len(matched) > 1
+
+
+def _spoken(name: str) -> str:
+    return re.sub(r"[\s_-]+", "-", name.strip().casefold())

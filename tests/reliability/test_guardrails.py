@@ -13,7 +13,7 @@ from revoke.evidence import read_records, verify_run
 from revoke.sandbox.slack import SlackFake
 from revoke.sandbox.slapd import Slapd
 from tests.conftest import ldap_system, write_runbook, yesterday
-from tests.reliability.worlds import cli_json, directory, run_dirs, slack_system, slack_world
+from tests.reliability.worlds import cli_json, directory, refused_runs, run_dirs, slack_system, slack_world
 
 IGNORED = {"memberOf"}  # maintained by the memberof overlay when a *group* changes; not a write to the person
 
@@ -148,6 +148,10 @@ def test_over_the_blast_radius_nothing_changes_anywhere(engagement: dict, slapd:
         assert directory(slapd) == before, "the directory changed"
         assert slack.writes() == [], "the other system in the runbook was written to"
         assert run_dirs(evidence) == [], "an apply run folder was made"
+        refusal = refused_runs(evidence)[-1]  # the refusal itself is evidence, sealed, with its reason
+        assert verify_run(refusal).ok and refusal.name in refused.stderr
+        assert [r for r in read_records(refusal) if r["type"] == "action"] == []
+        assert "blast-radius" in next(r for r in read_records(refusal) if r["type"] == "refused")["reason"]
 
     # raising the limit in the runbook is how an operator says "yes, all of them"
     sys_["blast_radius"] = 3

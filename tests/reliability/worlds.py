@@ -71,4 +71,18 @@ def cli_json(result: Any) -> dict[str, Any]:
 
 
 def run_dirs(root: Path, mode: str = "apply") -> list[Path]:
+    """The run folders of runs that went ahead (a refused run's folder records only its refusal)."""
+    return [p for p in _mode_dirs(root, mode) if p not in refused_runs(root, mode)]
+
+
+def refused_runs(root: Path, mode: str = "apply") -> list[Path]:
+    """Folders of runs refused before any change: a run record and a `refused` record, sealed."""
+    def refused(p: Path) -> bool:
+        log = p / "evidence.jsonl"
+        return log.is_file() and any(json.loads(line).get("type") == "refused"
+                                     for line in log.read_text().splitlines() if line.strip())
+    return [p for p in _mode_dirs(root, mode) if refused(p)]
+
+
+def _mode_dirs(root: Path, mode: str) -> list[Path]:
     return sorted(p for p in root.iterdir() if f"-{mode}-" in p.name) if root.is_dir() else []
