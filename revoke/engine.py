@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from revoke import __version__, approvals, guardrails
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
@@ -135,28 +135,14 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
     todo = [a for a in plan.actions if a.id not in finished]
 
-    runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
-                      max_wait_seconds=options.max_wait_seconds)
-    context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
-    setups = setups_for(rb)
-    secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
-    systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems}
+    systems, context, secrets = open_systems(plan, rb, options, mode, run_id, secrets)
     by_system: dict[str, list[Action]] = {name: [] for name in systems}
     for a in todo:
         by_system[a.system].append(a)
 
     # 1. connect everywhere, re-derive every guardrail from the live systems and re-read every target before any
     # change, so an untraceable, protected or stale action stops the whole run
-    current, guards = _check_phase(systems, by_system, progress, secrets, rb)
-    gone = _refuse_untrusted(todo, systems, guards)
-    stale = [a for a in todo if a.id not in intended and _is_stale(systems[a.system], a, current[a.system])]
-    if stale and not options.skip_stale:
-        for s in systems.values():
-            s.connector.close()
-        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource)}"
-                 + (f" ({a.person})" if a.person else "") for a in stale]
-        raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
-                        "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
+    current, gone, stale = check_systems(systems, todo, intended, rb, secrets, progress, options.skip_stale)
     stale_ids = {a.id for a in stale}
 
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
@@ -216,6 +202,42 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         for s in systems.values():
             s.connector.close()
     return result
+
+
+def open_systems(plan: Plan, rb: Runbook, options: ApplyOptions, mode: str, run_id: str,
+                 secrets: Secrets | None = None, only: Iterable[str] | None = None
+                 ) -> tuple[dict[str, _System], RunContext, Secrets]:
+    """Each system of the plan (or `only` those) with its connector made, not yet connected."""
+    runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
+                      max_wait_seconds=options.max_wait_seconds)
+    context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
+    setups = setups_for(rb)
+    secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
+    names = set(only) if only is not None else None
+    systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems
+               if names is None or sp.name in names}
+    return systems, context, secrets
+
+
+def check_systems(systems: dict[str, _System], todo: list[Action], intended: set[str], rb: Runbook,
+                  secrets: Secrets, progress: Progress, skip_stale: bool
+                  ) -> tuple[dict[str, dict[str, State]], dict[str, str], list[Action]]:
+    """The check phase: connect, re-derive the guardrails live, re-read every target. Answers the states read,
+    the changes whose person is gone, and the stale actions (raises StalePlan for them unless `skip_stale`)."""
+    by_system: dict[str, list[Action]] = {name: [] for name in systems}
+    for a in todo:
+        by_system[a.system].append(a)
+    current, guards = _check_phase(systems, by_system, progress, secrets, rb)
+    gone = _refuse_untrusted(todo, systems, guards)
+    stale = [a for a in todo if a.id not in intended and _is_stale(systems[a.system], a, current[a.system])]
+    if stale and not skip_stale:
+        for s in systems.values():
+            s.connector.close()
+        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource)}"
+                 + (f" ({a.person})" if a.person else "") for a in stale]
+        raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
+                        "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
+    return current, gone, stale
 
 
 def _systems_header(systems: dict[str, _System]) -> dict[str, Any]:
@@ -321,6 +343,16 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
                 sink: Callable[[list[dict[str, Any]]], None], gone: dict[str, str]) -> None:
     """Record what needs no write, then carry out the changes; every record goes to `sink` as it is written."""
     changes: list[Action] = []
+    for rec in settle(sys_, actions, current, stale_ids, intended, gone, changes):
+        sink([evidence.append(rec)])
+        progress.step(rec["system"], rec["summary"], rec["outcome"])
+    _execute_changes(sys_, changes, evidence, progress, sink)
+
+
+def settle(sys_: _System, actions: list[Action], current: dict[str, State], stale_ids: set[str],
+           intended: set[str], gone: dict[str, str], changes: list[Action]) -> Iterator[dict[str, Any]]:
+    """The record of each action that needs no write now (done already, stale, gone, skipped, its system down);
+    the actions that do are appended to `changes`."""
     for a in actions:
         kind = sys_.kind(a)
         state = current.get(a.id)
@@ -351,9 +383,7 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
         else:
             rec = sys_.record(a, Outcome(a.outcome or Outcome.SKIPPED.value), Verification.NONE,
                               error=a.reason if a.status == "skip" else "")
-        sink([evidence.append(rec)])
-        progress.step(a.system, rec["summary"], rec["outcome"])
-    _execute_changes(sys_, changes, evidence, progress, sink)
+        yield rec
 
 
 def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
@@ -410,57 +440,76 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
     pending = list(batch)
     attempts = {a.id: 0 for a in batch}
     receipts: dict[str, Receipt] = {}
-    evidence.append_many([{"type": "intent", "mode": sys_.mode, "action_id": a.id, "system": a.system,
-                           "kind": a.kind, "resource": a.resource, "principal": a.principal} for a in batch])
+    evidence.append_many(intents(sys_, batch))
     while pending:
-        for a in pending:
-            attempts[a.id] += 1
-        answers = _call_apply(sys_, pending)
-        retry: list[Action] = []
-        waits: list[float] = []
-        finished: list[Action] = []
-        for a in pending:
-            answer = answers.get(a.id) or ActionFailed("the connector gave no answer for this action")
-            if isinstance(answer, Receipt):
-                receipts[a.id] = answer
-                finished.append(a)
-            elif isinstance(answer, NotSupported):
-                done.append(sys_.record(a, Outcome.NOT_SUPPORTED, Verification.UNVERIFIABLE, error=str(answer),
-                                        attempts=attempts[a.id]))
-            elif isinstance(answer, ActionFailed) and answer.retryable and attempts[a.id] < sys_.options.max_attempts:
-                retry.append(a)
-                waits.append(answer.retry_after or min(2 ** attempts[a.id], 30))
-            else:
-                finished.append(a)
-                receipts[a.id] = Receipt(request_ids=tuple(getattr(answer, "request_ids", []) or []),
-                                         detail={"error": str(answer)})
-        # read back what was written, or may have been: a throttled write can have happened anyway
-        states, read_error = _safe_read(sys_, finished + retry)
-        still: list[Action] = []
-        for a in retry:
-            state = states.get(a.id)
-            if state is not None and satisfied(sys_.kind(a), a, state, sys_.mode):
-                finished.append(a)
-                receipts.setdefault(a.id, Receipt(detail={"note": "answered as throttled; read back as done"}))
-            else:
-                still.append(a)
-        _poll(sys_, [a for a in finished if receipts.get(a.id, Receipt()).poll_after is not None], receipts, states)
-        for a in finished:
-            done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
-                                         read_error))
+        finished_records, still, waits, states = attempt_batch(sys_, pending, attempts, receipts)
+        done += finished_records
         if still:
             wait = sys_.take_wait(max(waits) if waits else 1.0)
             if wait <= 0:
-                for a in still:
-                    done.append(sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id),
-                                            error="throttled: the system's retry budget is spent; apply again "
-                                            "later to finish", attempts=attempts[a.id]))
+                done += budget_spent(sys_, still, attempts, states)
                 still = []
             else:
                 log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
                 sys_.wait(wait)
         pending = still
     return done
+
+
+def intents(sys_: _System, batch: list[Action]) -> list[dict[str, Any]]:
+    """The journal's record, before a write, that the write may happen (a resume re-reads these targets)."""
+    return [{"type": "intent", "mode": sys_.mode, "action_id": a.id, "system": a.system, "kind": a.kind,
+             "resource": a.resource, "principal": a.principal} for a in batch]
+
+
+def budget_spent(sys_: _System, still: list[Action], attempts: dict[str, int],
+                 states: dict[str, State]) -> list[dict[str, Any]]:
+    return [sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id), error="throttled: the "
+                        "system's retry budget is spent; apply again later to finish", attempts=attempts[a.id])
+            for a in still]
+
+
+def attempt_batch(sys_: _System, pending: list[Action], attempts: dict[str, int], receipts: dict[str, Receipt]
+                  ) -> tuple[list[dict[str, Any]], list[Action], list[float], dict[str, State]]:
+    """One attempt at a batch: apply, read back, poll. Answers the records of the actions settled, the actions to
+    retry (throttled or transient, and not read back as done), how long each asked to wait, and the states read."""
+    done: list[dict[str, Any]] = []
+    for a in pending:
+        attempts[a.id] += 1
+    answers = _call_apply(sys_, pending)
+    retry: list[Action] = []
+    waits: list[float] = []
+    finished: list[Action] = []
+    for a in pending:
+        answer = answers.get(a.id) or ActionFailed("the connector gave no answer for this action")
+        if isinstance(answer, Receipt):
+            receipts[a.id] = answer
+            finished.append(a)
+        elif isinstance(answer, NotSupported):
+            done.append(sys_.record(a, Outcome.NOT_SUPPORTED, Verification.UNVERIFIABLE, error=str(answer),
+                                    attempts=attempts[a.id]))
+        elif isinstance(answer, ActionFailed) and answer.retryable and attempts[a.id] < sys_.options.max_attempts:
+            retry.append(a)
+            waits.append(answer.retry_after or min(2 ** attempts[a.id], 30))
+        else:
+            finished.append(a)
+            receipts[a.id] = Receipt(request_ids=tuple(getattr(answer, "request_ids", []) or []),
+                                     detail={"error": str(answer)})
+    # read back what was written, or may have been: a throttled write can have happened anyway
+    states, read_error = _safe_read(sys_, finished + retry)
+    still: list[Action] = []
+    for a in retry:
+        state = states.get(a.id)
+        if state is not None and satisfied(sys_.kind(a), a, state, sys_.mode):
+            finished.append(a)
+            receipts.setdefault(a.id, Receipt(detail={"note": "answered as throttled; read back as done"}))
+        else:
+            still.append(a)
+    _poll(sys_, [a for a in finished if receipts.get(a.id, Receipt()).poll_after is not None], receipts, states)
+    for a in finished:
+        done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
+                                     read_error))
+    return done, still, waits, states
 
 
 def _poll(sys_: _System, actions: list[Action], receipts: dict[str, Receipt], states: dict[str, State]) -> None:
