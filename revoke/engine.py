@@ -142,7 +142,8 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
 
     # 1. connect everywhere, re-derive every guardrail from the live systems and re-read every target before any
     # change, so an untraceable, protected or stale action stops the whole run
-    current, gone, stale = check_systems(systems, todo, intended, rb, secrets, progress, options.skip_stale)
+    current, gone, stale = check_systems(systems, todo, intended, rb, secrets, progress,
+                                         options.skip_stale or rb.on_stale == "skip")
     stale_ids = {a.id for a in stale}
 
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
@@ -186,22 +187,28 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
             list(pool.map(run_system, list(systems)))
         progress.done()
-        if mode == "apply":
-            rules = {sp.name: sp.exposure for sp in plan.systems}
-            people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
-            # one record per person and system, chained with one fsync (2,000 leavers: 2,000 fsyncs before)
-            result.extend(evidence.append_many([{"type": "exposure", "mode": mode, **entry}
-                                                for entry in residual(rules, result.actions(), people, now())]))
-        result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
-                                               "counts": result.counts()}))
-        write_summary(run_dir, plan, result)
-        run_before_seal(options.before_seal, run_dir, evidence, mode)
-        evidence.seal()
+        finish_run(plan, rb, result, evidence, options.before_seal)
     finally:
         evidence.close()
         for s in systems.values():
             s.connector.close()
     return result
+
+
+def finish_run(plan: Plan, rb: Runbook, result: RunResult, evidence: EvidenceLog,
+               before_seal: Callable[[Path], Iterable[Path]] | None) -> None:
+    """A run's closing records (residual exposure, end), its summary and reports, and the seal."""
+    mode = result.mode
+    if mode == "apply":
+        rules = {sp.name: sp.exposure for sp in plan.systems}
+        people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
+        # one record per person and system, chained with one fsync (2,000 leavers: 2,000 fsyncs before)
+        result.extend(evidence.append_many([{"type": "exposure", "mode": mode, **entry}
+                                            for entry in residual(rules, result.actions(), people, now())]))
+    result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()), "counts": result.counts()}))
+    write_summary(result.run_dir, plan, result)
+    run_before_seal(before_seal, result.run_dir, evidence, mode)
+    evidence.seal()
 
 
 def open_systems(plan: Plan, rb: Runbook, options: ApplyOptions, mode: str, run_id: str,
@@ -211,11 +218,11 @@ def open_systems(plan: Plan, rb: Runbook, options: ApplyOptions, mode: str, run_
     runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
                       max_wait_seconds=options.max_wait_seconds)
     context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
-    setups = setups_for(rb)
+    names = set(only) if only is not None else set(rb.systems)
+    setups = {name: setup for name, setup in setups_for(rb).items() if name in names}
     secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
-    names = set(only) if only is not None else None
     systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems
-               if names is None or sp.name in names}
+               if sp.name in names}
     return systems, context, secrets
 
 

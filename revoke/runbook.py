@@ -69,6 +69,15 @@ class ApprovalsSpec(Strict):
     required: Annotated[int, Field(ge=1, le=20)] = 1
 
 
+class StageSpec(Strict):
+    """A later stage of a scheduled run (`revoke schedule`): these action kinds run `after` the first stage's
+    fire time, on a durable timer, re-checked then like any run (e.g. `{after: 30d, kinds: [delete-account]}`)."""
+
+    after: Annotated[str, Field(pattern=r"^\s*[1-9][0-9]*\s*[smhdw]\s*$")]
+    kinds: Annotated[list[str], Field(min_length=1)]
+    name: str | None = None
+
+
 class Runbook(Strict):
     engagement: Annotated[str, Field(pattern=NAME)]
     final_day: dt.date
@@ -79,6 +88,9 @@ class Runbook(Strict):
     checklist: ChecklistSpec | None = None
     evidence_dir: str = "evidence"
     approvals: ApprovalsSpec | None = None
+    # a saved plan's target that changed since: stop the whole run (default), or skip it and record that
+    on_stale: Literal["stop", "skip"] = "stop"
+    stages: list[StageSpec] = Field(default_factory=list)
 
     @field_validator("protect", mode="before")
     @classmethod
@@ -129,6 +141,8 @@ HINTS = {
     "people": "a list of {name: ..., ids: {SYSTEM: identifier}}",
     "secret": "a secret is referenced as {secret: NAME}; its value comes from REVOKE_NAME, .env or the secrets dir",
     "approvals": "approvals: {allowed_signers: FILE (relative to the runbook), required: N}",
+    "stages": "stages: [{after: 30d, kinds: [delete-account]}] (a number and s, m, h, d or w)",
+    "on_stale": "on_stale: stop (default) or skip",
 }
 
 
@@ -199,6 +213,13 @@ def cross_check(rb: Runbook, doc: LocatedDocument) -> list[Problem]:
         if lst.system not in rb.systems:
             problems.append(doc.problem(("lists", i, "system"), f"unknown system '{lst.system}'",
                                         f"systems defined in this runbook: {known}"))
+    claimed: dict[str, int] = {}
+    for i, stage in enumerate(rb.stages):
+        for kind in stage.kinds:
+            if kind in claimed:
+                problems.append(doc.problem(("stages", i, "kinds"), f"'{kind}' is already in stages[{claimed[kind]}]",
+                                            "each kind runs in one stage"))
+            claimed.setdefault(kind, i)
     for i, prot in enumerate(rb.protect):
         if prot.system is not None and prot.system not in rb.systems:
             problems.append(doc.problem(("protect", i, "system"), f"unknown system '{prot.system}'",
