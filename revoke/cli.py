@@ -417,14 +417,23 @@ def evidence() -> None:
 
 
 @evidence.command("verify")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", metavar="RUN_DIR")
 @click.pass_obj
-def evidence_verify(obj: Context, run_dir: Path) -> None:
-    """Recompute the hash chain and every file hash of a run folder; exit 1 on any difference."""
+def evidence_verify(obj: Context, run_dir: str) -> None:
+    """Recompute the hash chain and every file hash of a run folder; exit 1 on any difference.
+
+    RUN_DIR is a folder or, for a run in an S3 evidence store, s3://BUCKET/PREFIX/RUN_ID.
+    """
     from revoke.errors import EvidenceInvalid
     from revoke.evidence import verify_run
 
-    report = verify_run(run_dir)
+    if run_dir.startswith("s3://"):
+        from revoke.scheduler.verify import verify_s3
+
+        line = verify_s3(run_dir)
+        out.print(line, markup=False)
+        return
+    report = verify_run(Path(run_dir))
     if not report.ok:
         raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])
     out.print(f"{run_dir}: verified: {report.records} records in an unbroken chain, {report.files} files "
@@ -518,8 +527,25 @@ def _add_checklist_commands() -> None:
 _add_checklist_commands()
 
 
+def _add_scheduler_commands() -> None:
+    """`revoke schedule|worker|runs` live with the durable runs in revoke.scheduler (extra `revoke[temporal]`)."""
+    from revoke.scheduler.cli import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_scheduler_commands()
+
+
 def main() -> None:
-    cli(prog_name="revoke")
+    try:
+        cli(prog_name="revoke")
+    except SystemExit as e:
+        scheduler = sys.modules.get("revoke.scheduler.client")
+        if scheduler is not None and scheduler.CONNECTED:
+            scheduler.hard_exit(e.code)
+        raise
 
 
 if __name__ == "__main__":
