@@ -133,7 +133,7 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         _check_resumed_digest(plan, prior, run_dir)
     finished = {r["action_id"] for r in prior if r.get("type") == "action" and r.get("mode") == mode}
     intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
-    todo = [a for a in plan.actions if a.id not in finished]
+    todo = [_deferred(a, rb) if mode == "apply" else a for a in plan.actions if a.id not in finished]
 
     systems, context, secrets = open_systems(plan, rb, options, mode, run_id, secrets)
     by_system: dict[str, list[Action]] = {name: [] for name in systems}
@@ -193,6 +193,17 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
         for s in systems.values():
             s.connector.close()
     return result
+
+
+def _deferred(a: Action, rb: Runbook) -> Action:
+    """A change whose kind a later stage of the runbook claims (`stages:`, e.g. delete-account after 30 days) is
+    not this apply's: a scheduled run carries it out when that stage fires."""
+    stage = next((i for i, s in enumerate(rb.stages, start=2) if a.kind in s.kinds), None)
+    if stage is None or a.status != "change":
+        return a
+    why = (f"runs in stage {stage} (after {rb.stages[stage - 2].after}) of a scheduled run (`revoke schedule`), "
+           "not in this apply")
+    return a.model_copy(update={"status": "skip", "reason": why})
 
 
 def finish_run(plan: Plan, rb: Runbook, result: RunResult, evidence: EvidenceLog,
@@ -414,7 +425,12 @@ def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], 
 
 def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog, progress: Progress,
                      sink: Callable[[list[dict[str, Any]]], None]) -> None:
-    """Apply in batches of the connector's batch size, `concurrency` batches at a time."""
+    """Apply in batches of the connector's batch size, `concurrency` batches at a time; kinds that end the
+    account (`runs_last`) once all the others are done."""
+    last = [a for a in changes if sys_.kind(a).runs_last]
+    if last and len(last) < len(changes):
+        _execute_changes(sys_, [a for a in changes if not sys_.kind(a).runs_last], evidence, progress, sink)
+        changes = last
     batches = _batches(changes, max(1, sys_.cls.batch_size), sys_.cls.rate_scope)
 
     def run_batch(batch: list[Action]) -> None:

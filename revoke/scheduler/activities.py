@@ -127,7 +127,9 @@ def _check(inp: StageInput) -> Checked:
             changes: list[Action] = []
             records += settle(sys_, [a for a in todo if a.system == name], current[name], stale_ids, set(), gone,
                               changes)
-            shards += _shards(sys_, changes, spec.shard_actions)
+            first = [a for a in changes if not sys_.kind(a).runs_last]
+            shards += _shards(sys_, first, spec.shard_actions)
+            shards += _shards(sys_, [a for a in changes if sys_.kind(a).runs_last], spec.shard_actions, last=True)
     finally:
         for sys_ in systems.values():
             sys_.connector.close()
@@ -137,14 +139,14 @@ def _check(inp: StageInput) -> Checked:
     return Checked(run_id, key, _interleaved(shards), concurrency, len(todo))
 
 
-def _shards(sys_: _System, changes: list[Action], size: int) -> list[Shard]:
+def _shards(sys_: _System, changes: list[Action], size: int, last: bool = False) -> list[Shard]:
     """A system's changes cut into shards of whole engine batches, one rate scope (an AWS account) each."""
     per = max(1, sys_.cls.batch_size)
     size = max(per, size - size % per)
     scopes: dict[Any, list[Action]] = {}
     for a in changes:
         scopes.setdefault(a.params.get(sys_.cls.rate_scope) if sys_.cls.rate_scope else None, []).append(a)
-    return [Shard(sys_.plan.name, [a.id for a in group[i:i + size]])
+    return [Shard(sys_.plan.name, [a.id for a in group[i:i + size]], last)
             for group in scopes.values() for i in range(0, len(group), size)]
 
 

@@ -65,6 +65,7 @@ class StageInput:
 class Shard:
     system: str
     ids: list[str]
+    last: bool = False            # kinds that end the account: started once the system's other shards are done
 
 
 @dataclass

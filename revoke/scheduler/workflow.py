@@ -77,7 +77,13 @@ class RevokeRun:
         # each system runs `concurrency` shards at a time, as `revoke apply` runs that many batches; systems
         # run side by side
         gates = {name: asyncio.Semaphore(max(1, n)) for name, n in checked.concurrency.items()}
-        await asyncio.gather(*(one(i, gates[s.system]) for i, s in enumerate(checked.shards)))
+
+        async def system(name: str) -> None:
+            for last in (False, True):  # kinds that end the account once the system's other changes are done
+                await asyncio.gather(*(one(i, gates[name]) for i, s in enumerate(checked.shards)
+                                       if s.system == name and s.last == last))
+
+        await asyncio.gather(*(system(name) for name in checked.concurrency))
         self._state["phase"] = "journal"
         parts = [p for r in results if r is not None for p in r.parts]
         return await workflow.execute_activity(
