@@ -135,12 +135,15 @@ class S3Store:
         return f"s3://{self.bucket}/{self._key(key)}"
 
     def retention(self, key: str) -> str:
-        """The Object Lock retention of one object, in words (for `revoke evidence verify`)."""
+        """The Object Lock retention of one object, in words (for `revoke evidence verify`). HeadObject answers
+        it with the object's other metadata (GetObjectRetention needs the version too)."""
         try:
-            r = self.s3.get_object_retention(Bucket=self.bucket, Key=self._key(key))["Retention"]
-            return f"{r['Mode'].lower()} mode until {r['RetainUntilDate']:%Y-%m-%d}"
+            head = self.s3.head_object(Bucket=self.bucket, Key=self._key(key))
         except self.s3.exceptions.ClientError:
+            return "no Object Lock retention could be read"
+        if not head.get("ObjectLockMode"):
             return "no Object Lock retention"
+        return f"{head['ObjectLockMode'].lower()} mode until {head['ObjectLockRetainUntilDate']:%Y-%m-%d}"
 
 
 def open_store(url: str | Path) -> EvidenceStore:
