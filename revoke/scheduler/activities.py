@@ -42,6 +42,7 @@ from revoke.scheduler.spec import (CHECK, FINAL_ERRORS, JOURNAL, SHARD, Checked,
 from revoke.scheduler.store import LocalStore, clear_dir, put_run
 
 T = TypeVar("T")
+CHECKPOINT_ACTIONS = 50
 
 
 class Beat:
@@ -187,26 +188,29 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
     per = max(1, sys_.cls.batch_size)
     batches = [actions[i:i + per] for i in range(0, len(actions), per)]
     attempts: dict[str, int] = progress["attempts"]
-    first = True
-    for k in range(progress["next"], len(batches)):
-        batch = batches[k]
-        pending = [loaded.by_id[i] for i in progress["pending"]] if first and progress["pending"] else batch
-        records: list[dict[str, Any]] = []
-        if first and resumed:  # this batch may have been written by the attempt that stopped: read it first
+    begin = progress["next"]
+    # an attempt that stopped may have written anything up to its next checkpoint: read that much back first
+    reread_until = begin + max(1, CHECKPOINT_ACTIONS // per) + 1 if resumed else begin
+    records: list[dict[str, Any]] = []
+    for k in range(begin, len(batches)):
+        pending = [loaded.by_id[i] for i in progress["pending"]] if k == begin and progress["pending"] else batches[k]
+        if k < reread_until:
             pending = _reread(sys_, pending, records)
-        first = False
-        for a in pending:
-            attempts.setdefault(a.id, 0)
-        records += stamped(intents(sys_, pending))
-        done, still, waits, states = attempt_batch(sys_, pending, attempts, {})
-        records += stamped(done)
-        if still and activity.info().attempt < spec.max_attempts:
-            _save(inp, progress, beat, records, k, f"b{k:05d}-a{activity.info().attempt}", still)
-            delay = min(max(waits or [1.0]), spec.max_retry_delay)
-            raise ApplicationError(f"{inp.shard.system}: {len(still)} action(s) throttled; retrying in {delay:.0f}s",
-                                   type="Throttled", next_retry_delay=dt.timedelta(seconds=delay))
-        records += stamped(budget_spent(sys_, still, attempts, states))
-        _save(inp, progress, beat, records, k + 1, f"b{k:05d}", None)
+        if pending:
+            for a in pending:
+                attempts.setdefault(a.id, 0)
+            records += stamped(intents(sys_, pending))
+            done, still, waits, states = attempt_batch(sys_, pending, attempts, {})
+            records += stamped(done)
+            if still and activity.info().attempt < spec.max_attempts:
+                _save(inp, progress, beat, records, k, f"b{k:05d}-a{activity.info().attempt}", still, attempts)
+                delay = min(max(waits or [1.0]), spec.max_retry_delay)
+                raise ApplicationError(f"{inp.shard.system}: {len(still)} action(s) throttled; retrying in "
+                                       f"{delay:.0f}s", type="Throttled", next_retry_delay=dt.timedelta(seconds=delay))
+            records += stamped(budget_spent(sys_, still, attempts, states))
+        if len(records) >= 2 * CHECKPOINT_ACTIONS or k == len(batches) - 1:
+            _save(inp, progress, beat, records, k + 1, f"b{k:05d}", None, attempts)
+            records = []
     return ShardDone(parts=progress["parts"])
 
 
@@ -221,14 +225,17 @@ def _reread(sys_: _System, pending: list[Action], records: list[dict[str, Any]])
 
 
 def _save(inp: ShardInput, progress: dict[str, Any], beat: Beat, records: list[dict[str, Any]], next_batch: int,
-          name: str, pending: list[Action] | None) -> None:
-    """Put this batch's records in the store and report the progress (the next attempt starts from it)."""
+          name: str, pending: list[Action] | None, attempts: dict[str, int]) -> None:
+    """A checkpoint: the records since the last one go to the store, and the progress is reported (the next
+    attempt starts from it). Checkpoints every CHECKPOINT_ACTIONS actions or so, not every batch: one file and one
+    heartbeat per batch cost more than the writes themselves for one-action batches (LDAP)."""
     key = part_key(inp.spec.run_id, inp.stage_run_id, f"shard{inp.index:05d}-{name}")
     if records:
         CACHE.run(inp.spec).store.put(key, part_text(records))
         progress["parts"].append(key)
     progress["next"] = next_batch
     progress["pending"] = [a.id for a in pending] if pending else None
+    progress["attempts"] = {a.id: attempts.get(a.id, 0) for a in pending or []}
     beat.latest = json.loads(json.dumps(progress))
     activity.heartbeat(*beat.details())
 
