@@ -50,7 +50,7 @@ def parse_when(text: str, now: dt.datetime | None = None) -> dt.datetime:
         return now + dt.timedelta(seconds=seconds(m.group(1) + m.group(2)))
     zone: dt.tzinfo | None = None
     parts = text.rsplit(" ", 1)
-    if len(parts) == 2 and re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+)*|UTC", parts[1]):
+    if len(parts) == 2 and re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+)+|UTC|GMT", parts[1]):
         try:
             zone = ZoneInfo(parts[1])
         except ZoneInfoNotFoundError:

@@ -187,9 +187,9 @@ def fetch_plan(store: EvidenceStore, run_id: str, cache: Path) -> Path:
         path = dest / key[len(prefix):]
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mktemp(dir=path.parent))
-            tmp.write_bytes(store.get(key))
-            os.replace(tmp, path)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:  # workers may share the cache
+                f.write(store.get(key))
+            os.replace(f.name, path)
     return dest / "plan.json"
 
 
