@@ -44,7 +44,7 @@ class Sandbox:
     # ---- lifecycle
 
     def start(self) -> None:
-        for start in (self._ldap, self._aws, self._graph, self._slack, self._github):
+        for start in (self._ldap, self._aws, self._graph, self._slack, self._github, self._google, self._okta):
             try:
                 start()
             except Exception as err:  # noqa: BLE001 - one missing piece must not stop the others
@@ -152,6 +152,42 @@ class Sandbox:
         self.lists += [{"system": "github", "id": x} for x in seeded.lists]
         self.say(f"  GitHub: fake on {fake.base_url}, organisations acme (SAML SSO) and acme-labs, a team and a "
                  "repository to close")
+
+    def _google(self) -> None:
+        import googleapiclient  # noqa: F401 - the connector's client (the `google` extra): without it, no Google here
+
+        from revoke.sandbox.google import GoogleFake
+        from revoke.sandbox.google_seed import seed_engagement
+
+        fake = GoogleFake().start()
+        self._stops.append(fake.stop)
+        seeded = seed_engagement(fake)
+        self.systems["workspace"] = {"connector": "google-workspace", "settings": seeded.settings(
+            fake, self.secret("google_key", seeded.key_json))}
+        for name, email in seeded.leavers.items():
+            self.people[name].setdefault("ids", {})["workspace"] = email  # type: ignore[index]
+        self.lists += [{"system": "workspace", **({"id": x} if isinstance(x, str) else x)} for x in seeded.lists]
+        self.protect.append({"system": "workspace", "id": "superuser@acme.test"})
+        self.say(f"  Google: fake on {fake.base_url}, accounts with app passwords and OAuth grants, Google Groups "
+                 "(one archived, one deleted) and a Chat space")
+
+    def _okta(self) -> None:
+        import jwt  # noqa: F401 - the `okta` extra (an OAuth service app's client assertion): without it, no Okta
+
+        from revoke.sandbox.okta import OktaFake
+        from revoke.sandbox.okta_seed import seed_engagement
+
+        fake = OktaFake().start()
+        self._stops.append(fake.stop)
+        seeded = seed_engagement(fake)
+        self.systems["okta"] = {"connector": "okta", "settings": seeded.settings(
+            fake, self.secret("okta_token", seeded.token))}
+        for name, login in seeded.leavers.items():
+            if name in self.people:
+                self.people[name].setdefault("ids", {})["okta"] = login  # type: ignore[index]
+        self.lists += [{"system": "okta", "id": x} for x in seeded.lists]
+        self.say(f"  Okta:   fake on {fake.org_url}, leavers with sessions, grants and groups (one filled by a "
+                 "group rule), a group to empty")
 
     # ---- the engagement
 

@@ -16,7 +16,8 @@ def test_demo_runs_end_to_end_and_leaves_a_verified_record(tmp_path: Path, run_c
     run = next((workdir / "evidence").glob("*-apply-*"))
     assert verify_run(run).ok
     systems = {r["system"] for r in read_records(run) if r["type"] == "action" and r["outcome"] == "done"}
-    assert {"aws", "aws-sso", "entra", "m365", "slack", "github"} <= systems  # corp-ldap too where slapd is installed
+    # corp-ldap too where slapd is installed
+    assert {"aws", "aws-sso", "entra", "m365", "slack", "github", "workspace", "okta"} <= systems
     page = (workdir / "wiki" / "Customer-Offboarding-Checklist.md").read_text()
     assert "| 3 | Done |" in page or "| 3 | Blocked |" in page
     secrets = (workdir / ".env").read_text().splitlines()
