@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from revoke.evidence import read_records
 from tests.aws_env import aws_system, credentials_env, fresh_engagement, moto_server  # noqa: F401 - fixture
-from tests.conftest import run_cli, write_runbook, yesterday  # noqa: F401 - fixture
+from tests.conftest import write_runbook, yesterday
 
 _BLOCKERS = [("ListAccessKeys", "AccessKeyMetadata", "access keys"), ("ListSigningCertificates", "Certificates",
              "signing certificates"), ("ListSSHPublicKeys", "SSHPublicKeys", "SSH public keys"),

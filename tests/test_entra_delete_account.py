@@ -13,7 +13,7 @@ from revoke.connectors.microsoft.entra_delete import DeleteAccount
 from revoke.evidence import read_records
 from revoke.plan import Action, action_id, fingerprint
 from revoke.sandbox.graph import GraphFake
-from tests.conftest import run_cli, write_runbook, yesterday  # noqa: F401 - fixture
+from tests.conftest import write_runbook, yesterday
 from tests.graph_env import graph, graph_app, graph_connector, graph_system  # noqa: F401 - fixtures
 
 
@@ -35,7 +35,7 @@ def test_delete_account_moves_the_user_to_deleted_items(graph, graph_app, tmp_pa
     records = [r for r in read_records(Path(json.loads(out.output)["run_dir"])) if r["type"] == "action"]
     deletes = {r["resource"]: r for r in records if r["kind"] == "delete-account"}
     assert deletes[ann]["outcome"] == "done" and deletes[ann]["verification"] == "absent"
-    assert ann not in graph.directory.users and graph.directory.deleted[ann]["kind"] == "user"   # restorable for 30 days
+    assert ann not in graph.directory.users and graph.directory.deleted[ann]["kind"] == "user"  # restorable
     assert deletes[bob]["outcome"] == "attention" and "Active Directory" in deletes[bob]["note"]
     assert bob in graph.directory.users and carl in graph.directory.users and carl in graph.members(eng)
     # the rest of the first stage's work was done before the account went (runs_last)

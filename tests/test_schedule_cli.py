@@ -9,7 +9,7 @@ import pytest
 
 from revoke.scheduler.cli import parse_when
 from revoke.scheduler.spec import seconds
-from tests.conftest import run_cli, write_runbook, yesterday  # noqa: F401 - fixture
+from tests.conftest import write_runbook, yesterday
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
 

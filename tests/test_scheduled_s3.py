@@ -11,11 +11,11 @@ from botocore.exceptions import ClientError
 
 from revoke.sandbox.aws import client, fake_credentials
 from tests.aws_env import moto_server  # noqa: F401 - fixture
-from tests.conftest import engagement, run_cli, slapd  # noqa: F401 - fixtures
+
 from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
 
 
-def test_scheduled_evidence_goes_to_a_locked_bucket_and_verifies(engagement, slapd, workers, run_cli,  # noqa: F811
+def test_scheduled_evidence_goes_to_a_locked_bucket_and_verifies(engagement, slapd, workers, run_cli,
                                                                  moto_server, monkeypatch):
     moto_server.reset()
     creds = fake_credentials()

@@ -74,7 +74,7 @@ def test_a_worker_killed_mid_shard_loses_nothing_and_repeats_nothing(slapd, tmp_
     records = read_records(run_dir)
     finals = Counter(r["action_id"] for r in records if r["type"] == "action")
     assert set(finals.values()) == {1} and sorted(finals) == sorted(planned)
-    by_victim = {aid for pid, aid in zip(lines[0::2], lines[1::2]) if pid == str(victim.pid)}
+    by_victim = {aid for pid, aid in zip(lines[0::2], lines[1::2], strict=True) if pid == str(victim.pid)}
     for r in records:
         if r["type"] == "action" and r["action_id"] in by_victim:
             assert r["outcome"] == "done" and r["verification"] == "verified"

@@ -10,7 +10,7 @@ from typing import Any
 
 from revoke.evidence import read_records, verify_run
 from tests.aws_env import aws_system, credentials_env, fresh_engagement, moto_server  # noqa: F401 - fixture
-from tests.conftest import run_cli, write_runbook, yesterday  # noqa: F401 - fixture
+from tests.conftest import write_runbook, yesterday
 from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
 
 
