@@ -15,8 +15,8 @@ from tests.aws_env import moto_server  # noqa: F401 - fixture
 from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
 
 
-def test_scheduled_evidence_goes_to_a_locked_bucket_and_verifies(engagement, slapd, workers, run_cli,
-                                                                 moto_server, monkeypatch):
+def test_scheduled_evidence_goes_to_a_locked_bucket_and_verifies(engagement, slapd, workers, run_cli,  # noqa: F811
+                                                                 moto_server, monkeypatch):  # noqa: F811
     moto_server.reset()
     creds = fake_credentials()
     s3 = client(moto_server.url, "s3", creds)
