@@ -136,6 +136,7 @@ async def work(s: TemporalSettings, *, max_activities: int = 8, ready: Any = Non
     from revoke.scheduler.workflow import RevokeRun
 
     client = await connect(s)
+    _warm()
     with ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity") as pool:
         worker = Worker(client, task_queue=s.task_queue, workflows=[RevokeRun], activities=ACTIVITIES,
                         activity_executor=pool, max_concurrent_activities=max_activities)
@@ -145,6 +146,21 @@ async def work(s: TemporalSettings, *, max_activities: int = 8, ready: Any = Non
             await worker.run()
         finally:
             CACHE.close()
+
+
+def _warm() -> None:
+    """Import what activities use before polling: a worker is long-lived, and a cold first activity (the
+    connectors' SDKs, the report writer) would otherwise cost each new worker seconds mid-run."""
+    import logging
+
+    from revoke.checklist import record, reports  # noqa: F401 - imported for their cost, now
+    from revoke.connector import installed
+
+    for name, ep in installed().items():
+        try:
+            ep.load()
+        except Exception as err:  # noqa: BLE001 - a connector this machine lacks the extra for is not its job
+            logging.getLogger("revoke.worker").info("connector %s not loaded: %s", name, err)
 
 
 async def list_runs(s: TemporalSettings, limit: int = 50) -> list[dict[str, Any]]:
