@@ -54,8 +54,10 @@ def bench_temporal(root: Path, n: int) -> list[Row]:
     from revoke.sandbox.temporal import TemporalDevServer
 
     name = f"9 Temporal ({n} leavers x 3 of 20 groups, benchmark 1)"
+    root = root / "temporal"  # its own world: benchmark 1 may have built one of this size in `root` already
+    root.mkdir(parents=True, exist_ok=True)
     w = build_world(root, n)
-    server = TemporalDevServer(root / "temporal").start()
+    server = TemporalDevServer(root / "server").start()
     rows: list[Row] = []
     try:
         w.reset()
