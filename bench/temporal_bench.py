@@ -1,4 +1,4 @@
-"""Benchmark 9: benchmark 1's leavers through a scheduled run on Temporal, with 1 and 3 workers, against a local
+"""Benchmark 10: benchmark 1's leavers through a scheduled run on Temporal, with 1 and 3 workers, against a local
 `revoke apply` of the same plan (issue 21: wall <= 1.3x), and the Temporal server's own share.
 
 Workers are started (and warm) before the clock starts, as they run all the time in production; each Temporal
@@ -53,7 +53,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 def bench_temporal(root: Path, n: int) -> list[Row]:
     from revoke.sandbox.temporal import TemporalDevServer
 
-    name = f"9 Temporal ({n} leavers x 3 of 20 groups, benchmark 1)"
+    name = f"10 Temporal ({n} leavers x 3 of 20 groups, benchmark 1)"
     root = root / "temporal"  # its own world: benchmark 1 may have built one of this size in `root` already
     root.mkdir(parents=True, exist_ok=True)
     w = build_world(root, n)

@@ -1,9 +1,10 @@
 """`revoke demo`: a local sandbox seeded with an engagement, run end to end.
 
 The sandbox runs on loopback only: a real OpenLDAP `slapd` when it is installed, AWS emulated by moto's server,
-and the local Microsoft Graph and Slack fakes. It seeds the Acme engagement (leavers in every system, a protected
-admin, a distribution list, channels), copies the offboarding checklist page, and runs what an operator runs:
-validate, plan, apply, evidence verify. Secrets are generated here and written only to the demo folder's `.env`.
+and the local Microsoft Graph, Exchange Online, Slack and GitHub fakes. It seeds the Acme engagement (leavers in
+every system, a protected admin, a distribution list, channels), copies the offboarding checklist page, and runs
+what an operator runs: validate, plan, apply, evidence verify. Secrets are generated here and written only to the
+demo folder's `.env`.
 """
 
 from __future__ import annotations
@@ -119,10 +120,27 @@ class Sandbox:
         for name, short in LEAVERS.items():
             self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"  # type: ignore[index]
         self.lists += [{"system": "m365", "id": ids["Acme project"], "options": {"guests": True}},
-                       {"system": "m365", "id": ids["acme-list"], "close": "delete"},
-                       {"system": "m365", "id": ids["acme-dl"]}]
+                       {"system": "m365", "id": ids["acme-list"], "close": "delete"}]
         self.say(f"  Graph:  fake on {fake.base_url}, a cloud and a synced leaver, a team to archive, a mailing "
-                 "list, a distribution list, dynamic and mail-enabled groups")
+                 "list, dynamic and mail-enabled groups")
+        self._exchange(fake, ids, settings)
+
+    def _exchange(self, graph: Any, ids: dict[str, str], graph_settings: dict[str, Any]) -> None:
+        """Exchange Online beside the Graph fake: the distribution list is closed there (item 4), the same app."""
+        from revoke.sandbox.exchange import ExchangeFake
+        from revoke.sandbox.exchange_seed import seed_engagement
+
+        exo = ExchangeFake(graph).start()
+        self._stops.append(exo.stop)
+        seed_engagement(exo, ids, domain="contoso.test")
+        settings = {k: v for k, v in graph_settings.items() if k not in ("graph_url", "async_poll_seconds")}
+        self.systems["exchange"] = {"connector": "exchange-online", "settings": {**settings,
+                                                                                 "base_url": exo.base_url}}
+        for name, short in LEAVERS.items():
+            self.people[name].setdefault("ids", {})["exchange"] = f"{short}@contoso.test"  # type: ignore[index]
+        self.lists.append({"system": "exchange", "id": "acme-dl@contoso.test"})
+        self.say(f"  Exchange: fake of InvokeCommand on {exo.base_url}, the distribution list acme-dl to lock, a "
+                 "shared mailbox, an inbox rule forwarding out")
 
     def _slack(self) -> None:
         from revoke.sandbox.slack import SlackFake, seed_engagement
@@ -134,6 +152,9 @@ class Sandbox:
         self.systems["slack"] = {"connector": "slack", "identify_by": "email", "settings": {
             "token": self.secret("slack_token", token), "base_url": fake.base_url, "channel_prefix": "acme-",
             "closing_message": "This engagement has ended; the channel is archived. Thank you!"}}
+        # the operator's decision the plan asks for: the Slack Connect channel is the partner's too, so it stays open
+        # (the leavers are still removed from it); with it made, item 4 can reach Done
+        self.lists.append({"system": "slack", "id": "#acme-partner", "close": "keep"})
         self.say(f"  Slack:  fake on {fake.base_url}, channels #acme-general, #acme-dev and more")
 
     def _github(self) -> None:

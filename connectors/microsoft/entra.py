@@ -24,7 +24,7 @@ from revoke.connectors.microsoft.entra_delete import (DeleteAccount, EntraSettin
                                                       delete_write, deleted_path)
 from revoke.connectors.microsoft.names import DirectoryNames
 from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
-                                      membership_blocker, seg)
+                                      exchange_route, membership_blocker, seg)
 
 USER_FIELDS = ("id,userPrincipalName,mail,proxyAddresses,displayName,accountEnabled,userType,onPremisesSyncEnabled,"
                "onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesDomainName,"
@@ -246,7 +246,8 @@ class EntraConnector(Connector):
         if kind != "#microsoft.graph.group":
             return []  # administrative units and the like grant nothing by membership
         blocked = membership_blocker(obj, upn)
-        params = {"userPrincipalName": upn, "groupName": obj.get("displayName"), "mail": obj.get("mail")}
+        params = {"userPrincipalName": upn, "groupName": obj.get("displayName"), "mail": obj.get("mail"),
+                  **exchange_route(obj)}
         return [Step(kind=RemoveGroupMembership.name, resource=obj["id"], principal=uid, person=s.person,
                      before={"member": True}, needed=True, aliases=(upn, obj.get("displayName") or ""),
                      label=obj.get("displayName") or obj["id"], params=params,

@@ -1,4 +1,5 @@
-"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share.
+"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share, on the Microsoft base
+(`base.py`: the app's sign-in and token cache, TLS trust and pacing) that the `exchange-online` connector shares.
 
 msal acquires an app-only token (client secret or certificate, from `Secrets`) and caches it for the run. Reads
 page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes go in `$batch`es too.
@@ -21,59 +22,29 @@ from __future__ import annotations
 
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
-import msal
 import requests
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from revoke.connector import Identity
+from revoke.connectors.microsoft.base import (  # noqa: F401 - the shared base, re-exported for the Graph connectors
+    MicrosoftApp, MicrosoftAppSettings, PinnedSession, pacer_for, shared_token_cache)
 from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.pacing import Pacer
-from revoke.runbook import SecretRef
 from revoke.secrets import Secrets
 
 MAX_BATCH = 20
 RETRY_STATUSES = (429, 503, 504)
 
 
-class GraphSettings(BaseModel):
-    """Per-runbook settings of a Graph system. Secrets are references (`{secret: NAME}`), never values."""
+class GraphSettings(MicrosoftAppSettings):
+    """Per-runbook settings of a Graph system."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tenant_id: str
-    client_id: str
-    client_secret: SecretRef | None = None
-    certificate_key: SecretRef | None = None    # PEM private key of the app's certificate
-    certificate_thumbprint: str | None = None   # SHA-1 thumbprint of that certificate, as shown in Entra
-    # Sovereign clouds: https://login.microsoftonline.us with https://graph.microsoft.us/v1.0 (US Gov L4),
-    # https://login.chinacloudapi.cn with https://microsoftgraph.chinacloudapi.cn/v1.0 (21Vianet).
-    authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
-    # A CA bundle to trust (a TLS-inspecting proxy, or the local fake). Explicit on purpose: requests would
-    # otherwise let REQUESTS_CA_BUNDLE from the environment override it.
-    ca_file: str | None = None
-    # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
-    instance_discovery: bool = True
-    read_wait_seconds: float = 120.0   # most time spent waiting out throttled reads in one run
-    # Most Graph requests a second (each one inside a $batch counts), for a tenant whose limit is known or shared
-    # with other apps. Without it the client learns the rate from Graph's 429 answers.
-    requests_per_second: float | None = Field(default=None, gt=0)
     # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
     async_poll_seconds: float = 30.0
-    timeout_seconds: float = 30.0
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> "GraphSettings":
-        if bool(self.client_secret) == bool(self.certificate_key):
-            raise ValueError("give exactly one of client_secret or certificate_key (with certificate_thumbprint)")
-        if self.certificate_key and not self.certificate_thumbprint:
-            raise ValueError("certificate_key needs certificate_thumbprint")
-        return self
 
     @property
     def graph_root(self) -> str:
@@ -149,27 +120,13 @@ def seg(value: str) -> str:
     return quote(value, safe="@'=")
 
 
-class _PinnedSession(requests.Session):
-    """A session that verifies TLS against `ca_file` on every request. requests lets REQUESTS_CA_BUNDLE override
-    a session's `verify`, but not a per-request one; proxies from the environment still apply."""
-
-    def __init__(self, ca_file: str | None):
-        super().__init__()
-        self._ca_file = ca_file
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self._ca_file:
-            kwargs.setdefault("verify", self._ca_file)
-        return super().request(method, url, *args, **kwargs)
-
-
 class GraphClient:
     def __init__(self, system: str, settings: GraphSettings, secrets: Secrets):
         self.system = system
         self.settings = settings
         self._secrets = secrets
-        self.session = _PinnedSession(settings.ca_file)
-        self._app: msal.ConfidentialClientApplication | None = None
+        self.session = PinnedSession(settings.ca_file)
+        self.app = MicrosoftApp(system, settings, secrets, self.session)
         self._read_wait_left = settings.read_wait_seconds
         self._wait_lock = threading.Lock()  # the engine applies batches from several threads
         self.pacer = shared_pacer(settings)
@@ -177,39 +134,13 @@ class GraphClient:
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
         s = self.settings
-        if s.client_secret:
-            credential: Any = self._secrets.get(s.client_secret)
-        else:
-            credential = {"private_key": self._secrets.get(s.certificate_key),
-                          "thumbprint": s.certificate_thumbprint}
-        authority = f"{s.authority_host.rstrip('/')}/{s.tenant_id}"
-        try:
-            self._app = msal.ConfidentialClientApplication(
-                s.client_id, client_credential=credential, authority=authority, http_client=self.session,
-                instance_discovery=None if s.instance_discovery else False, timeout=s.timeout_seconds)
-        except (ValueError, requests.RequestException) as exc:
-            raise ConnectionFailed(self.system, f"cannot reach the authority {authority}: "
-                                   f"{self._secrets.redact(str(exc))}; check authority_host, tenant_id and "
-                                   "ca_file") from None
-        self._token()
+        self.app.connect(s.scope)
         return Identity(display=f"app {s.client_id} (tenant {s.tenant_id})", aliases=(s.client_id,),
-                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": authority,
+                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": self.app.authority,
                                 "graph_url": s.graph_root})
 
     def _token(self) -> str:
-        if self._app is None:
-            raise ConnectionFailed(self.system, "not connected")
-        try:
-            # msal answers from its in-memory cache until the token is close to expiry: one token per run
-            result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
-        except Exception as exc:  # msal raises requests', PyJWT's and its own errors: all end here, translated
-            raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
-                                   f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
-        if "access_token" not in result:
-            reason = self._secrets.redact(f"{result.get('error')}: {result.get('error_description', '')}")
-            raise ConnectionFailed(self.system, f"Entra ID refused the app's credentials ({reason.strip()}); "
-                                   "check tenant_id, client_id and the secret or certificate")
-        return result["access_token"]
+        return self.app.token(self.settings.scope)
 
     # ---- one HTTP request ------------------------------------------------------------------------------------
     def send(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
@@ -343,23 +274,11 @@ class GraphClient:
         return out
 
 
-# Held weakly: a pacer lives as long as the clients using it (one run's systems), so what it learnt and the
-# ceilings it was given do not carry into the next run of the same process (tests, `revoke demo`).
-_pacers: "weakref.WeakValueDictionary[tuple[str, str, str], Pacer]" = weakref.WeakValueDictionary()
-_pacers_lock = threading.Lock()
-
-
 def shared_pacer(settings: GraphSettings) -> Pacer:
     """Graph limits an app per tenant, so the systems of a run that use the same app in the same tenant (an
     `entra` and an `m365-groups` system, applied side by side) pace together; the lowest configured
     `requests_per_second` among them holds."""
-    key = (settings.graph_root, settings.tenant_id, settings.client_id)
-    with _pacers_lock:
-        pacer = _pacers.get(key)
-        if pacer is None:
-            pacer = _pacers[key] = Pacer()
-        pacer.limit(settings.requests_per_second)
-        return pacer
+    return pacer_for((settings.graph_root, settings.tenant_id, settings.client_id), settings.requests_per_second)
 
 
 def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:
@@ -417,6 +336,13 @@ def membership_blocker(group: dict[str, Any], upn: str) -> tuple[str, str] | Non
                 f"read-only in Graph. Run: Remove-DistributionGroupMember -Identity '{group.get('mail')}' "
                 f"-Member '{upn}' -BypassSecurityGroupManagerCheck -Confirm:$false (see {EXCHANGE_RUNBOOK})")
     return None
+
+
+def exchange_route(group: dict[str, Any]) -> dict[str, str]:
+    """Params that hand a membership Graph cannot change to the runbook's `exchange-online` system, if it has
+    one (revoke.planner routes it): distribution lists and mail-enabled security groups, not synced or dynamic."""
+    blocked = membership_blocker(group, "")
+    return {"route": "exchange-online"} if blocked and blocked[1].startswith("needs Exchange Online") else {}
 
 
 def directory_object_url(settings: GraphSettings, oid: str) -> str:

@@ -24,7 +24,8 @@ from revoke.exposure import ExposureRule
 from revoke.plan import Action
 from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
 from revoke.connectors.microsoft.graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
-                                      directory_object_url, is_mail_only, membership_blocker, seg)
+                                      directory_object_url, exchange_route, is_mail_only, membership_blocker,
+                                      seg)
 
 GROUP_FIELDS = ("id,displayName,mail,mailEnabled,securityEnabled,groupTypes,membershipRule,onPremisesSyncEnabled,"
                 "resourceProvisioningOptions")
@@ -266,7 +267,8 @@ class M365GroupsConnector(Connector):
         blocked = membership_blocker(g, upn)
         return Step(kind=RemoveMember.name, resource=g["id"], principal=m["id"], before={"member": True},
                     needed=True, person=leaver.person if leaver else None, aliases=(*aliases, upn),
-                    label=g.get("displayName") or g["id"], params={"userPrincipalName": upn, "why": who},
+                    label=g.get("displayName") or g["id"],
+                    params={"userPrincipalName": upn, "why": who, **(exchange_route(g) if leaver else {})},
                     outcome=blocked[0] if blocked else None,
                     note=blocked[1] if blocked else ("" if who == "leaver" else f"{upn} ({who})"))
 
