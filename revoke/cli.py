@@ -454,14 +454,16 @@ def evidence() -> None:
 
 
 @evidence.command("verify")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", metavar="RUN_DIR")
 @click.option("--allowed-signers", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="git's allowed_signers file: the run must be signed by a key it names (the signer is shown).")
 @click.option("--tsa-ca", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="The timestamp authority's CA certificate(s), PEM: checks the run's RFC 3161 token.")
 @click.pass_obj
-def evidence_verify(obj: Context, run_dir: Path, allowed_signers: Path | None, tsa_ca: Path | None) -> None:
+def evidence_verify(obj: Context, run_dir: str, allowed_signers: Path | None, tsa_ca: Path | None) -> None:
     """Recompute the hash chain and every file hash of a run folder; exit 1 on any difference.
+
+    RUN_DIR is a folder or, for a run in an S3 evidence store, s3://BUCKET/PREFIX/RUN_ID.
 
     \b
     The chain alone catches accidents, not a rewrite (anyone with the files can recompute every hash). With
@@ -473,13 +475,20 @@ def evidence_verify(obj: Context, run_dir: Path, allowed_signers: Path | None, t
     from revoke.errors import EvidenceInvalid
     from revoke.evidence import verify_run
 
-    if not run_dir.is_dir():
-        raise RevokeError(f"{run_dir}: no such folder; give a run folder, e.g. evidence/<run-id>/ "
+    if run_dir.startswith("s3://"):
+        from revoke.scheduler.verify import verify_s3
+
+        line = verify_s3(run_dir)
+        out.print(line, markup=False)
+        return
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise RevokeError(f"{folder}: no such folder; give a run folder, e.g. evidence/<run-id>/ "
                           "(`ls evidence/` beside the runbook lists them)")
-    if not any((run_dir / name).exists() for name in ("evidence.jsonl", "manifest.json", "plan.json")):
-        raise RevokeError(f"{run_dir}: not a revoke run folder (no evidence.jsonl, manifest or plan); give a run "
+    if not any((folder / name).exists() for name in ("evidence.jsonl", "manifest.json", "plan.json")):
+        raise RevokeError(f"{folder}: not a revoke run folder (no evidence.jsonl, manifest or plan); give a run "
                           "folder, e.g. evidence/<run-id>/")
-    report = verify_run(run_dir, allowed_signers=allowed_signers, tsa_ca=tsa_ca)
+    report = verify_run(folder, allowed_signers=allowed_signers, tsa_ca=tsa_ca)
     if not report.ok:
         raise EvidenceInvalid([f"{run_dir}: evidence does NOT verify:"] + [f"  {p}" for p in report.problems])
     out.print(f"{run_dir}: verified: {report.records} records in an unbroken chain, {report.files} files "
@@ -622,8 +631,25 @@ def _add_reference_commands() -> None:
 _add_reference_commands()
 
 
+def _add_scheduler_commands() -> None:
+    """`revoke schedule|worker|runs` live with the durable runs in revoke.scheduler (extra `revoke[temporal]`)."""
+    from revoke.scheduler.cli import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_scheduler_commands()
+
+
 def main() -> None:
-    cli(prog_name="revoke")
+    try:
+        cli(prog_name="revoke")
+    except SystemExit as e:
+        scheduler = sys.modules.get("revoke.scheduler.client")
+        if scheduler is not None and scheduler.CONNECTED:
+            scheduler.hard_exit(e.code)
+        raise
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from revoke import __version__, approvals, attest, guardrails, refusal
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
@@ -148,34 +148,18 @@ def _apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None, p
         _check_resumed_digest(plan, prior, run_dir)
     finished = {r["action_id"] for r in prior if r.get("type") == "action" and r.get("mode") == mode}
     intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
-    todo = [a for a in plan.actions if a.id not in finished]
+    todo = [_deferred(a, rb) if mode == "apply" else a for a in plan.actions if a.id not in finished]
 
-    runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
-                      max_wait_seconds=options.max_wait_seconds)
-    context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
-    setups = setups_for(rb)
-    secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
-    systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems}
+    systems, context, secrets = open_systems(plan, rb, options, mode, run_id, secrets)
     by_system: dict[str, list[Action]] = {name: [] for name in systems}
     for a in todo:
         by_system[a.system].append(a)
 
     # 1. connect everywhere, re-derive every guardrail from the live systems and re-read every target before any
     # change, so an untraceable, protected or stale action stops the whole run
-    current, guards = _check_phase(systems, by_system, progress, secrets, rb)
-    gone = _refuse_untrusted(todo, systems, guards)
     later = _after_containers(todo, systems) if mode == "restore" else set()
-    stale = [a for a in todo if a.id not in intended and a.id not in later
-             and _is_stale(systems[a.system], a, current[a.system])]
-    if stale and not options.skip_stale:
-        for s in systems.values():
-            s.connector.close()
-        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource, mode=mode)}"
-                 + (f" ({a.person})" if a.person else "") for a in stale]
-        fix = ("check them by hand, or restore the rest with --skip-stale" if mode == "restore" else
-               "re-run `revoke plan` and review it, or apply the rest with --skip-stale")
-        raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
-                        "\n  ".join(lines) + f"\n{fix}")
+    current, gone, stale = check_systems(systems, todo, intended | later, rb, secrets, progress,
+                                         options.skip_stale or rb.on_stale == "skip", mode)
     stale_ids = {a.id for a in stale}
 
     # 2. carry the plan out, journalling an intent before each write and one record per action after it
@@ -227,22 +211,79 @@ def _apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None, p
             if later:
                 list(pool.map(run_later, [n for n in systems if any(a.id in later for a in by_system[n])]))
         progress.done()
-        if mode == "apply":
-            rules = {sp.name: sp.exposure for sp in plan.systems}
-            people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
-            # one record per person and system, chained with one fsync (2,000 leavers: 2,000 fsyncs before)
-            result.extend(evidence.append_many([{"type": "exposure", "mode": mode, **entry}
-                                                for entry in residual(rules, result.actions(), people, now())]))
-        result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
-                                               "counts": result.counts()}))
-        write_summary(run_dir, plan, result)
-        run_before_seal(options.before_seal, run_dir, evidence, mode)
-        evidence.seal(attestor)
+        finish_run(plan, rb, result, evidence, options.before_seal, attestor)
     finally:
         evidence.close()
         for s in systems.values():
             s.connector.close()
     return result
+
+
+def _deferred(a: Action, rb: Runbook) -> Action:
+    """A change whose kind a later stage of the runbook claims (`stages:`, e.g. delete-account after 30 days) is
+    not this apply's: a scheduled run carries it out when that stage fires."""
+    stage = next((i for i, s in enumerate(rb.stages, start=2) if a.kind in s.kinds), None)
+    if stage is None or a.status != "change":
+        return a
+    why = (f"runs in stage {stage} (after {rb.stages[stage - 2].after}) of a scheduled run (`revoke schedule`), "
+           "not in this apply")
+    return a.model_copy(update={"status": "skip", "reason": why})
+
+
+def finish_run(plan: Plan, rb: Runbook, result: RunResult, evidence: EvidenceLog,
+               before_seal: Callable[[Path], Iterable[Path]] | None, attestor: attest.Attestor | None = None) -> None:
+    """A run's closing records (residual exposure, end), its summary and reports, and the seal (signed and
+    timestamped when the run has an attestor)."""
+    mode = result.mode
+    if mode == "apply":
+        rules = {sp.name: sp.exposure for sp in plan.systems}
+        people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
+        # one record per person and system, chained with one fsync (2,000 leavers: 2,000 fsyncs before)
+        result.extend(evidence.append_many([{"type": "exposure", "mode": mode, **entry}
+                                            for entry in residual(rules, result.actions(), people, now())]))
+    result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()), "counts": result.counts()}))
+    write_summary(result.run_dir, plan, result)
+    run_before_seal(before_seal, result.run_dir, evidence, mode)
+    evidence.seal(attestor)
+
+
+def open_systems(plan: Plan, rb: Runbook, options: ApplyOptions, mode: str, run_id: str,
+                 secrets: Secrets | None = None, only: Iterable[str] | None = None
+                 ) -> tuple[dict[str, _System], RunContext, Secrets]:
+    """Each system of the plan (or `only` those) with its connector made, not yet connected."""
+    runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
+                      max_wait_seconds=options.max_wait_seconds)
+    context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
+    names = set(only) if only is not None else set(rb.systems)
+    setups = {name: setup for name, setup in setups_for(rb).items() if name in names}
+    secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
+    systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems
+               if sp.name in names}
+    return systems, context, secrets
+
+
+def check_systems(systems: dict[str, _System], todo: list[Action], exempt: set[str], rb: Runbook,
+                  secrets: Secrets, progress: Progress, skip_stale: bool, mode: str = "apply"
+                  ) -> tuple[dict[str, dict[str, State]], dict[str, str], list[Action]]:
+    """The check phase: connect, re-derive the guardrails live, re-read every target. Answers the states read,
+    the changes whose person is gone, and the stale actions (raises StalePlan for them unless `skip_stale`).
+    `exempt` actions are not judged stale now: written before an interruption, or restored later."""
+    by_system: dict[str, list[Action]] = {name: [] for name in systems}
+    for a in todo:
+        by_system[a.system].append(a)
+    current, guards = _check_phase(systems, by_system, progress, secrets, rb)
+    gone = _refuse_untrusted(todo, systems, guards)
+    stale = [a for a in todo if a.id not in exempt and _is_stale(systems[a.system], a, current[a.system])]
+    if stale and not skip_stale:
+        for s in systems.values():
+            s.connector.close()
+        lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource, mode=mode)}"
+                 + (f" ({a.person})" if a.person else "") for a in stale]
+        fix = ("check them by hand, or restore the rest with --skip-stale" if mode == "restore" else
+               "re-run `revoke plan` and review it, or apply the rest with --skip-stale")
+        raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
+                        "\n  ".join(lines) + f"\n{fix}")
+    return current, gone, stale
 
 
 def _systems_header(systems: dict[str, _System]) -> dict[str, Any]:
@@ -361,6 +402,16 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
                 sink: Callable[[list[dict[str, Any]]], None], gone: dict[str, str]) -> None:
     """Record what needs no write, then carry out the changes; every record goes to `sink` as it is written."""
     changes: list[Action] = []
+    for rec in settle(sys_, actions, current, stale_ids, intended, gone, changes):
+        sink([evidence.append(rec)])
+        progress.step(rec["system"], progress_text(rec), rec["outcome"])
+    _execute_changes(sys_, changes, evidence, progress, sink)
+
+
+def settle(sys_: _System, actions: list[Action], current: dict[str, State], stale_ids: set[str],
+           intended: set[str], gone: dict[str, str], changes: list[Action]) -> Iterator[dict[str, Any]]:
+    """The record of each action that needs no write now (done already, stale, gone, skipped, its system down);
+    the actions that do are appended to `changes`."""
     for a in actions:
         kind = sys_.kind(a)
         state = current.get(a.id)
@@ -391,9 +442,7 @@ def _run_system(sys_: _System, actions: list[Action], current: dict[str, State],
         else:
             rec = sys_.record(a, Outcome(a.outcome or Outcome.SKIPPED.value), Verification.NONE,
                               error=a.reason if a.status == "skip" else "")
-        sink([evidence.append(rec)])
-        progress.step(a.system, progress_text(rec), rec["outcome"])
-    _execute_changes(sys_, changes, evidence, progress, sink)
+        yield rec
 
 
 def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
@@ -417,7 +466,12 @@ def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], 
 
 def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog, progress: Progress,
                      sink: Callable[[list[dict[str, Any]]], None]) -> None:
-    """Apply in batches of the connector's batch size, `concurrency` batches at a time."""
+    """Apply in batches of the connector's batch size, `concurrency` batches at a time; kinds that end the
+    account (`runs_last`) once all the others are done."""
+    last = [a for a in changes if sys_.kind(a).runs_last]
+    if last and len(last) < len(changes):
+        _execute_changes(sys_, [a for a in changes if not sys_.kind(a).runs_last], evidence, progress, sink)
+        changes = last
     batches = _batches(changes, max(1, sys_.cls.batch_size), sys_.cls.rate_scope)
 
     def run_batch(batch: list[Action]) -> None:
@@ -450,57 +504,76 @@ def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> l
     pending = list(batch)
     attempts = {a.id: 0 for a in batch}
     receipts: dict[str, Receipt] = {}
-    evidence.append_many([{"type": "intent", "mode": sys_.mode, "action_id": a.id, "system": a.system,
-                           "kind": a.kind, "resource": a.resource, "principal": a.principal} for a in batch])
+    evidence.append_many(intents(sys_, batch))
     while pending:
-        for a in pending:
-            attempts[a.id] += 1
-        answers = _call_apply(sys_, pending)
-        retry: list[Action] = []
-        waits: list[float] = []
-        finished: list[Action] = []
-        for a in pending:
-            answer = answers.get(a.id) or ActionFailed("the connector gave no answer for this action")
-            if isinstance(answer, Receipt):
-                receipts[a.id] = answer
-                finished.append(a)
-            elif isinstance(answer, NotSupported):
-                done.append(sys_.record(a, Outcome.NOT_SUPPORTED, Verification.UNVERIFIABLE, error=str(answer),
-                                        attempts=attempts[a.id]))
-            elif isinstance(answer, ActionFailed) and answer.retryable and attempts[a.id] < sys_.options.max_attempts:
-                retry.append(a)
-                waits.append(answer.retry_after or min(2 ** attempts[a.id], 30))
-            else:
-                finished.append(a)
-                receipts[a.id] = Receipt(request_ids=tuple(getattr(answer, "request_ids", []) or []),
-                                         detail={"error": str(answer)})
-        # read back what was written, or may have been: a throttled write can have happened anyway
-        states, read_error = _safe_read(sys_, finished + retry)
-        still: list[Action] = []
-        for a in retry:
-            state = states.get(a.id)
-            if state is not None and satisfied(sys_.kind(a), a, state, sys_.mode):
-                finished.append(a)
-                receipts.setdefault(a.id, Receipt(detail={"note": "answered as throttled; read back as done"}))
-            else:
-                still.append(a)
-        _poll(sys_, [a for a in finished if receipts.get(a.id, Receipt()).poll_after is not None], receipts, states)
-        for a in finished:
-            done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
-                                         read_error))
+        finished_records, still, waits, states = attempt_batch(sys_, pending, attempts, receipts)
+        done += finished_records
         if still:
             wait = sys_.take_wait(max(waits) if waits else 1.0)
             if wait <= 0:
-                for a in still:
-                    done.append(sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id),
-                                            error="throttled: the system's retry budget is spent; apply again "
-                                            "later to finish", attempts=attempts[a.id]))
+                done += budget_spent(sys_, still, attempts, states)
                 still = []
             else:
                 log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
                 sys_.wait(wait)
         pending = still
     return done
+
+
+def intents(sys_: _System, batch: list[Action]) -> list[dict[str, Any]]:
+    """The journal's record, before a write, that the write may happen (a resume re-reads these targets)."""
+    return [{"type": "intent", "mode": sys_.mode, "action_id": a.id, "system": a.system, "kind": a.kind,
+             "resource": a.resource, "principal": a.principal} for a in batch]
+
+
+def budget_spent(sys_: _System, still: list[Action], attempts: dict[str, int],
+                 states: dict[str, State]) -> list[dict[str, Any]]:
+    return [sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id), error="throttled: the "
+                        "system's retry budget is spent; apply again later to finish", attempts=attempts[a.id])
+            for a in still]
+
+
+def attempt_batch(sys_: _System, pending: list[Action], attempts: dict[str, int], receipts: dict[str, Receipt]
+                  ) -> tuple[list[dict[str, Any]], list[Action], list[float], dict[str, State]]:
+    """One attempt at a batch: apply, read back, poll. Answers the records of the actions settled, the actions to
+    retry (throttled or transient, and not read back as done), how long each asked to wait, and the states read."""
+    done: list[dict[str, Any]] = []
+    for a in pending:
+        attempts[a.id] += 1
+    answers = _call_apply(sys_, pending)
+    retry: list[Action] = []
+    waits: list[float] = []
+    finished: list[Action] = []
+    for a in pending:
+        answer = answers.get(a.id) or ActionFailed("the connector gave no answer for this action")
+        if isinstance(answer, Receipt):
+            receipts[a.id] = answer
+            finished.append(a)
+        elif isinstance(answer, NotSupported):
+            done.append(sys_.record(a, Outcome.NOT_SUPPORTED, Verification.UNVERIFIABLE, error=str(answer),
+                                    attempts=attempts[a.id]))
+        elif isinstance(answer, ActionFailed) and answer.retryable and attempts[a.id] < sys_.options.max_attempts:
+            retry.append(a)
+            waits.append(answer.retry_after or min(2 ** attempts[a.id], 30))
+        else:
+            finished.append(a)
+            receipts[a.id] = Receipt(request_ids=tuple(getattr(answer, "request_ids", []) or []),
+                                     detail={"error": str(answer)})
+    # read back what was written, or may have been: a throttled write can have happened anyway
+    states, read_error = _safe_read(sys_, finished + retry)
+    still: list[Action] = []
+    for a in retry:
+        state = states.get(a.id)
+        if state is not None and satisfied(sys_.kind(a), a, state, sys_.mode):
+            finished.append(a)
+            receipts.setdefault(a.id, Receipt(detail={"note": "answered as throttled; read back as done"}))
+        else:
+            still.append(a)
+    _poll(sys_, [a for a in finished if receipts.get(a.id, Receipt()).poll_after is not None], receipts, states)
+    for a in finished:
+        done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
+                                     read_error))
+    return done, still, waits, states
 
 
 def _poll(sys_: _System, actions: list[Action], receipts: dict[str, Receipt], states: dict[str, State]) -> None:

@@ -100,6 +100,15 @@ class ApprovalsSpec(Strict):
     required: Annotated[int, Field(ge=1, le=20)] = Field(1, description="how many distinct approvers must sign")
 
 
+class StageSpec(Strict):
+    """A later stage of a scheduled run (`revoke schedule`): these action kinds run `after` the first stage's
+    fire time, on a durable timer, re-checked then like any run (e.g. `{after: 30d, kinds: [delete-account]}`)."""
+
+    after: Annotated[str, Field(pattern=r"^\s*[1-9][0-9]*\s*[smhdw]\s*$")]
+    kinds: Annotated[list[str], Field(min_length=1)]
+    name: str | None = None
+
+
 class Runbook(Strict):
     engagement: Annotated[str, Field(pattern=NAME)] = Field(description="a short slug, used in run ids and "
                                                             "commit messages", examples=["acme-2026"])
@@ -115,6 +124,11 @@ class Runbook(Strict):
     evidence_dir: str = Field("evidence", description="where run folders go, relative to the runbook")
     approvals: ApprovalsSpec | None = Field(None, description="the two-person rule: apply only a saved plan "
                                             "this many approvers signed")
+    # a saved plan's target that changed since: stop the whole run (default), or skip it and record that
+    on_stale: Literal["stop", "skip"] = Field("stop", description="a saved plan's target that changed since the "
+                                              "plan: `stop` the whole run, or `skip` it and record that")
+    stages: list[StageSpec] = Field(default_factory=list, description="later stages a scheduled run carries out "
+                                    "on a durable timer, e.g. delete-account 30 days after")
     # revoke/attest.py: every sealed run gets a token over its signed listing
     timestamp_authority: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = Field(
         None, description="an RFC 3161 timestamp authority's URL: each sealed run gets a trusted timestamp",
@@ -204,6 +218,8 @@ HINTS = {
     "people": "a list of {name: ..., ids: {SYSTEM: identifier}}",
     "secret": "a secret is referenced as {secret: NAME}; its value comes from REVOKE_NAME, .env or the secrets dir",
     "approvals": "approvals: {allowed_signers: FILE (relative to the runbook), required: N}",
+    "stages": "stages: [{after: 30d, kinds: [delete-account]}] (a number and s, m, h, d or w)",
+    "on_stale": "on_stale: stop (default) or skip",
 }
 
 
@@ -283,6 +299,13 @@ def cross_check(rb: Runbook, doc: LocatedDocument) -> list[Problem]:
         if lst.system not in rb.systems:
             problems.append(doc.problem(("lists", i, "system"), f"unknown system '{lst.system}'",
                                         f"systems defined in this runbook: {known}"))
+    claimed: dict[str, int] = {}
+    for i, stage in enumerate(rb.stages):
+        for kind in stage.kinds:
+            if kind in claimed:
+                problems.append(doc.problem(("stages", i, "kinds"), f"'{kind}' is already in stages[{claimed[kind]}]",
+                                            "each kind runs in one stage"))
+            claimed.setdefault(kind, i)
     for i, prot in enumerate(rb.protect):
         if prot.system is not None and prot.system not in rb.systems:
             problems.append(doc.problem(("protect", i, "system"), f"unknown system '{prot.system}'",

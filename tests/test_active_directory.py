@@ -410,3 +410,25 @@ def test_a_synced_lists_membership_is_routed_from_exchange_to_ad(engagement: dic
     run_cli("--quiet", "apply", str(runbook), "--yes")
     assert alice.dn.casefold() not in dc.members(e["social"])
     assert exo.members(synced) == [x_alice] and not exo.writes()  # never written in Exchange
+
+
+def test_delete_account_deletes_the_user_last_and_only_when_asked(samba_dc: SambaDC, tmp_path: Path, run_cli: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    dc = samba_dc
+    monkeypatch.setenv("REVOKE_CORP_AD", dc.service.password)  # type: ignore[attr-defined]
+    n = secrets.token_hex(3)
+    leaver, stays = dc.add_user(f"erin-{n}"), dc.add_user(f"frank-{n}")
+    group = dc.add_group(f"proj-{n}", members=[leaver.dn, stays.dn])
+    data = {"engagement": "acme-2026", "final_day": yesterday(), "systems": {"corp-ad": ad_system(dc)},
+            "people": [{"name": "Erin", "ids": {"corp-ad": leaver.upn}}]}
+    plain = run_cli("--quiet", "--output", "json", "plan", str(write_runbook(tmp_path / "a.yaml", data)))
+    assert "delete-account" not in {a["kind"] for a in json.loads(plain.output)["plan"]["actions"]}
+    data["systems"]["corp-ad"] = ad_system(dc, delete_account=True)
+    result = run_cli("--quiet", "--output", "json", "apply", str(write_runbook(tmp_path / "b.yaml", data)), "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert not dc.exists(leaver.dn) and dc.exists(stays.dn)
+    assert dc.members(group) == {stays.dn.casefold()}
+    records = [r for r in read_records(Path(json.loads(result.output)["run_dir"])) if r["type"] == "action"]
+    deleted = next(r for r in records if r["kind"] == "delete-account")
+    assert deleted["outcome"] == "done" and deleted["verification"] == "absent"
+    assert all(r["outcome"] in ("done", "immutable") for r in records)  # the primary group is kept (immutable)

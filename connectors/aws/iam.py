@@ -36,6 +36,7 @@ from revoke.connector import (
 from revoke.connectors.aws import trust
 from revoke.connectors.aws import names as aws_names
 from revoke.connectors.aws.base import AwsConnector, AwsSettings, Unproven, loads, pages
+from revoke.connectors.aws.iam_delete import DeleteAccount, delete_state, delete_user
 from revoke.connectors.aws.iam_account import (
     MISSING,
     IamReader,
@@ -73,6 +74,9 @@ class AwsIamSettings(AwsSettings):
     empty_trust_policy: Literal["deny", "delete-role", "ask"] = Field(
         "deny", description="a role trusted by leavers only (taking them out would leave its trust policy empty): "
         "deny them in it with an explicit Deny (restorable), delete the role, or ask a person")
+    delete_account: bool = Field(False, description="also plan delete-account for each leaver's IAM users (never "
+                                 "the default; put it in a later stage: stages: [{after: 30d, kinds: "
+                                 "[delete-account]}])")
 
 
 def _kind(name: str, summary: str, done: str, permissions: tuple[str, ...], desired: State,
@@ -138,7 +142,7 @@ class AwsIamConnector(AwsConnector):
     name: ClassVar[str] = "aws-iam"
     version: ClassVar[str] = "1.0"
     Settings = AwsIamSettings
-    kinds = (*USER_KINDS, RemoveTrust, DenyTrust, DeleteRole, RevokeRoleSessions)
+    kinds = (*USER_KINDS, RemoveTrust, DenyTrust, DeleteRole, RevokeRoleSessions, DeleteAccount)
     # IAM has no batch write: a batch is applied one call at a time and then read back together, so the users of
     # a batch are read back with one account-wide read (see read_back) and two calls each (access keys, console
     # password) instead of six. 40 actions are 5 to 10 users: the account-wide read pays for itself many times,
@@ -371,6 +375,9 @@ class AwsIamConnector(AwsConnector):
             add(DeleteUserInlinePolicy, f"{arn}/inline-policy/{policy['PolicyName']}",
                 f"{policy['PolicyName']} of {where}", policy_name=policy["PolicyName"])
         add(TagUser, arn, where)
+        if self.settings.delete_account:
+            out.append(Step(kind=DeleteAccount.name, resource=arn, before=delete_state(r.iam, name), needed=True,
+                            principal=arn, person=subject.person, params=base, label=where))
         return out
 
     def _role_steps(self, r: IamReader, account: str, role: dict[str, Any], principals: dict[str, list[str]],
@@ -436,6 +443,9 @@ class AwsIamConnector(AwsConnector):
         self._entered(p["account"])
         if action.kind == "deactivate-service-credential" and "credential_id" not in p:
             raise NotSupported("service-specific credentials could not be listed here")
+        if action.kind == DeleteAccount.name:
+            return delete_user(self.iam(p["account"]), self.sessions.client("iam", p["account"], probe=True), p,
+                               action.before)
         with self._lock_for(action):  # two leavers in one trust policy: one read-modify-write at a time
             return write(action.kind, self.iam(p["account"]), p, run_id=self.context.run_id, now=_now())
 
@@ -473,6 +483,9 @@ class AwsIamConnector(AwsConnector):
             out: dict[str, State] = {}
             for a in by_account[account]:
                 try:
+                    if a.kind == DeleteAccount.name:
+                        out[a.id] = delete_state(reader.iam, a.params["user"])
+                        continue
                     out[a.id] = state_of(a.kind, reader, dict(a.params), self.context.started_at)
                 except Unproven as err:
                     out[a.id] = unverifiable(err.reason)

@@ -28,6 +28,7 @@ from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.directory.ad_directory import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
                                    from_filetime, guid_dn, parent_dn)
+from revoke.connectors.directory.ad_delete import DeleteAccount, delete_state, delete_user
 from revoke.connectors.directory.ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
                                          DistributionLists)
 from revoke.connectors.directory.session import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
@@ -50,6 +51,8 @@ class ActiveDirectorySettings(LdapConnectionSettings):
     disabled_ou: str | None = Field(None, description="move disabled accounts here, e.g. OU=Disabled Users,DC=...")
     expire_account: bool = Field(False, description="also set accountExpires to the time of the disable")
     stamp_description: bool = Field(False, description="write 'disabled by revoke run ...' into description")
+    delete_account: bool = Field(False, description="also plan delete-account for each leaver (never the default; "
+                                 "put it in a later stage: stages: [{after: 30d, kinds: [delete-account]}])")
     kerberos_ticket_hours: float = Field(10.0, gt=0, description="the domain's maximum ticket lifetime "
                                          "(maxTicketAge, 10 h by default): how long issued tickets outlive a disable")
 
@@ -96,7 +99,7 @@ class ActiveDirectoryConnector(Connector):
     version: ClassVar[str] = "1.0"
     Settings = ActiveDirectorySettings
     kinds = (DisableAccount, ExpireAccount, MoveToDisabledOu, RemoveMembership, CloseDistributionList,
-             DeleteDistributionList)
+             DeleteDistributionList, DeleteAccount)
     read_permissions = ("simple bind over LDAPS or StartTLS as a service account",
                         "Read Property on user and group objects under base_dn (Authenticated Users have it)",
                         "read the rootDSE and attributeSchema objects in the schema naming context")
@@ -283,6 +286,10 @@ class ActiveDirectoryConnector(Connector):
             state = self._expire_state(user)
             found.steps.append(Step(kind=ExpireAccount.name, resource=user.dn, person=subject.person, before=state,
                                     needed=not state["expired"], aliases=aliases, label=label, params=params))
+        if self.settings.delete_account:
+            found.steps.append(Step(kind=DeleteAccount.name, resource=user.dn, person=subject.person,
+                                    before=delete_state(user), needed=True, aliases=aliases, label=label,
+                                    params=params))
         if disabled_ou:
             state = self._move_state(user, disabled_ou)
             found.steps.append(Step(kind=MoveToDisabledOu.name, resource=user.dn, person=subject.person,
@@ -340,6 +347,8 @@ class ActiveDirectoryConnector(Connector):
             elif user is None:
                 why = d.unproven_absence(a.params.get("user_guid", ""))
                 out[a.id] = unverifiable(why) if why else {"exists": False}
+            elif a.kind == DeleteAccount.name:
+                out[a.id] = delete_state(user)
             elif a.kind == DisableAccount.name and user.get("userAccountControl") is None:
                 out[a.id] = unverifiable(f"the directory's answer for {user.dn} has no userAccountControl")
             elif a.kind == DisableAccount.name:
@@ -355,7 +364,8 @@ class ActiveDirectoryConnector(Connector):
     def apply(self, action: Any) -> Receipt:
         handler = {DisableAccount.name: self._disable, ExpireAccount.name: self._expire,
                    MoveToDisabledOu.name: self._move, RemoveMembership.name: self._remove_member,
-                   CloseDistributionList.name: self.lists.close, DeleteDistributionList.name: self.lists.delete}
+                   CloseDistributionList.name: self.lists.close, DeleteDistributionList.name: self.lists.delete,
+                   DeleteAccount.name: lambda a: delete_user(self.directory, self._user(a))}
         if action.kind not in handler:
             raise NotSupported(f"active-directory has no action '{action.kind}'")
         return handler[action.kind](action)

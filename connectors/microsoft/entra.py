@@ -20,6 +20,8 @@ from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget,
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
+from revoke.connectors.microsoft.entra_delete import (DeleteAccount, EntraSettings, delete_state, delete_step,
+                                                      delete_write, deleted_path)
 from revoke.connectors.microsoft.names import DirectoryNames
 from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
                                       exchange_route, list_page, membership_blocker, seg)
@@ -109,8 +111,9 @@ def _sessions_state(user: dict[str, Any], revoke_after: str) -> State:
 class EntraConnector(Connector):
     name: ClassVar[str] = "entra"
     version: ClassVar[str] = "1"
-    Settings = GraphSettings
-    kinds = (DisableAccount, RevokeSessions, RemoveGroupMembership, RemoveAppRoleAssignment, RemoveDirectoryRole)
+    Settings = EntraSettings
+    kinds = (DisableAccount, RevokeSessions, RemoveGroupMembership, RemoveAppRoleAssignment, RemoveDirectoryRole,
+             DeleteAccount)
     read_permissions = ("User.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory",
                         "Application.Read.All")
     permission_format = "text"
@@ -119,7 +122,7 @@ class EntraConnector(Connector):
     # about 7 users went in a $batch of its own each time.
     batch_size = 60
 
-    def __init__(self, system: str, settings: GraphSettings, secrets: Any, context: Any):
+    def __init__(self, system: str, settings: EntraSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
         self.graph = GraphClient(system, settings, secrets)
         # Groups and directory roles read back as existing in this run. Only existence is kept (never a 404):
@@ -224,9 +227,10 @@ class EntraConnector(Connector):
                 params={"route": "active-directory", "onPremisesSamAccountName": user.get("onPremisesSamAccountName"),
                         "onPremisesDistinguishedName": user.get("onPremisesDistinguishedName"),
                         "onPremisesDomainName": user.get("onPremisesDomainName"), "userPrincipalName": upn})
+        deleting = [delete_step(s, user)] if self.settings.delete_account else []
         if not enabled:
             # A disabled account can redeem no refresh token and get no new one: nothing left to revoke.
-            return [disable]
+            return [disable, *deleting]
         note = (f"access tokens issued before the revocation stay valid until they expire (up to about "
                 f"{ACCESS_TOKEN_MINUTES} minutes); revocation may take a few minutes to apply")
         if user.get("userType") == "Guest":
@@ -237,7 +241,7 @@ class EntraConnector(Connector):
         revoke = Step(kind=RevokeSessions.name, resource=uid, person=s.person,
                       before=_sessions_state(user, params["revokeAfter"]), needed=True, aliases=(upn,), label=upn,
                       note=note, params=params)
-        return [disable, revoke]
+        return [disable, revoke, *deleting]
 
     def _membership_steps(self, s: Subject, user: dict[str, Any], obj: dict[str, Any]) -> list[Step]:
         uid, upn = user["id"], user["userPrincipalName"]
@@ -269,6 +273,8 @@ class EntraConnector(Connector):
             return Sub(a.id, "DELETE", f"/users/{a.principal}/appRoleAssignments/{a.params['assignmentId']}")
         if a.kind == RemoveDirectoryRole.name:
             return Sub(a.id, "DELETE", f"/directoryRoles/{a.resource}/members/{a.principal}/$ref")
+        if a.kind == DeleteAccount.name:
+            return delete_write(a.resource, a.id)
         raise ActionFailed(f"entra cannot apply '{a.kind}'")
 
     def apply(self, action: Action) -> Receipt:
@@ -328,6 +334,8 @@ class EntraConnector(Connector):
                 paths[f"container:{a.resource}"] = f"/directoryRoles/{a.resource}"
             elif a.kind == RemoveAppRoleAssignment.name:
                 paths[f"assignments:{a.principal}"] = f"/users/{a.principal}/appRoleAssignments?$top=999"
+            elif a.kind == DeleteAccount.name:
+                paths[f"deleted:{a.resource}"] = deleted_path(a.resource)
         replies = self._read(paths)
         for key, reply in replies.items():
             if key.startswith("container:") and reply.ok and _answers_for(reply, key.split(":", 1)[1]):
@@ -375,6 +383,8 @@ class EntraConnector(Connector):
         user = replies[f"user:{uid}"]
         if user.ok and not _answers_for(user, uid):
             return unverifiable(f"Graph answered the read of user {uid} with another object or none")
+        if a.kind == DeleteAccount.name:
+            return delete_state(uid, user, replies.get(f"deleted:{uid}"))
         if a.kind == DisableAccount.name:
             if not user.ok:
                 return {"accountEnabled": None, "missing": "user"}

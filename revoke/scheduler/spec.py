@@ -1,0 +1,121 @@
+"""The values a scheduled run carries through Temporal: plain dataclasses of strings and numbers.
+
+The workflow imports only this module (and Temporal's), so nothing that reads files, clocks or the network can
+leak into its deterministic code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+WORKFLOW = "RevokeRun"
+TASK_QUEUE = "revoke"
+CHECK, SHARD, JOURNAL = "revoke.check", "revoke.shard", "revoke.journal"
+# errors that no retry can fix: the run stops and says why (Temporal's non-retryable types)
+FINAL_ERRORS = ["StalePlan", "GuardrailRefused", "RunbookError", "ApprovalMissing", "PlanMismatch", "SecretMissing"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION = r"^\s*(\d+)\s*([smhdw])\s*$"
+
+
+def seconds(duration: str) -> float:
+    """'30d', '12h', '90s' as seconds."""
+    m = re.match(DURATION, duration)
+    if not m:
+        raise ValueError(f"'{duration}' is not a duration: write a number and a unit, e.g. 30d, 12h, 15m, 90s")
+    return float(int(m.group(1)) * _UNITS[m.group(2)])
+
+
+@dataclass
+class StageSpec:
+    index: int
+    after_seconds: float          # after the first stage's fire time (0 for the first stage)
+    kinds: list[str] = field(default_factory=list)   # empty: every kind that no later stage claims
+    label: str = ""
+
+
+@dataclass
+class RunSpec:
+    run_id: str                   # also the workflow id
+    store: str                    # evidence store: a folder or s3://bucket/prefix
+    plan_digest: str              # the plan the store must hold for this run
+    fire_at: str                  # ISO 8601, UTC
+    stages: list[StageSpec]
+    engagement: str = ""
+    skip_stale: bool = False
+    before_final_day: bool = False
+    runbook_changed_ok: bool = False
+    max_attempts: int = 5         # per action and per shard, as the engine's retry bound
+    max_retry_delay: float = 300  # longest wait between two attempts, as the engine's wait budget
+    heartbeat_seconds: float = 30
+    shard_actions: int = 200      # actions per shard activity (whole engine batches)
+    fsync: bool = True
+
+
+@dataclass
+class StageInput:
+    spec: RunSpec
+    stage: int
+
+
+@dataclass
+class Shard:
+    system: str
+    ids: list[str]
+    last: bool = False            # kinds that end the account: started once the system's other shards are done
+
+
+@dataclass
+class Checked:
+    stage_run_id: str
+    header_part: str              # the store key of the records the check phase wrote (run, notices, settled)
+    shards: list[Shard]
+    concurrency: dict[str, int]   # per system, as the runbook says (the engine's `concurrency`)
+    actions: int = 0
+
+
+@dataclass
+class ShardInput:
+    spec: RunSpec
+    stage: int
+    stage_run_id: str
+    index: int
+    shard: Shard
+
+
+@dataclass
+class ShardDone:
+    parts: list[str]
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class JournalInput:
+    spec: RunSpec
+    stage: int
+    stage_run_id: str
+    header_part: str
+    parts: list[str]
+    # shards that never finished (every attempt failed): their actions are recorded as not known to be done
+    lost: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StageDone:
+    stage: int
+    run_id: str
+    location: str
+    counts: dict[str, int]
+    exit_code: int
+    checklist: str = ""
+
+
+def stage_run_id(run_id: str, stage: int) -> str:
+    return run_id if stage == 0 else f"{run_id}-stage{stage + 1}"
+
+
+def utc_iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,56 @@
+"""`revoke schedule`'s times and the runbook's stages: what a user types, and the located errors for mistakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+import pytest
+
+from revoke.scheduler.cli import parse_when
+from revoke.scheduler.spec import seconds
+from tests.conftest import write_runbook, yesterday
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(("text", "utc"), [
+    ("2026-12-05 17:00 Europe/Berlin", "2026-12-05T16:00:00+00:00"),
+    ("2026-07-05 17:00 Europe/Berlin", "2026-07-05T15:00:00+00:00"),   # summer time
+    ("2026-12-05T17:00:00+01:00", "2026-12-05T16:00:00+00:00"),
+    ("2026-12-05 17:00 UTC", "2026-12-05T17:00:00+00:00"),
+    ("+90s", "2026-12-02T12:01:30+00:00"),
+    ("+2h", "2026-12-02T14:00:00+00:00"),
+    ("now", "2026-12-02T12:00:00+00:00"),
+])
+def test_times_a_user_writes(text: str, utc: str) -> None:
+    assert parse_when(text, NOW).astimezone(dt.timezone.utc).isoformat() == utc
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("2026-12-05 17:00", "say which time zone"),
+    ("2026-12-05 17:00 Mars/Olympus", "unknown time zone"),
+    ("friday at five", "is not a time"),
+])
+def test_a_time_without_a_zone_or_unreadable_is_refused(text: str, says: str) -> None:
+    with pytest.raises(click.BadParameter, match=says):
+        parse_when(text, NOW)
+
+
+def test_durations() -> None:
+    assert seconds("30d") == 30 * 86400 and seconds("12h") == 43200 and seconds("90s") == 90
+    with pytest.raises(ValueError, match="not a duration"):
+        seconds("30 days")
+
+
+def test_stages_are_validated_with_their_line(tmp_path, run_cli) -> None:  # noqa: F811
+    base = {"engagement": "acme-2026", "final_day": yesterday(),
+            "systems": {"aws": {"connector": "aws-iam", "settings": {}}},
+            "people": [{"name": "Ann", "ids": {"aws": "ann"}}]}
+    bad = write_runbook(tmp_path / "a.yaml", {**base, "stages": [{"after": "30 days", "kinds": ["delete-account"]}]})
+    out = run_cli("validate", "--offline", str(bad))
+    assert out.exit_code == 1 and "stages" in out.stderr and "after" in out.stderr
+    twice = write_runbook(tmp_path / "b.yaml", {**base, "stages": [{"after": "1d", "kinds": ["delete-account"]},
+                                                                    {"after": "2d", "kinds": ["delete-account"]}]})
+    out = run_cli("validate", "--offline", str(twice))
+    assert out.exit_code == 1 and "already in stages[0]" in out.stderr
