@@ -25,7 +25,7 @@ from typing import Any, Callable, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from revoke import __version__, approvals
+from revoke import __version__, approvals, attest
 from revoke.actions import Outcome, Verification
 from revoke.connector import Receipt, load
 from revoke.engine import (_System, _systems_header, attempt_batch, budget_spent, check_guardrails, check_systems,
@@ -105,6 +105,7 @@ def _check(inp: StageInput) -> Checked:
     plan, rb = loaded.plan, loaded.rb
     options = options_for(spec, rb)
     check_guardrails(plan, options, "apply", rb)
+    attest.attestor(rb.timestamp_authority)  # a signing key that is set but missing stops the run before any change
     approved = approvals.require(plan)
     todo = stage_actions(plan, rb, inp.stage)
     systems, context, secrets = open_systems(plan, rb, options, "apply", run_id)
@@ -275,7 +276,8 @@ def _journal(inp: JournalInput) -> StageDone:
                 written = evidence.append_many(lost)
                 result.extend(written)
                 writer.observe(written)
-            finish_run(plan, rb, result, evidence, writer)
+            # signed by the journalling worker's REVOKE_SIGNING_KEY, timestamped by the runbook's TSA, as a local apply
+            finish_run(plan, rb, result, evidence, writer, attest.attestor(rb.timestamp_authority))
         finally:
             evidence.close()
         location = str(run_dir) if local else put_run(store, run_dir, run_id)
