@@ -330,7 +330,7 @@ def bench_attest(root: Path, n: int, rounds: int = 3) -> list[Row]:
 
     from revoke.sandbox.tsa import local_tsa
 
-    w = build_world(root, n)
+    w = build_world(root / "attest", n)   # its own directory: bench 1 may have run in `root` already
     key = w.workdir / "signing-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     plain_s, attested_s, export_s = [], [], []
