@@ -175,7 +175,8 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
         progress.step(setup.name, "connecting")
         identity = connector.connect()
         progress.step(setup.name, f"discovering {len(subjects)} people, {len(lists)} lists")
-        discovery = connector.discover(subjects, lists)
+        # discovery only reads: a throttled or passing failure is repeated by the runtime, within the budget
+        discovery = connector.context.runtime.read(lambda: connector.discover(subjects, lists))
         entities = _identify(rb, setup.name, connector, identity, discovery.steps, subjects)
     except Exception as err:  # noqa: BLE001 - one system's failure is reported in the plan, not fatal to it
         if isinstance(err, RevokeError):

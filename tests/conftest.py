@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from revoke.cli import cli
+from revoke.runtime import FakeClock
 from revoke.sandbox.slapd import Slapd, unavailable_reason
 
 
@@ -38,6 +39,19 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Any:
         return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Every plan and apply of this test (the CLI's too) reads time and waits on one FakeClock: throttling is
+    waited out in no real time, and `fake_clock.slept` says what the engine waited."""
+    import revoke.engine
+    import revoke.planner
+
+    clock = FakeClock(start=dt.datetime.now(dt.timezone.utc))
+    monkeypatch.setattr(revoke.engine, "Clock", clock.clock)
+    monkeypatch.setattr(revoke.planner, "Clock", clock.clock)
+    return clock
 
 
 def write_runbook(path: Path, data: dict[str, Any]) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import Field
@@ -206,8 +205,8 @@ class AwsIamConnector(AwsConnector):
                 return f"the credentials act in {caller['account']} ({caller['arn']}); check settings.role_name"
             return caller
 
-        with ThreadPoolExecutor(max_workers=s.max_accounts_in_parallel, thread_name_prefix="aws-connect") as pool:
-            answers = dict(zip(self.accounts, pool.map(enter, self.accounts)))
+        answers = dict(zip(self.accounts, self.context.runtime.map(enter, self.accounts,
+                                                                   limit=s.max_accounts_in_parallel, name="aws-connect")))
         callers = {a: c for a, c in answers.items() if isinstance(c, dict)}
         # One account revoke cannot enter must not stop the revocation in all the others: it is reported by
         # discovery as a notice that blocks the checklist item, and its caller identity is missing from evidence.
@@ -237,7 +236,7 @@ class AwsIamConnector(AwsConnector):
         return self.sessions.client("iam", account)
 
     def _reader(self, account: str, users: list[dict[str, Any]] | None = None) -> IamReader:
-        return IamReader(self.iam(account), account, self.sessions.client("iam", account, probe=True), users)
+        return IamReader(self.iam(account), account, users)
 
     # ---- discovery
 
@@ -250,9 +249,8 @@ class AwsIamConnector(AwsConnector):
                 found.notices.append(Notice(f"account {account} could not be entered, so {subject.ident} was not "
                                             f"checked there: {why}", person=subject.person, resource=account))
         since = self.context.started_at
-        with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
-                                thread_name_prefix="aws-discover") as pool:
-            per_account = list(pool.map(lambda a: self._discover_account(a, subjects, since), self.accounts))
+        per_account = self.context.runtime.map(lambda a: self._discover_account(a, subjects, since), self.accounts,
+                                               limit=self.settings.max_accounts_in_parallel, name="aws-discover")
         seen: set[str] = set()
         for steps, people in per_account:
             found.steps.extend(steps)
@@ -472,14 +470,9 @@ class AwsIamConnector(AwsConnector):
             return out
 
         out: dict[str, State] = {}
-        if len(by_account) <= 1:
-            for account in by_account:
-                out.update(read(account))
-            return out
-        with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
-                                thread_name_prefix="aws-read") as pool:
-            for states in pool.map(read, by_account):
-                out.update(states)
+        for states in self.context.runtime.map(read, by_account, limit=self.settings.max_accounts_in_parallel,
+                                               name="aws-read"):
+            out.update(states)
         return out
 
 

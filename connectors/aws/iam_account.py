@@ -39,9 +39,8 @@ class IamReader:
     from it instead of one call each. A user the listing lacks is still asked about with the per-user call, so a
     user is never concluded missing (nor anything of it "gone") from the listing alone."""
 
-    def __init__(self, iam: Any, account: str, probe: Any = None, users: Iterable[dict[str, Any]] | None = None):
+    def __init__(self, iam: Any, account: str, users: Iterable[dict[str, Any]] | None = None):
         self.iam = iam
-        self.probe = probe or iam  # for calls an emulator may lack (see AwsSessions.client)
         self.account = account
         self._memo = Memo({"NoSuchEntity"}, f" in {account}")
         self._listed: dict[str, dict[str, Any]] = {u["UserName"]: u for u in users or ()}
@@ -79,7 +78,7 @@ class IamReader:
         return self._list("list_signing_certificates", user, "Certificates")
 
     def service_credentials(self, user: str) -> Any:
-        return self._once("list_service_specific_credentials", user, lambda: self.probe.
+        return self._once("list_service_specific_credentials", user, lambda: self.iam.
                           list_service_specific_credentials(UserName=user).get("ServiceSpecificCredentials", []))
 
     def mfa_devices(self, user: str) -> Any:

@@ -37,7 +37,6 @@ class IdentityCenterSettings(AwsSettings):
     instance_arn: str | None = Field(None, description="default: the only instance ListInstances answers")
     deny_open_sessions: bool = True
     delete_user: bool = False
-    async_timeout_seconds: float = Field(120, gt=0, le=900)
     poll_interval_seconds: float = Field(1.0, gt=0, le=30)
 
 
@@ -46,7 +45,7 @@ class DenyPermissionSetSessions(ActionKind):
     summary = "deny the leaver's open sessions in permission set"
     done_summary = "open sessions already denied in permission set"
     permissions = ("sso:PutInlinePolicyToPermissionSet", "sso:DeleteInlinePolicyFromPermissionSet",
-                   "sso:ProvisionPermissionSet", "sso:DescribePermissionSetProvisioningStatus")
+                   "sso:ProvisionPermissionSet")
     desired = {"deny_present": True}
     restore_note = "restore takes the deny statement out again and re-provisions the permission set"
 
@@ -55,8 +54,7 @@ class RemoveAccountAssignment(ActionKind):
     name = "remove-account-assignment"
     summary = "remove account assignment"
     done_summary = "no account assignment"
-    permissions = ("sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus",
-                   "sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus")
+    permissions = ("sso:DeleteAccountAssignment", "sso:CreateAccountAssignment")
     desired = {"assigned": False}
 
 
@@ -146,7 +144,7 @@ class IdentityCenterConnector(AwsConnector):
     def _writer(self) -> SsoWriter:
         s = self.settings
         return SsoWriter(self.sessions.client("sso-admin"), self.sessions.client("identitystore"), self.instance_arn,
-                         self.store_id, s.async_timeout_seconds, s.poll_interval_seconds)
+                         self.store_id, s.poll_interval_seconds)
 
     # ---- discovery
 

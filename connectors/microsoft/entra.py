@@ -114,7 +114,7 @@ class EntraConnector(Connector):
 
     def __init__(self, system: str, settings: GraphSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
-        self.graph = GraphClient(system, settings, secrets)
+        self.graph = GraphClient(system, settings, secrets, self.context.runtime)
         # Groups and directory roles read back as existing in this run. Only existence is kept (never a 404):
         # it is what lets "not in the user's memberOf" mean removed rather than a wrong id.
         self._containers_seen: set[str] = set()

@@ -75,7 +75,7 @@ class M365GroupsConnector(Connector):
 
     def __init__(self, system: str, settings: GraphSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
-        self.graph = GraphClient(system, settings, secrets)
+        self.graph = GraphClient(system, settings, secrets, self.context.runtime)
         self._operations: dict[str, str] = {}  # team id -> Location of its archive operation, this run
         self.names = DirectoryNames(self.graph, own=(settings.client_id,))
 
@@ -321,25 +321,35 @@ class M365GroupsConnector(Connector):
                                  self.kind(a.kind).permissions)
         detail: dict[str, Any] = {"status": reply.status}
         if a.kind == ArchiveTeam.name:
-            location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
-            detail["operation"] = location
-            detail.update(self._follow(a.resource, location))
+            return self._follow(a.resource, reply, detail)
         if a.kind == DeleteGroup.name:
-            now = dt.datetime.now(dt.timezone.utc)
+            now = self.context.runtime.now()
             detail["restorableUntil"] = (now + dt.timedelta(days=SOFT_DELETE_DAYS)).isoformat(timespec="seconds")
             detail["note"] = DeleteGroup.restore_note
         return Receipt(request_ids=(reply.request_id,), detail=detail)
 
-    def _follow(self, team: str, location: str) -> dict[str, Any]:
-        """Remember a team's async operation for the read-back, and look at it once now."""
-        if not location:
-            return {}
-        self._operations[team] = location
-        op = self.graph.get(location)
-        return {"operationStatus": op.body.get("status")} if op.ok else {}
+    def _follow(self, team: str, reply: Reply, detail: dict[str, Any]) -> Receipt:
+        """A team's (un)archive runs as an async operation (202 with its Location): remember it for the read-back,
+        look at it once now, and while it runs ask the engine to read the team back later (`poll_after`)."""
+        location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
+        detail["operation"] = location
+        running = False
+        if location:
+            self._operations[team] = location
+            op = self.graph.get(location)
+            status = op.body.get("status") if op.ok else None
+            detail["operationStatus"] = status
+            running = status in ("notStarted", "inProgress")
+        return Receipt(request_ids=(reply.request_id,), detail=detail,
+                       poll_after=self.settings.async_poll_seconds if running else None)
 
     # ---- read back -----------------------------------------------------------------------------------------
     def read_back(self, actions: Sequence[Action]) -> dict[str, State]:
+        for a in [a for a in actions if a.kind == ArchiveTeam.name and a.resource in self._operations]:
+            # an (un)archive still running leaves the team as it was: the engine reads it again after poll_after
+            op = self.graph.get(self._operations[a.resource])
+            if not (op.ok and op.body.get("status") in ("notStarted", "inProgress")):
+                del self._operations[a.resource]
         paths: dict[str, str] = {}
         for a in actions:
             if a.kind == ArchiveTeam.name:
@@ -355,19 +365,7 @@ class M365GroupsConnector(Connector):
         for key, reply in replies.items():
             if not reply.ok and reply.status != 404:
                 raise self.graph.read_failure(reply, key)
-        states = {a.id: self._state(a, replies) for a in actions}
-        for a in [a for a in actions if a.kind == ArchiveTeam.name and a.resource in self._operations]:
-            op = self.graph.get(self._operations[a.resource])
-            if op.ok and op.body.get("status") in ("notStarted", "inProgress"):
-                # (un)archiving still runs on the service side: read again later rather than call it failed
-                raise ActionFailed(f"(un)archiving team {a.label or a.resource} is still in progress",
-                                   retryable=True, retry_after=self.settings.async_poll_seconds,
-                                   request_ids=[op.request_id])
-            del self._operations[a.resource]
-            team = self.graph.get(f"/teams/{a.resource}")
-            if team.ok:
-                states[a.id] = {"isArchived": bool(team.body.get("isArchived"))}
-        return states
+        return {a.id: self._state(a, replies) for a in actions}
 
     def _state(self, a: Action, replies: dict[str, Reply]) -> State:
         if a.kind == ArchiveTeam.name:
@@ -398,10 +396,7 @@ class M365GroupsConnector(Connector):
                 return Receipt(detail={"note": "the team was archived before the run; left archived"})
             reply = self.graph.send("POST", f"/teams/{a.resource}/unarchive")
             if reply.ok:
-                location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
-                return Receipt(request_ids=(reply.request_id,),
-                               detail={"status": reply.status, "operation": location,
-                                       **self._follow(a.resource, location)})
+                return self._follow(a.resource, reply, {"status": reply.status})
         elif a.kind == RemoveMember.name:
             reply = self.graph.send("POST", f"/groups/{a.resource}/members/$ref",
                                     {"@odata.id": directory_object_url(self.settings, a.principal or "")})

@@ -52,7 +52,6 @@ class SlackSettings(BaseModel):
     scim_token: SecretRef | None = Field(None, description="SCIM token of an Org Owner/Admin (admin scope)")
     scim_url: str = "https://api.slack.com/scim/v2/"
     timeout: int = Field(30, ge=1)
-    read_retries: int = Field(3, ge=0, le=10)
 
     @field_validator("base_url", "scim_url")
     @classmethod
@@ -155,7 +154,7 @@ class SlackConnector(Connector):
         if self._api is None:
             s = self.settings
             self._api = SlackApi(self.secrets.get(s.token) or "", s.base_url, timeout=s.timeout,
-                                 read_retries=s.read_retries)
+                                 runtime=self.context.runtime)
         return self._api
 
     @property
