@@ -24,7 +24,7 @@ from revoke.actions import ActionKind, Outcome, State, Verification, unverifiabl
 from revoke.connector import Identity, Receipt, RunContext, load
 from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
                            StalePlan)
-from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now
+from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now, verify_run
 from revoke.exposure import residual
 from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
 from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
@@ -589,8 +589,17 @@ def resume_plan(run_dir: Path) -> tuple[Plan, str]:
 
 
 def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str | None = None) -> Plan:
-    """The inverse of a run, from the before-states in its evidence: its own plan, shown and applied like any."""
+    """The inverse of a run, from the before-states in its evidence: its own plan, shown and applied like any.
+
+    Restore writes what the evidence says was there before, so it trusts the evidence only as far as it verifies:
+    a chain that does not verify, or a plan.json that is not the one the run started with, is refused. What the
+    restore plan then does is checked by apply's guardrails like any plan (protected accounts, traceability)."""
+    report = verify_run(run_dir)
+    if not report.ok:
+        raise GuardrailRefused(f"{run_dir.name}: its evidence does not verify ({report.problems[0]}); restore reads "
+                               "the before-states from it and refuses: nothing was changed")
     original = load_plan(run_dir / "plan.json")
+    _check_resumed_digest(original, _prior_records(run_dir), run_dir)
     by_id = {a.id: a for a in original.actions}
     last: dict[str, dict[str, Any]] = {}
     for r in _prior_records(run_dir):
