@@ -1,45 +1,44 @@
 """The engine: the one place for guardrails, retries, concurrency, verification, journal and evidence.
 
 `apply_plan` re-reads every target first and refuses a stale plan before any change; then it carries the changes
-out with per-system concurrency and bounded retries, reads each one back and records one evidence record per
-action. Before each write it journals an `intent` record (fsync'd, in the same hash chain), so a run killed at any
-point can be resumed: finished actions are not repeated, and an action with an intent but no outcome is re-read
-and completed. `build_restore_plan` turns a run's evidence into the plan that undoes it.
+out with per-system concurrency and bounded retries (`revoke.execute`), reads each one back and records one
+evidence record per action in the run's journal (`revoke.journal`). Before each write it journals an `intent`
+record (fsync'd, in the same hash chain), so a run killed at any point can be resumed: finished actions are not
+repeated, and an action with an intent but no outcome is re-read and completed. `build_restore_plan`
+(`revoke.resume`) turns a run's evidence into the plan that undoes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
-import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
-from revoke import __version__, approvals, guardrails
-from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
-from revoke.connector import Identity, Receipt, RunContext, load
-from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
-                           StalePlan)
-from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now, verify_run
+from revoke import approvals, guardrails
+from revoke.actions import State, unverifiable_reason
+from revoke.connector import RunContext
+from revoke.errors import GuardrailRefused, StalePlan
+from revoke.evidence import now
+from revoke.execute import RunSets, System, batches_of, run_system, satisfied, verification_of
 from revoke.exposure import residual
-from revoke.plan import Action, Plan, SystemPlan, fingerprint, load_plan
-from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
-                            setups_for)
+from revoke.journal import RunJournal
+from revoke.plan import Action, Plan, fingerprint
+from revoke.planner import build_plan, check_runbook, load_secrets, new_run_id, record_plan, setups_for
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record, run_before_seal, write_summary
-from revoke.runtime import Clock, Runtime
+from revoke.resume import (build_restore_plan, check_resumed_digest, prior_records, resume_plan,
+                           unfinished_runs)
+from revoke.run import RunResult
 from revoke.runbook import Runbook
+from revoke.runtime import Clock, Runtime
 from revoke.secrets import Secrets
 
-log = logging.getLogger("revoke.engine")
-
-# the engine is the one entry point callers need: planning is re-exported from here
+# the engine is the one entry point callers need: planning, resume and restore are re-exported from here
 __all__ = ["ApplyOptions", "RunResult", "apply_plan", "build_plan", "build_restore_plan", "check_runbook",
-           "load_secrets", "record_plan", "resume_plan", "setups_for", "unfinished_runs"]
+           "load_secrets", "record_plan", "resume_plan", "setups_for", "unfinished_runs", "satisfied",
+           "verification_of"]
+_batches = batches_of  # the name tests of batching know
 
 
 @dataclass
@@ -74,48 +73,31 @@ def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply", rb:
                                "\n  ".join(over) + "\nraise systems.<name>.blast_radius in the runbook if intended")
 
 
-def satisfied(kind: type[ActionKind], a: Action, state: State, mode: str) -> bool:
-    """Whether the target is where this mode wants it: revoked for apply, back to `before` for restore."""
-    if mode == "restore":
-        return all(state.get(k) == a.before.get(k) for k in kind.desired)
-    return kind.is_done(state)
+def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply", rb: Runbook | None = None) -> None:
+    """The final day and the blast radius, from the runbook (`rb`, the trusted one) and the plan's actions
+    themselves: never from a count the plan file states."""
+    rb = rb or plan.runbook
+    today = options.today or dt.date.today()
+    if mode == "apply" and today < rb.final_day and not options.before_final_day:
+        raise GuardrailRefused(f"today ({today}) is before the engagement's final_day ({rb.final_day}); "
+                               "apply now only on purpose, with --before-final-day")
+    limits = {name: spec.blast_radius for name, spec in rb.systems.items()}
+    over = guardrails.blast_radius(((a.system, a.principal or a.resource) for a in plan.actions
+                                    if a.status == "change"), limits)
+    if over:
+        raise GuardrailRefused("the plan exceeds the blast-radius limit, nothing was changed:\n  " +
+                               "\n  ".join(over) + "\nraise systems.<name>.blast_radius in the runbook if intended")
 
 
-def verification_of(kind: type[ActionKind], a: Action, state: State, mode: str) -> Verification:
-    if mode == "restore":
-        return Verification.VERIFIED if satisfied(kind, a, state, mode) else Verification.FAILED
-    return kind.verification(state)
+@dataclass
+class _Start:
+    """What a run knows before it connects: where it writes, what an earlier part of it already did."""
 
-
-class _System:
-    """One system during a run: its connector, its identity, its retry budget."""
-
-    def __init__(self, setup: SystemSetup, sp: SystemPlan, rb: Runbook, secrets: Secrets, context: RunContext,
-                 options: ApplyOptions, mode: str):
-        self.plan = sp
-        self.spec = rb.systems[sp.name]
-        self.cls = setup.cls
-        self.runtime = context.runtime.for_system()
-        self.connector = setup.cls(sp.name, setup.settings, secrets, replace(context, runtime=self.runtime))
-        self.mode = mode
-        self.options = options
-        self.identity: Identity | None = None
-        self.error: str | None = None
-
-    def kind(self, a: Action) -> type[ActionKind]:
-        return self.cls.kind(a.kind)
-
-    def operator(self) -> str | None:
-        return self.identity.display if self.identity else None
-
-    def record(self, a: Action, outcome: Outcome, verification: Verification, **kw: Any) -> dict[str, Any]:
-        return action_record(self.kind(a), self.operator(), a, self.mode, outcome, verification, **kw)
-
-    def take_wait(self, seconds: float) -> float:
-        return self.runtime.take_wait(seconds)
-
-    def wait(self, seconds: float) -> None:
-        self.runtime.clock.sleep(seconds)
+    run_dir: Path
+    prior: list[dict[str, Any]]
+    finished: set[str]
+    intended: set[str]
+    todo: list[Action]
 
 
 def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = None,
@@ -126,106 +108,101 @@ def apply_plan(plan: Plan, options: ApplyOptions, *, secrets: Secrets | None = N
     rb, runbook_warning = guardrails.trusted_runbook(plan, options.runbook_changed_ok)
     check_guardrails(plan, options, mode, rb)
     approved = approvals.require(plan, resume=resume) if mode == "apply" else None  # the two-person rule
-    run_dir = resume or options.evidence_root / new_run_id(rb.engagement, mode)
-    run_id = run_dir.name
-    prior = _prior_records(run_dir) if resume else []
-    if resume is not None:
-        _check_resumed_digest(plan, prior, run_dir)
-    finished = {r["action_id"] for r in prior if r.get("type") == "action" and r.get("mode") == mode}
-    intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
-    todo = [a for a in plan.actions if a.id not in finished]
-
-    runtime = Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
-                      max_wait_seconds=options.max_wait_seconds)
-    context = RunContext(run_id=run_id, started_at=now(), runtime=runtime)
+    start = _start(plan, options, mode, rb, resume)
+    context = RunContext(run_id=start.run_dir.name, started_at=now(),
+                         runtime=Runtime(options.clock or Clock(), max_attempts=options.max_attempts,
+                                         max_wait_seconds=options.max_wait_seconds))
     setups = setups_for(rb)
     secrets = secrets or load_secrets(setups, runbook_dir=Path(plan.runbook_path).parent)
-    systems = {sp.name: _System(setups[sp.name], sp, rb, secrets, context, options, mode) for sp in plan.systems}
-    by_system: dict[str, list[Action]] = {name: [] for name in systems}
-    for a in todo:
-        by_system[a.system].append(a)
-
-    # 1. connect everywhere, re-derive every guardrail from the live systems and re-read every target before any
-    # change, so an untraceable, protected or stale action stops the whole run
-    current, guards = _check_phase(systems, by_system, progress, secrets, rb)
-    gone = _refuse_untrusted(todo, systems, guards)
-    stale = [a for a in todo if a.id not in intended and _is_stale(systems[a.system], a, current[a.system])]
-    if stale and not options.skip_stale:
+    systems = {sp.name: System(setups[sp.name], sp, rb, secrets, context, mode) for sp in plan.systems}
+    try:
+        # 1. connect everywhere, re-derive every guardrail from the live systems and re-read every target before
+        # any change, so an untraceable, protected or stale action stops the whole run
+        sets, stale = _check(systems, start, rb, options, progress)
+        # 2. carry the plan out, journalling an intent before each write and one record per action after it
+        with RunJournal(start.run_dir, context.run_id, rb.engagement, mode, fsync=options.fsync,
+                        observe=options.observe) as journal:
+            journal.result.stale = stale
+            journal.seen(start.prior)
+            if resume:
+                journal.resumed(remaining=len(start.todo), interrupted=sorted(start.intended),
+                                systems=_systems_header(systems), extra=approvals.header(approved))
+            else:
+                approvals.keep(approved, plan.source_file, start.run_dir)
+                journal.header(plan, started_at=context.started_at, systems=_systems_header(systems),
+                               extra={**approvals.header(approved), **(header or {})})
+            if runbook_warning:
+                journal.warning(runbook_warning)
+            _carry_out(systems, start.todo, sets, journal, progress, mode)
+            if mode == "apply":
+                _record_exposure(journal, plan, rb)
+            return journal.finish(plan, options.before_seal)
+    finally:
         for s in systems.values():
             s.connector.close()
+
+
+def _start(plan: Plan, options: ApplyOptions, mode: str, rb: Runbook, resume: Path | None) -> _Start:
+    run_dir = resume or options.evidence_root / new_run_id(rb.engagement, mode)
+    prior = prior_records(run_dir) if resume else []
+    if resume is not None:
+        check_resumed_digest(plan, prior, run_dir)
+    finished = {r["action_id"] for r in prior if r.get("type") == "action" and r.get("mode") == mode}
+    intended = {r["action_id"] for r in prior if r.get("type") == "intent"} - finished
+    return _Start(run_dir, prior, finished, intended, [a for a in plan.actions if a.id not in finished])
+
+
+def _check(systems: dict[str, System], start: _Start, rb: Runbook, options: ApplyOptions,
+           progress: Progress) -> tuple[dict[str, RunSets], list[Action]]:
+    """The check phase: what each system's actions find now, the guardrails re-derived, the stale refused."""
+    by_system = _by_system(systems, start.todo)
+    current, guards = _check_phase(systems, by_system, progress, rb)
+    gone = _refuse_untrusted(start.todo, systems, guards)
+    stale = [a for a in start.todo
+             if a.id not in start.intended and _is_stale(systems[a.system], a, current[a.system])]
+    if stale and not options.skip_stale:
         lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource)}"
                  + (f" ({a.person})" if a.person else "") for a in stale]
         raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
                         "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
     stale_ids = {a.id for a in stale}
-
-    # 2. carry the plan out, journalling an intent before each write and one record per action after it
-    evidence = EvidenceLog(run_dir, run_id, rb.engagement, fsync=options.fsync)
-    result = RunResult(run_id=run_id, run_dir=run_dir, mode=mode, stale=stale)
-
-    def sink(records: list[dict[str, Any]]) -> None:
-        result.extend(records)
-        if options.observe is not None:
-            options.observe(records)
-
-    sink(prior)
-    del prior
-    try:
-        if resume:
-            result.add(evidence.append({"type": "resume", "mode": mode, "resumed_at": iso(now()),
-                                                   "remaining": len(todo), "interrupted_intents": sorted(intended),
-                                                   "systems": _systems_header(systems),
-                                                   **approvals.header(approved)}))
-        else:
-            plan.save(run_dir / "plan.json")
-            approvals.keep(approved, plan.source_file, run_dir)
-            result.add(evidence.append({
-                "type": "run", "mode": mode, "plan_id": plan.plan_id, "plan_digest": plan.digest(),
-                "plan_facts": plan.facts(),
-                "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-                "started_at": iso(context.started_at), "systems": _systems_header(systems),
-                **approvals.header(approved), **(header or {})}))
-            for n in plan.notices:
-                result.add(evidence.append({"type": "notice", "mode": mode, **n.model_dump()}))
-        if runbook_warning:
-            result.add(evidence.append({"type": "notice", "mode": mode, "system": "revoke", "item": 0,
-                                        "severity": "warning", "message": runbook_warning, "person": None,
-                                        "resource": None}))
-        progress.phase(mode, {name: len(acts) for name, acts in by_system.items()})
-
-        def run_system(name: str) -> None:
-            _run_system(systems[name], by_system[name], current[name], stale_ids, intended, evidence, progress,
-                        sink, gone)
-
-        with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
-            list(pool.map(run_system, list(systems)))
-        progress.done()
-        if mode == "apply":
-            rules = {sp.name: sp.exposure for sp in plan.systems}
-            people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
-            # one record per person and system, chained with one fsync (2,000 leavers: 2,000 fsyncs before)
-            result.extend(evidence.append_many([{"type": "exposure", "mode": mode, **entry}
-                                                for entry in residual(rules, result.actions(), people, now())]))
-        result.add(evidence.append({"type": "end", "mode": mode, "finished_at": iso(now()),
-                                               "counts": result.counts()}))
-        write_summary(run_dir, plan, result)
-        run_before_seal(options.before_seal, run_dir, evidence, mode)
-        evidence.seal()
-    finally:
-        evidence.close()
-        for s in systems.values():
-            s.connector.close()
-    return result
+    return {name: RunSets(current[name], stale_ids, start.intended, gone) for name in systems}, stale
 
 
-def _systems_header(systems: dict[str, _System]) -> dict[str, Any]:
+def _by_system(systems: dict[str, System], actions: list[Action]) -> dict[str, list[Action]]:
+    out: dict[str, list[Action]] = {name: [] for name in systems}
+    for a in actions:
+        out[a.system].append(a)
+    return out
+
+
+def _carry_out(systems: dict[str, System], todo: list[Action], sets: dict[str, RunSets], journal: RunJournal,
+               progress: Progress, mode: str) -> None:
+    """Every system side by side, each with its own concurrency (`revoke.execute`)."""
+    by_system = _by_system(systems, todo)
+    progress.phase(mode, {name: len(acts) for name, acts in by_system.items()})
+    with ThreadPoolExecutor(max_workers=max(1, len(systems)), thread_name_prefix="system") as pool:
+        list(pool.map(lambda name: run_system(systems[name], by_system[name], sets[name], journal, progress),
+                      list(systems)))
+    progress.done()
+
+
+def _record_exposure(journal: RunJournal, plan: Plan, rb: Runbook) -> None:
+    """What stays valid after the run, per person and system (`revoke.exposure`), in one fsync."""
+    rules = {sp.name: sp.exposure for sp in plan.systems}
+    people = {name: [p.name for p, _ in rb.people_in(name)] for name in rb.systems}
+    journal.write([{"type": "exposure", "mode": journal.mode, **entry}
+                   for entry in residual(rules, journal.result.actions(), people, now())])
+
+
+def _systems_header(systems: dict[str, System]) -> dict[str, Any]:
     return {n: {"connector": s.spec.connector,
                 "operator": {"display": s.identity.display, **dict(s.identity.detail)} if s.identity else {},
                 "warnings": s.plan.warnings, "error": s.error} for n, s in systems.items()}
 
 
-def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]], progress: Progress,
-                 secrets: Secrets, rb: Runbook) -> tuple[dict[str, dict[str, State]], dict[str, guardrails.Guard]]:
+def _check_phase(systems: dict[str, System], by_system: dict[str, list[Action]], progress: Progress,
+                 rb: Runbook) -> tuple[dict[str, dict[str, State]], dict[str, guardrails.Guard]]:
     progress.phase("check", {name: 1 for name in systems})
     guards: dict[str, guardrails.Guard] = {}
 
@@ -234,16 +211,13 @@ def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]]
         try:
             sys_.identity = sys_.connector.connect()
             todo = [a for a in by_system[name] if a.status in ("change", "noop")]
-            states = _read(sys_, todo) if todo else {}
+            states = sys_.read(todo) if todo else {}
             # after the read-back: a connector may answer the look-ups from what it has just read
             guards[name] = _guard(sys_, rb, todo)
             progress.step(name, f"read {len(states)} targets", "done")
             return states
-        except RevokeError as err:
-            sys_.error = secrets.redact(str(err))
-        except Exception as err:  # noqa: BLE001 - a connector bug fails its system, not the run
-            log.exception("%s: connector raised an unexpected error", name)
-            sys_.error = secrets.redact(f"unexpected error in connector {sys_.cls.name}: {type(err).__name__}: {err}")
+        except Exception as err:  # noqa: BLE001 - a connector's failure (or bug) fails its system, not the run
+            sys_.error = sys_.failure(err, "the check phase")
         progress.step(name, f"failed: {sys_.error}", "failed")
         return {}
 
@@ -253,7 +227,7 @@ def _check_phase(systems: dict[str, _System], by_system: dict[str, list[Action]]
     return current, guards
 
 
-def _guard(sys_: _System, rb: Runbook, actions: list[Action]) -> guardrails.Guard:
+def _guard(sys_: System, rb: Runbook, actions: list[Action]) -> guardrails.Guard:
     """What the runbook's protect entries, people and lists are in this system now, and who the connector is."""
     have_ids = {p.name for p, _ in rb.people_in(sys_.plan.name)}
     extra = [a.resource for a in actions if sys_.kind(a).resource_types]
@@ -264,7 +238,7 @@ def _guard(sys_: _System, rb: Runbook, actions: list[Action]) -> guardrails.Guar
     return guardrails.build_guard(rb, sys_.plan.name, sys_.identity, entities, selected, aka)
 
 
-def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
+def _refuse_untrusted(todo: list[Action], systems: dict[str, System],
                       guards: dict[str, guardrails.Guard]) -> dict[str, str]:
     """Every change must be one the runbook asks for, on an account nothing protects, of the type its kind acts
     on; otherwise the run stops before any change (a plan file edited by hand, a runbook or identity changed).
@@ -290,8 +264,6 @@ def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
             problems.append(f"{a.system}: {sys_.kind(a).describe(a.label or a.resource)}"
                             + (f" ({a.person})" if a.person else "") + f": {why}")
     if problems:
-        for s in systems.values():
-            s.connector.close()
         raise GuardrailRefused(f"{len(problems)} action(s) of the plan are refused, nothing was changed:\n  "
                                + "\n  ".join(problems[:50])
                                + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
@@ -299,14 +271,7 @@ def _refuse_untrusted(todo: list[Action], systems: dict[str, _System],
     return gone
 
 
-def _check_resumed_digest(plan: Plan, prior: list[dict[str, Any]], run_dir: Path) -> None:
-    first = next((r for r in prior if r.get("type") == "run"), None)
-    if first is None or first.get("plan_digest") != plan.digest():
-        raise GuardrailRefused(f"{run_dir / 'plan.json'} is not the plan this run started with (its digest differs "
-                               "from the one in the run's first evidence record): nothing was changed")
-
-
-def _is_stale(sys_: _System, a: Action, current: dict[str, State]) -> bool:
+def _is_stale(sys_: System, a: Action, current: dict[str, State]) -> bool:
     state = current.get(a.id)
     if state is None or a.status not in ("change", "noop") or unverifiable_reason(state) is not None:
         return False  # an answer that proves nothing cannot show the plan stale either; the record will say so
@@ -314,320 +279,3 @@ def _is_stale(sys_: _System, a: Action, current: dict[str, State]) -> bool:
     if a.status == "noop":
         return not done
     return not done and fingerprint(state) != a.fingerprint
-
-
-def _run_system(sys_: _System, actions: list[Action], current: dict[str, State], stale_ids: set[str],
-                intended: set[str], evidence: EvidenceLog, progress: Progress,
-                sink: Callable[[list[dict[str, Any]]], None], gone: dict[str, str]) -> None:
-    """Record what needs no write, then carry out the changes; every record goes to `sink` as it is written."""
-    changes: list[Action] = []
-    for a in actions:
-        kind = sys_.kind(a)
-        state = current.get(a.id)
-        if sys_.error:
-            rec = sys_.record(a, Outcome.FAILED, Verification.NONE, error=f"{a.system} unavailable: {sys_.error}")
-        elif a.id in gone:
-            rec = sys_.record(a, Outcome.FAILED, Verification.NONE, observed=state, error=gone[a.id])
-        elif a.id in stale_ids:
-            rec = sys_.record(a, Outcome.SKIPPED_STALE, Verification.NONE, observed=state,
-                              error="stale: the target changed since the plan; skipped with --skip-stale")
-        elif a.status in ("change", "noop") and state is not None and satisfied(kind, a, state, sys_.mode):
-            if a.id in intended:  # written before an interruption; this run's own work, now verified
-                rec = sys_.record(a, Outcome.DONE, verification_of(kind, a, state, sys_.mode), after=state,
-                                  note="completed before the run was interrupted; verified on resume")
-            else:
-                rec = sys_.record(a, Outcome.ALREADY_DONE, verification_of(kind, a, state, sys_.mode), after=state)
-        elif a.status == "change":
-            changes.append(a)
-            continue
-        elif a.status == "noop" and unverifiable_reason(state) is not None:
-            rec = sys_.record(a, Outcome.ATTENTION, Verification.UNVERIFIABLE, after=state,
-                              error=f"the plan saw this done, but the read-back proves nothing: "
-                              f"{unverifiable_reason(state)}; check it by hand")
-        elif a.status == "noop":
-            rec = sys_.record(a, Outcome.FAILED, Verification.FAILED, after=state,
-                              error="could not read the target back" if state is None else
-                              "no longer in the state the plan saw")
-        else:
-            rec = sys_.record(a, Outcome(a.outcome or Outcome.SKIPPED.value), Verification.NONE,
-                              error=a.reason if a.status == "skip" else "")
-        sink([evidence.append(rec)])
-        progress.step(a.system, rec["summary"], rec["outcome"])
-    _execute_changes(sys_, changes, evidence, progress, sink)
-
-
-def _read(sys_: _System, actions: Sequence[Action]) -> dict[str, State]:
-    """Read targets back, waiting out throttling within the system's budget."""
-    return sys_.runtime.read(lambda: sys_.connector.read_back(actions))
-
-
-def _safe_read(sys_: _System, actions: list[Action]) -> tuple[dict[str, State], str]:
-    """The states read back, and why there are none (the reason goes into each action's record)."""
-    if not actions:
-        return {}, ""
-    try:
-        return _read(sys_, actions), ""
-    except RevokeError as err:
-        log.warning("%s: read-back failed: %s", sys_.plan.name, err)
-        return {}, str(err)
-    except Exception as err:  # noqa: BLE001
-        log.exception("%s: connector raised an unexpected error on read-back", sys_.plan.name)
-        return {}, f"unexpected error in connector {sys_.cls.name}: {type(err).__name__}"
-
-
-def _execute_changes(sys_: _System, changes: list[Action], evidence: EvidenceLog, progress: Progress,
-                     sink: Callable[[list[dict[str, Any]]], None]) -> None:
-    """Apply in batches of the connector's batch size, `concurrency` batches at a time."""
-    batches = _batches(changes, max(1, sys_.cls.batch_size), sys_.cls.rate_scope)
-
-    def run_batch(batch: list[Action]) -> None:
-        # the batch's outcomes are known together: chain them with one fsync, not one per record
-        records = evidence.append_many(_apply_batch(sys_, batch, evidence))
-        sink(records)
-        for rec in records:
-            progress.step(sys_.plan.name, rec["summary"], rec["outcome"])
-
-    with ThreadPoolExecutor(max_workers=sys_.spec.concurrency, thread_name_prefix=f"apply-{sys_.plan.name}") as pool:
-        list(pool.map(run_batch, batches))
-
-
-def _batches(changes: list[Action], size: int, scope: str | None) -> list[list[Action]]:
-    """The changes cut into batches of `size`, in plan order. With a `scope` (the connector's `rate_scope`), a
-    batch holds one scope's actions only and the batches take turns across scopes, so the workers that run them
-    side by side spread over what the provider limits separately (AWS: accounts) instead of all working in the
-    first one."""
-    if scope is None:
-        return [changes[i:i + size] for i in range(0, len(changes), size)]
-    scopes: dict[Any, list[Action]] = {}
-    for a in changes:
-        scopes.setdefault(a.params.get(scope), []).append(a)
-    per_scope = [[group[i:i + size] for i in range(0, len(group), size)] for group in scopes.values()]
-    return [batch for turn in itertools.zip_longest(*per_scope) for batch in turn if batch is not None]
-
-
-def _apply_batch(sys_: _System, batch: list[Action], evidence: EvidenceLog) -> list[dict[str, Any]]:
-    done: list[dict[str, Any]] = []
-    pending = list(batch)
-    attempts = {a.id: 0 for a in batch}
-    receipts: dict[str, Receipt] = {}
-    evidence.append_many([{"type": "intent", "mode": sys_.mode, "action_id": a.id, "system": a.system,
-                           "kind": a.kind, "resource": a.resource, "principal": a.principal} for a in batch])
-    while pending:
-        for a in pending:
-            attempts[a.id] += 1
-        answers = _call_apply(sys_, pending)
-        retry: list[Action] = []
-        waits: list[float] = []
-        finished: list[Action] = []
-        for a in pending:
-            answer = answers.get(a.id) or ActionFailed("the connector gave no answer for this action")
-            if isinstance(answer, Receipt):
-                receipts[a.id] = answer
-                finished.append(a)
-            elif isinstance(answer, NotSupported):
-                done.append(sys_.record(a, Outcome.NOT_SUPPORTED, Verification.UNVERIFIABLE, error=str(answer),
-                                        attempts=attempts[a.id]))
-            elif isinstance(answer, ActionFailed) and answer.retryable and attempts[a.id] < sys_.options.max_attempts:
-                retry.append(a)
-                waits.append(answer.retry_after or min(2 ** attempts[a.id], 30))
-            else:
-                finished.append(a)
-                receipts[a.id] = Receipt(request_ids=tuple(getattr(answer, "request_ids", []) or []),
-                                         detail={"error": str(answer)})
-        # read back what was written, or may have been: a throttled write can have happened anyway
-        states, read_error = _safe_read(sys_, finished + retry)
-        still: list[Action] = []
-        for a in retry:
-            state = states.get(a.id)
-            if state is not None and satisfied(sys_.kind(a), a, state, sys_.mode):
-                finished.append(a)
-                receipts.setdefault(a.id, Receipt(detail={"note": "answered as throttled; read back as done"}))
-            else:
-                still.append(a)
-        _poll(sys_, [a for a in finished if receipts.get(a.id, Receipt()).poll_after is not None], receipts, states)
-        for a in finished:
-            done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
-                                         read_error))
-        if still:
-            wait = sys_.take_wait(max(waits) if waits else 1.0)
-            if wait <= 0:
-                for a in still:
-                    done.append(sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id),
-                                            error="throttled: the system's retry budget is spent; apply again "
-                                            "later to finish", attempts=attempts[a.id]))
-                still = []
-            else:
-                log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
-                sys_.wait(wait)
-        pending = still
-    return done
-
-
-def _poll(sys_: _System, actions: list[Action], receipts: dict[str, Receipt], states: dict[str, State]) -> None:
-    """Asynchronous operations the provider accepted (`Receipt.poll_after`): read them back after the interval it
-    asked for, again and again, until each is done or the system's wait budget is spent. `states` is updated."""
-    waiting = [a for a in actions if not _done_now(sys_, a, states.get(a.id))]
-    while waiting:
-        wait = sys_.take_wait(max(receipts[a.id].poll_after or 1.0 for a in waiting))
-        if wait <= 0:
-            return
-        sys_.wait(wait)
-        fresh, _ = _safe_read(sys_, waiting)
-        states.update(fresh)
-        waiting = [a for a in waiting if not _done_now(sys_, a, states.get(a.id))]
-
-
-def _done_now(sys_: _System, a: Action, state: State | None) -> bool:
-    return state is not None and satisfied(sys_.kind(a), a, state, sys_.mode)
-
-
-def _verified_record(sys_: _System, a: Action, receipt: Receipt, state: State | None,
-                     attempts: int, read_error: str = "") -> dict[str, Any]:
-    kind = sys_.kind(a)
-    error = str(receipt.detail.get("error", "")) if receipt.detail else ""
-    if state is None:
-        return sys_.record(a, Outcome.FAILED, Verification.FAILED, receipt=receipt, attempts=attempts,
-                           error=error or "could not read the target back after the change" +
-                           (f": {read_error}" if read_error else ""))
-    why = unverifiable_reason(state)
-    if why is not None and not error:
-        if not kind.verifiable:  # the service has nothing to read back after this change: said, not a failure
-            return sys_.record(a, Outcome.DONE, Verification.UNVERIFIABLE, after=state, receipt=receipt,
-                               attempts=attempts, note=why)
-        return sys_.record(a, Outcome.ATTENTION, Verification.UNVERIFIABLE, after=state, receipt=receipt,
-                           attempts=attempts, error=f"written, but the read-back proves nothing: {why}; check it "
-                           "by hand")
-    if satisfied(kind, a, state, sys_.mode):
-        return sys_.record(a, Outcome.DONE, verification_of(kind, a, state, sys_.mode), after=state,
-                           receipt=receipt, attempts=attempts)
-    if receipt.poll_after is not None and not error:
-        return sys_.record(a, Outcome.FAILED, Verification.FAILED, after=state, receipt=receipt, attempts=attempts,
-                           error="the provider accepted the change but it had not finished when the system's wait "
-                           "budget was spent; apply again later to verify it")
-    return sys_.record(a, Outcome.FAILED, Verification.FAILED, after=state, receipt=receipt, attempts=attempts,
-                       error=error or "read back after the change does not show it done")
-
-
-def _call_apply(sys_: _System, actions: list[Action]) -> dict[str, Any]:
-    try:
-        if sys_.mode == "restore":
-            out: dict[str, Any] = {}
-            for a in actions:
-                try:
-                    out[a.id] = sys_.connector.restore(a)
-                except RevokeError as err:
-                    out[a.id] = err
-            return out
-        return sys_.connector.apply_many(actions)
-    except RevokeError as err:
-        return {a.id: err for a in actions}
-    except Exception as err:  # noqa: BLE001 - a connector bug fails its actions, not the run
-        log.exception("%s: connector raised an unexpected error", sys_.plan.name)
-        failure = ActionFailed(f"unexpected error in connector {sys_.cls.name}: {type(err).__name__}: {err}")
-        return {a.id: failure for a in actions}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# resume and restore
-
-
-def _prior_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / LOG
-    if not path.is_file():
-        raise RunbookError([_problem(run_dir, "no evidence.jsonl: not a revoke run folder")])
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines):
-                break  # a record cut short by the crash; EvidenceLog drops it when it reopens the log
-            raise RunbookError([_problem(run_dir, f"{LOG} line {n} is not valid JSON; "
-                                         "`revoke evidence verify` shows what is damaged")]) from None
-    return records
-
-
-def _problem(run_dir: Path, message: str) -> Problem:
-    return Problem(str(run_dir), None, "", message, "check the run id; runs live under the runbook's evidence_dir")
-
-
-def unfinished_runs(evidence_root: Path, engagement: str) -> list[Path]:
-    """Apply and restore runs of this engagement that were interrupted before they were sealed, newest last."""
-    found = []
-    if not evidence_root.is_dir():
-        return found
-    for run_dir in sorted(evidence_root.iterdir()):
-        log_path = run_dir / LOG
-        if not log_path.is_file() or (run_dir / MANIFEST).exists():
-            continue
-        try:
-            with log_path.open(encoding="utf-8") as f:
-                first = json.loads(f.readline())
-        except (json.JSONDecodeError, OSError):
-            continue
-        if first.get("engagement") == engagement and first.get("mode") in ("apply", "restore"):
-            found.append(run_dir)
-    return found
-
-
-def resume_plan(run_dir: Path) -> tuple[Plan, str]:
-    """The plan an interrupted run was executing, and its mode."""
-    if (run_dir / MANIFEST).exists():
-        last = {r["action_id"]: r["outcome"] for r in _prior_records(run_dir) if r.get("type") == "action"}
-        failed = sum(1 for o in last.values() if o == Outcome.FAILED.value)
-        if failed:  # a sealed run is never reopened; a new run of the same plan finishes it
-            raise RevokeError(f"{run_dir.name} finished with {failed} failed action(s) and was sealed: apply the "
-                              "same runbook or plan again to finish them (what was done is not repeated)")
-        raise RevokeError(f"{run_dir.name} finished and was sealed; there is nothing to resume")
-    plan = load_plan(run_dir / "plan.json")
-    records = _prior_records(run_dir)
-    mode = records[0].get("mode", "apply") if records else "apply"
-    return plan, mode
-
-
-def build_restore_plan(run_dir: Path, *, system: str | None = None, person: str | None = None) -> Plan:
-    """The inverse of a run, from the before-states in its evidence: its own plan, shown and applied like any.
-
-    Restore writes what the evidence says was there before, so it trusts the evidence only as far as it verifies:
-    a chain that does not verify, or a plan.json that is not the one the run started with, is refused. What the
-    restore plan then does is checked by apply's guardrails like any plan (protected accounts, traceability)."""
-    report = verify_run(run_dir)
-    if not report.ok:
-        raise GuardrailRefused(f"{run_dir.name}: its evidence does not verify ({report.problems[0]}); restore reads "
-                               "the before-states from it and refuses: nothing was changed")
-    original = load_plan(run_dir / "plan.json")
-    _check_resumed_digest(original, _prior_records(run_dir), run_dir)
-    by_id = {a.id: a for a in original.actions}
-    last: dict[str, dict[str, Any]] = {}
-    for r in _prior_records(run_dir):
-        if r.get("type") == "action" and r.get("mode") == "apply":
-            last[r["action_id"]] = r
-    actions: list[Action] = []
-    for action_id_, rec in last.items():
-        a = by_id.get(action_id_)
-        if a is None or rec["outcome"] != Outcome.DONE.value:
-            continue
-        if (system and a.system != system) or (person and (a.person or "").casefold() != person.casefold()):
-            continue
-        kind = load(a.connector).kind(a.kind)
-        if not kind.restorable:
-            why = f"cannot be restored: {kind.restore_note or 'the connector has no way back'}"
-            actions.append(a.model_copy(update={"status": "final", "outcome": Outcome.ATTENTION.value,
-                                                "reason": why, "note": why}))
-            continue
-        after = rec.get("after") or {}
-        actions.append(a.model_copy(update={"status": "change", "fingerprint": fingerprint(after),
-                                            "note": kind.restore_note or a.note}))
-    if not actions:
-        which = " ".join(x for x in (f"system {system}" if system else "", f"person {person}" if person else "") if x)
-        raise RevokeError(f"run {run_dir.name} made no change that can be restored" + (f" for {which}" if which
-                                                                                       else ""))
-    systems = [sp.model_copy(update={"targets": len({a.principal or a.resource for a in actions
-                                                     if a.system == sp.name and a.status == "change"})})
-               for sp in original.systems if any(a.system == sp.name for a in actions)]
-    return Plan(plan_id=new_run_id(original.engagement, "restore-plan"), created_at=now(),
-                runbook_path=original.runbook_path, runbook_sha256=original.runbook_sha256,
-                runbook=original.runbook, systems=systems, actions=actions, notices=[])

@@ -18,14 +18,16 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from revoke import __version__, guardrails
+from revoke import guardrails
 from revoke.actions import ACCESS, Outcome, Verification
 from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
 from revoke.errors import ConnectorNotFound, Problem, RevokeError, RunbookError
-from revoke.evidence import EvidenceLog, iso, now
+from revoke.evidence import now
+from revoke.journal import RunJournal, systems_header
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record, run_before_seal, write_summary
+from revoke.redaction import failure_message
+from revoke.run import RunResult, action_record
 from revoke.runbook import LoadedRunbook, Runbook
 from revoke.runtime import Clock, Runtime
 from revoke.secrets import RevokeSettings, Secrets, secret_refs
@@ -179,11 +181,7 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
         discovery = connector.context.runtime.read(lambda: connector.discover(subjects, lists))
         entities = _identify(rb, setup.name, connector, identity, discovery.steps, subjects)
     except Exception as err:  # noqa: BLE001 - one system's failure is reported in the plan, not fatal to it
-        if isinstance(err, RevokeError):
-            message = secrets.redact(str(err))
-        else:
-            log.exception("%s: connector raised an unexpected error during discovery", setup.name)
-            message = secrets.redact(f"unexpected error in connector {setup.cls.name}: {type(err).__name__}: {err}")
+        message = failure_message(err, setup.name, setup.cls.name, "discovery")
         progress.step(setup.name, f"failed: {message}", "failed")
         item = rb.checklist.accounts_item if rb.checklist else 3
         return _Discovered(base.model_copy(update={"error": message}), [],
@@ -316,40 +314,22 @@ def _to_action(rb: Runbook, setup: SystemSetup, step: Step, guards: dict[str, gu
 
 def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
                 before_seal: Callable[[Path], Iterable[Path]] | None = None) -> RunResult:
-    """The dry run's own evidence: one record per planned action, sealed like any run."""
-    run_dir = evidence_root / plan.plan_id
-    evidence = EvidenceLog(run_dir, plan.plan_id, plan.engagement, fsync=fsync)
-    result = RunResult(run_id=plan.plan_id, run_dir=run_dir, mode="plan")
-    try:
-        plan.save(run_dir / "plan.json")
-        result.add(evidence.append({
-            "type": "run", "mode": "plan", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
-                "plan_facts": plan.facts(),
-            "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-            "started_at": iso(plan.created_at),
-            "systems": {s.name: {"connector": s.connector, "operator": s.operator, "warnings": s.warnings,
-                                 "error": s.error} for s in plan.systems}}))
-        for n in plan.notices:
-            result.add(evidence.append({"type": "notice", "mode": "plan", **n.model_dump()}))
+    """The dry run's own evidence: one record per planned action, in the run journal every run writes."""
+    with RunJournal(evidence_root / plan.plan_id, plan.plan_id, plan.engagement, "plan", fsync=fsync) as journal:
+        journal.header(plan, started_at=plan.created_at, systems=systems_header(plan))
         operators = {s.name: s.operator.get("display") for s in plan.systems}
         # a dry run journals nothing to resume from: one fsync per thousand records, not one each (2,000 leavers:
         # 8,000 fsyncs, most of the plan's time), and never all the records in memory at once
         for start in range(0, len(plan.actions), 1000):
-            planned = []
-            for a in plan.actions[start:start + 1000]:
-                kind = load(a.connector).kind(a.kind)
-                outcome = {"change": Outcome.PLANNED, "noop": Outcome.ALREADY_DONE, "skip": Outcome.SKIPPED}.get(
-                    a.status) or Outcome(a.outcome or Outcome.ATTENTION.value)
-                planned.append(action_record(kind, operators.get(a.system), a, "plan", outcome, Verification.NONE,
-                                             error=a.reason if a.status == "skip" else ""))
-            result.extend(evidence.append_many(planned))
-        result.add(evidence.append({"type": "end", "mode": "plan", "finished_at": iso(now()),
-                                               "counts": result.counts()}))
-        write_summary(run_dir, plan, result)
-        run_before_seal(before_seal, run_dir, evidence, "plan")
-        evidence.seal()
-    finally:
-        evidence.close()
-    return result
+            journal.write([_planned_record(a, operators.get(a.system)) for a in plan.actions[start:start + 1000]])
+        return journal.finish(plan, before_seal)
+
+
+def _planned_record(a: Action, operator: str | None) -> dict[str, Any]:
+    kind = load(a.connector).kind(a.kind)
+    outcome = {"change": Outcome.PLANNED, "noop": Outcome.ALREADY_DONE, "skip": Outcome.SKIPPED}.get(
+        a.status) or Outcome(a.outcome or Outcome.ATTENTION.value)
+    return action_record(kind, operator, a, "plan", outcome, Verification.NONE,
+                         error=a.reason if a.status == "skip" else "")
 
 
