@@ -17,13 +17,13 @@ from rich.console import Console
 
 from revoke import __version__
 from revoke.approvals_cli import PlanCommand
+from revoke.commands import (ApplyStart, failed_systems, find_run, nothing_to_apply_exit_code,
+                             plan_exit_code, restore_dry_run_exit_code, start_apply, waiting_for_a_person)
 from revoke.errors import RevokeError
-from revoke.redaction import REDACTOR, install_log_filter
-
-EXIT_CHANGES = 2
+from revoke.cli_errors import RevokeGroup, err
+from revoke.redaction import install_log_filter
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
@@ -42,65 +42,6 @@ class Context:
         if self.show_progress and err.is_terminal:
             return LiveProgress(err)
         return LineProgress(sys.stderr)
-
-
-class RevokeGroup(click.Group):
-    """Turns revoke's named errors into one message and an exit code; a traceback only with --debug. Whatever
-    is printed passes through the redactor first (`revoke.redaction`), tracebacks included."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except RevokeError as e:
-            _traceback(ctx)
-            err.print("[bold red]error:[/] ", end="")
-            err.print(REDACTOR(str(e)), markup=False)
-            ctx.exit(e.exit_code)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except KeyboardInterrupt:
-            err.print("interrupted; `revoke apply` again resumes where this run stopped", markup=False)
-            ctx.exit(130)
-        except Exception as e:  # noqa: BLE001 - last resort: a message, not a traceback
-            _traceback(ctx)
-            err.print(REDACTOR(f"internal error: {type(e).__name__}: {_describe(e)}") +
-                      ("" if _debugging(ctx) else "\nrun again with --debug for the traceback"), markup=False)
-            ctx.exit(1)
-
-
-def _debugging(ctx: click.Context) -> bool:
-    return bool(ctx.obj and ctx.obj.debug)
-
-
-def _traceback(ctx: click.Context) -> None:
-    """With --debug, the traceback, redacted (re-raising would let Python print it as it is), each exception of
-    the chain described as `_describe` does: a ValidationError's input values are not printed."""
-    if not _debugging(ctx):
-        return
-    import traceback
-
-    chain: list[BaseException] = []
-    e: BaseException | None = sys.exc_info()[1]
-    while e is not None and e not in chain:
-        chain.append(e)
-        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
-    parts = []
-    for e in reversed(chain):
-        parts.append("Traceback (most recent call last):\n" + "".join(traceback.format_tb(e.__traceback__)) +
-                     f"{type(e).__module__}.{type(e).__qualname__}: {_describe(e)}\n")
-    err.print(REDACTOR("\nThe above exception was the direct cause of the following exception:\n\n".join(parts),
-                       log=True), markup=False, end="")
-
-
-def _describe(e: BaseException) -> str:
-    """An exception's message; a pydantic ValidationError without the input values it would otherwise quote."""
-    from pydantic import ValidationError
-
-    if isinstance(e, ValidationError):
-        return f"{e.error_count()} validation error(s) for {e.title}: " + "; ".join(
-            f"{'.'.join(str(p) for p in x['loc']) or '(root)'}: {x['msg']}" for x in e.errors(include_input=False,
-                                                                                              include_url=False))
-    return str(e)
 
 
 @click.group(cls=RevokeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -146,22 +87,9 @@ def validate(obj: Context, runbook: Path, offline: bool) -> None:
 
     Every mistake is reported with its file, line and field, and a hint; exit 1 if there is any.
     """
-    from revoke.engine import check_runbook, load_secrets
-    from revoke.runbook import load_runbook
+    from revoke.commands import validate_runbook
 
-    loaded = load_runbook(runbook)
-    setups = check_runbook(loaded)
-    if not offline:
-        load_secrets(setups, runbook_dir=loaded.path.parent)
-    rb = loaded.runbook
-    if rb.checklist is not None:
-        from revoke.checklist.record import check_checklist
-        from revoke.errors import Problem, RunbookError
-
-        problems = check_checklist(rb.checklist, loaded.path.parent)
-        if problems:
-            line = loaded.doc.line_of(("checklist",))
-            raise RunbookError([Problem(str(runbook), line, "checklist", p) for p in problems])
+    rb = validate_runbook(runbook, offline=offline)
     out.print(f"{runbook}: valid: engagement {rb.engagement}, final day {rb.final_day}, {len(rb.people)} people, "
               f"{len(rb.systems)} systems, {len(rb.lists)} lists, {len(rb.protect)} protected", markup=False)
 
@@ -212,13 +140,11 @@ def plan(obj: Context, runbook: Path, out_path: Path | None, mark_checklist: boo
         out.print(f"Dry-run evidence: {result.run_dir}", markup=False)
     _update_checklist(obj, the_plan.runbook, Path(the_plan.runbook_path).parent, result.run_dir,
                       mark=mark_checklist, commit=commit, push=push)
-    failed = [s.name for s in the_plan.systems if s.error]
+    failed = failed_systems(the_plan)
     if failed:
         err.print(f"error: discovery failed in {', '.join(failed)}: the plan is incomplete; fix the connection "
                   "and plan again", markup=False)
-        sys.exit(1)
-    if the_plan.changes():
-        sys.exit(EXIT_CHANGES)
+    sys.exit(plan_exit_code(the_plan))
 
 
 @cli.command()
@@ -256,62 +182,47 @@ def apply(obj: Context, source: Path | None, yes: bool, before_final_day: bool, 
 
     Exit 0 when everything is done, 3 when some actions failed or need a person (the others are still done).
     """
-    from revoke.engine import ApplyOptions, apply_plan, build_plan, resume_plan, unfinished_runs
-    from revoke.plan import load_plan
-    from revoke.render import plan_summary, render_plan
-    from revoke.runbook import load_runbook
+    from revoke.engine import ApplyOptions, apply_plan
 
-    writer = _report_writer()
-    options = ApplyOptions(evidence_root=Path("."), before_final_day=before_final_day, skip_stale=skip_stale,
-                           fsync=not no_fsync, before_seal=writer, observe=getattr(writer, "observe", None),
-                           runbook_changed_ok=runbook_changed_ok)
-    if resume_id:
-        run_dir = _find_run(resume_id, evidence_dir, source)
-        the_plan, mode = resume_plan(run_dir)
-        _say(obj, f"Resuming {run_dir.name}.")
-        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan,
-                commit, push)
-        return
-    if source is None:
+    if source is None and not resume_id:
         raise click.UsageError("give a runbook or a saved plan, or --resume RUN_ID")
-    if source.suffix == ".json":
-        the_plan = load_plan(source)
-        runbook_dir = Path(the_plan.runbook_path).parent
-        root = evidence_dir or (runbook_dir / the_plan.runbook.evidence_dir)
-        engagement = the_plan.engagement
-    else:
-        loaded = load_runbook(source)
-        runbook_dir = loaded.path.parent
-        root = evidence_dir or loaded.relative(loaded.runbook.evidence_dir)
-        engagement = loaded.runbook.engagement
-    options.evidence_root = root
-    interrupted = unfinished_runs(root, engagement)
-    if interrupted:
-        run_dir = interrupted[-1]
-        the_plan, mode = resume_plan(run_dir)
-        _say(obj, f"Run {run_dir.name} was interrupted; finishing it first (its own plan, same evidence chain).")
-        _finish(obj, apply_plan(the_plan, options, progress=obj.progress(), mode=mode, resume=run_dir), the_plan,
-                commit, push)
+    start = start_apply(source, resume_id=resume_id, evidence_dir=evidence_dir)
+    writer = _report_writer()
+    options = ApplyOptions(evidence_root=start.evidence_root, before_final_day=before_final_day,
+                           skip_stale=skip_stale, fsync=not no_fsync, before_seal=writer,
+                           observe=getattr(writer, "observe", None), runbook_changed_ok=runbook_changed_ok)
+    if start.resume is not None and start.plan is not None:
+        _say(obj, start.why)
+        _finish(obj, apply_plan(start.plan, options, progress=obj.progress(), mode=start.mode, resume=start.resume),
+                start.plan, commit, push)
         return
-    if source.suffix != ".json":
-        the_plan = build_plan(loaded, progress=obj.progress())
-        if obj.output != "json":
-            render_plan(the_plan, out)
-        if not the_plan.changes():
-            waiting = [n for n in the_plan.notices if n.severity == "error"] + [
-                a for a in the_plan.actions if a.status == "final" and a.outcome in ("attention", "failed")]
-            if obj.output == "json":
-                click.echo(json.dumps({"plan": plan_summary(the_plan), "changes": 0, "need_a_person": len(waiting)}))
-            elif waiting:
-                out.print(f"Nothing to do here, but {len(waiting)} item(s) above need a person.")
-            else:
-                out.print("Nothing to do.")
-            sys.exit(3 if waiting else 0)
-        if not yes:
-            if not sys.stdin.isatty():
-                raise click.UsageError("not asking for confirmation without a terminal: add --yes")
-            click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
+    the_plan = start.plan if start.plan is not None else _plan_to_apply(obj, start, yes)
     _finish(obj, apply_plan(the_plan, options, progress=obj.progress()), the_plan, commit, push)
+
+
+def _plan_to_apply(obj: Context, start: ApplyStart, yes: bool) -> Any:
+    """Plan the runbook, show it and ask; exits when there is nothing to change."""
+    from revoke.engine import build_plan
+    from revoke.render import plan_summary, render_plan
+
+    assert start.loaded is not None
+    the_plan = build_plan(start.loaded, progress=obj.progress())
+    if obj.output != "json":
+        render_plan(the_plan, out)
+    if not the_plan.changes():
+        waiting = waiting_for_a_person(the_plan)
+        if obj.output == "json":
+            click.echo(json.dumps({"plan": plan_summary(the_plan), "changes": 0, "need_a_person": len(waiting)}))
+        elif waiting:
+            out.print(f"Nothing to do here, but {len(waiting)} item(s) above need a person.")
+        else:
+            out.print("Nothing to do.")
+        sys.exit(nothing_to_apply_exit_code(the_plan))
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("not asking for confirmation without a terminal: add --yes")
+        click.confirm(f"Apply {len(the_plan.changes())} change(s)?", abort=True)
+    return the_plan
 
 
 @cli.command()
@@ -331,7 +242,7 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
     from revoke.engine import ApplyOptions, apply_plan, build_restore_plan
     from revoke.render import render_plan
 
-    run_dir = _find_run(run_id, evidence_dir, None)
+    run_dir = find_run(run_id, evidence_dir)
     the_plan = build_restore_plan(run_dir, system=system, person=person)
     if obj.output != "json":
         render_plan(the_plan, out)
@@ -341,27 +252,13 @@ def restore(obj: Context, run_id: str, system: str | None, person: str | None, y
     if not yes:
         if not sys.stdin.isatty():
             out.print(f"Dry run only: add --yes to restore these {len(the_plan.changes())} change(s).")
-            sys.exit(EXIT_CHANGES)
+            sys.exit(restore_dry_run_exit_code(the_plan))
         click.confirm(f"Restore {len(the_plan.changes())} change(s)?", abort=True)
     writer = _report_writer()
     options = ApplyOptions(evidence_root=run_dir.parent, before_seal=writer, observe=getattr(writer, "observe", None))
     result = apply_plan(the_plan, options, progress=obj.progress(), mode="restore",
                         header={"restores": run_dir.name})
     _finish(obj, result, the_plan)
-
-
-def _find_run(run_id: str, evidence_dir: Path | None, source: Path | None) -> Path:
-    candidate = Path(run_id)
-    if (candidate / "evidence.jsonl").is_file():
-        return candidate
-    roots = [evidence_dir] if evidence_dir else [Path("evidence")]
-    if source is not None and source.suffix != ".json":
-        roots.append(source.parent / "evidence")
-    for root in roots:
-        if root and (root / run_id / "evidence.jsonl").is_file():
-            return root / run_id
-    raise RevokeError(f"no run '{run_id}' found (looked in {', '.join(str(r) for r in roots if r)}); "
-                      "give the run folder's path or --evidence-dir")
 
 
 def _say(obj: Context, text: str) -> None:
@@ -435,19 +332,9 @@ def evidence_verify(obj: Context, run_dir: Path) -> None:
 @click.pass_obj
 def connectors(obj: Context) -> None:
     """List installed connector plugins (built-in and third-party) with their actions and versions."""
-    from importlib.metadata import PackageNotFoundError
+    from revoke.commands import connector_rows
 
-    from revoke.connector import installed
-
-    rows = []
-    for name, ep in sorted(installed().items()):
-        dist = ep.dist.name if ep.dist else "?"
-        try:
-            cls = ep.load()
-            kinds = ", ".join(k.name for k in cls.kinds)
-            rows.append({"name": name, "package": dist, "version": getattr(cls, "version", "?"), "actions": kinds})
-        except (ImportError, AttributeError, PackageNotFoundError) as e:
-            rows.append({"name": name, "package": dist, "version": "?", "actions": f"cannot load: {e}"})
+    rows = connector_rows()
     if obj.output == "json":
         click.echo(json.dumps(rows, indent=1))
         return
@@ -464,14 +351,9 @@ def permissions(obj: Context, runbook: Path) -> None:
     Derived from the action registry the engine uses (IAM policy JSON for AWS, Graph application permissions,
     Slack scopes, LDAP ACLs), never written by hand.
     """
-    from revoke.engine import check_runbook
-    from revoke.runbook import load_runbook
+    from revoke.commands import permission_documents
 
-    loaded = load_runbook(runbook)
-    docs = {}
-    for name, setup in check_runbook(loaded).items():
-        docs[name] = {"connector": setup.cls.name, "format": setup.cls.permission_format,
-                      "document": setup.cls.permissions_document(setup.cls.kinds)}
+    docs = permission_documents(runbook)
     if obj.output == "json":
         click.echo(json.dumps(docs, indent=1))
         return

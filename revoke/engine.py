@@ -73,22 +73,6 @@ def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply", rb:
                                "\n  ".join(over) + "\nraise systems.<name>.blast_radius in the runbook if intended")
 
 
-def check_guardrails(plan: Plan, options: ApplyOptions, mode: str = "apply", rb: Runbook | None = None) -> None:
-    """The final day and the blast radius, from the runbook (`rb`, the trusted one) and the plan's actions
-    themselves: never from a count the plan file states."""
-    rb = rb or plan.runbook
-    today = options.today or dt.date.today()
-    if mode == "apply" and today < rb.final_day and not options.before_final_day:
-        raise GuardrailRefused(f"today ({today}) is before the engagement's final_day ({rb.final_day}); "
-                               "apply now only on purpose, with --before-final-day")
-    limits = {name: spec.blast_radius for name, spec in rb.systems.items()}
-    over = guardrails.blast_radius(((a.system, a.principal or a.resource) for a in plan.actions
-                                    if a.status == "change"), limits)
-    if over:
-        raise GuardrailRefused("the plan exceeds the blast-radius limit, nothing was changed:\n  " +
-                               "\n  ".join(over) + "\nraise systems.<name>.blast_radius in the runbook if intended")
-
-
 @dataclass
 class _Start:
     """What a run knows before it connects: where it writes, what an earlier part of it already did."""
@@ -163,8 +147,9 @@ def _check(systems: dict[str, System], start: _Start, rb: Runbook, options: Appl
     if stale and not options.skip_stale:
         lines = [f"{a.system}: {systems[a.system].kind(a).describe(a.label or a.resource)}"
                  + (f" ({a.person})" if a.person else "") for a in stale]
-        raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  " +
-                        "\n  ".join(lines) + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
+        raise StalePlan(f"{len(stale)} action(s) no longer match what the plan saw, nothing was changed:\n  "
+                        + "\n  ".join(lines)
+                        + "\nre-run `revoke plan` and review it, or apply the rest with --skip-stale")
     stale_ids = {a.id for a in stale}
     return {name: RunSets(current[name], stale_ids, start.intended, gone) for name in systems}, stale
 

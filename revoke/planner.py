@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from revoke import guardrails
 from revoke.actions import ACCESS, Outcome, Verification
 from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
-from revoke.errors import ConnectorNotFound, Problem, RevokeError, RunbookError
+from revoke.errors import ConnectorNotFound, Problem, RunbookError
 from revoke.evidence import now
 from revoke.journal import RunJournal, systems_header
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint

@@ -379,11 +379,19 @@ def test_slack_passes_the_connector_conformance_suite(ws: dict, fake: SlackFake,
             return ({c.id: (c.is_archived, tuple(c.members), len(c.messages)) for c in fake.channels.values()},
                     {u.id: u.deleted for u in fake.users.values()})
 
+    def restorable() -> Any:
+        """What restore brings back: archive states and people's memberships. A closing message stays posted,
+        and the app stays in the public channels it joined to post it (its own account, never a leaver's)."""
+        with fake.lock:
+            return {c.id: (c.is_archived, sorted(m for m in c.members if m != ws["bot"]))
+                    for c in fake.channels.values()}
+
     report = check_connector("slack", {"token": {"secret": "slack_token"}, "base_url": fake.base_url,
                                        "channel_prefix": "acme-", "closing_message": CLOSING},
                              people={"Alice": "alice@consult.example", "Bob": ws["bob"]},
                              lists=[{"id": "#client-team", "close": "keep"}],
-                             secrets={"slack_token": ws["token"]}, server_state=snapshot, workdir=tmp_path)
+                             secrets={"slack_token": ws["token"]}, server_state=snapshot, workdir=tmp_path,
+                             restored_state=restorable)
     assert report.restore is not None
     assert not fake.channel("acme-dev").is_archived and ws["alice"] in fake.members("client-team")
 
