@@ -14,12 +14,12 @@ import secrets as pysecrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from pydantic import ValidationError
 
 from revoke import guardrails
-from revoke.actions import ACCESS, Outcome, Verification
+from revoke.actions import ACCESS, LISTS, Outcome, Verification
 from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
 from revoke.errors import ConnectorNotFound, Problem, RunbookError
 from revoke.evidence import now
@@ -62,13 +62,39 @@ def check_runbook(loaded: LoadedRunbook) -> dict[str, SystemSetup]:
                 problems.append(p)
             continue
         setups[name] = SystemSetup(name, cls, settings)
-        for i, lst in enumerate(rb.lists):
-            if lst.system == name and not any(k.item == "lists" for k in cls.kinds):
-                problems.append(doc.problem(("lists", i, "system"), f"connector '{spec.connector}' closes no lists",
-                                            "name a system whose connector closes lists, groups or channels"))
+        problems += _list_problems(loaded, name, cls)
     if problems:
         raise RunbookError(problems)
     return setups
+
+
+def _list_problems(loaded: LoadedRunbook, name: str, cls: type[Connector]) -> list[Problem]:
+    """The runbook's lists in system `name`: its connector must close lists, and each list's `options:` must be
+    what the connector's `ListOptions` declares (a typo is located, not ignored)."""
+    rb, doc = loaded.runbook, loaded.doc
+    problems: list[Problem] = []
+    closes = any(k.item == LISTS for k in cls.kinds)
+    for i, lst in enumerate(rb.lists):
+        if lst.system != name:
+            continue
+        if not closes:
+            problems.append(doc.problem(("lists", i, "system"), f"connector '{cls.name}' closes no lists",
+                                        "name a system whose connector closes lists, groups or channels"))
+            continue
+        try:
+            cls.ListOptions.model_validate(lst.options)
+        except ValidationError as err:
+            for e in err.errors(include_input=False, include_url=False):
+                where = ("lists", i, "options", *[str(x) for x in e["loc"]])
+                known = ", ".join(cls.ListOptions.model_fields) or "none"
+                problems.append(doc.problem(where, f"{e['msg']} for a {cls.name} list",
+                                            f"options this connector takes: {known}"))
+    return problems
+
+
+def list_options(cls: type[Connector], options: Mapping[str, Any]) -> dict[str, Any]:
+    """A list's options as its connector declares them, defaults filled in (checked already by check_runbook)."""
+    return cls.ListOptions.model_validate(options).model_dump()
 
 
 def _loc_prefix(dotted_field: str, system: str) -> tuple[str, ...]:
@@ -167,7 +193,8 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
     if subjects is None:
         subjects = [Subject(person=p.name, ident=ident, email=p.email) for p, ident in rb.people_in(setup.name)]
     if lists is None:
-        lists = [ListTarget(ident=lst.id, close=lst.close, options=lst.options) for lst in rb.lists
+        lists = [ListTarget(ident=lst.id, close=lst.close, options=list_options(setup.cls, lst.options))
+                 for lst in rb.lists
                  if lst.system == setup.name]
     connector = setup.cls(setup.name, setup.settings, secrets, replace(context, runtime=context.runtime.for_system()))
     version = getattr(setup.cls, "version", "0")

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from revoke.cli import cli
 from revoke.connectors.aws import base as _aws, iam as aws_iam
-from revoke.connectors.aws.iam_account import IamReader, state_of
+from revoke.connectors.aws.iam_account import IamReader
+from revoke.connectors.aws.iam_kinds import state_of
 from revoke.evidence import read_records
 from revoke.sandbox.aws import (
     ACCESS_ROLE,

@@ -22,7 +22,7 @@ import datetime as dt
 from typing import Any, ClassVar, Sequence
 
 import ldap3
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from revoke.actions import ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
@@ -87,10 +87,20 @@ class RemoveMembership(ActionKind):
     desired = {"exists": True, "member": False}
 
 
+class AdListOptions(BaseModel):
+    """A runbook list's `options:` in an active-directory system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # hide the closed list from the address lists, where the schema has Exchange's msExchHideFromAddressLists
+    hide: bool = True
+
+
 class ActiveDirectoryConnector(Connector):
     name: ClassVar[str] = "active-directory"
     version: ClassVar[str] = "1.0"
     Settings = ActiveDirectorySettings
+    ListOptions = AdListOptions
     kinds = (DisableAccount, ExpireAccount, MoveToDisabledOu, RemoveMembership, CloseDistributionList,
              DeleteDistributionList)
     read_permissions = ("simple bind over LDAPS or StartTLS as a service account",

@@ -17,6 +17,8 @@ import re
 from typing import Any, ClassVar, Sequence
 from urllib.parse import quote
 
+from pydantic import BaseModel, ConfigDict
+
 from revoke.actions import LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.errors import ActionFailed, RevokeError
@@ -64,10 +66,19 @@ class DeleteGroup(ActionKind):
     restore_note = f"a deleted Microsoft 365 group is restorable for {SOFT_DELETE_DAYS} days after its deletion"
 
 
+class M365ListOptions(BaseModel):
+    """A runbook list's `options:` in an m365-groups system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    guests: bool = False  # also remove every guest member (userType Guest), not only the leavers
+
+
 class M365GroupsConnector(Connector):
     name: ClassVar[str] = "m365-groups"
     version: ClassVar[str] = "1"
     Settings = GraphSettings
+    ListOptions = M365ListOptions
     kinds = (ArchiveTeam, RemoveMember, DeleteGroup)
     read_permissions = ("Group.Read.All", "GroupMember.Read.All", "User.Read.All", "Team.ReadBasic.All")
     permission_format = "text"
@@ -99,30 +110,8 @@ class M365GroupsConnector(Connector):
     # ---- discovery -----------------------------------------------------------------------------------------
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
         out = Discovery()
-        lookups = {}
-        for lst in lists:
-            if lst.close not in CLOSE_MODES:
-                out.notices.append(Notice(f"list '{lst.ident}': unknown close mode '{lst.close}' (use one of "
-                                          f"{', '.join(CLOSE_MODES)})", resource=lst.ident))
-            elif GUID.match(lst.ident):
-                lookups[f"list:{lst.ident}"] = f"/groups/{lst.ident}?$select={GROUP_FIELDS}"
-            else:
-                where = quote("mail eq '" + lst.ident.replace("'", "''") + "'", safe="'@")
-                lookups[f"list:{lst.ident}"] = f"/groups?$filter={where}&$select={GROUP_FIELDS}"
-        for s in subjects:
-            lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select={USER_ID_FIELDS},userType"
-        replies = self.graph.batch_get(lookups)
-        leavers: dict[str, Subject] = {}
-        for s in subjects:
-            reply = replies[f"user:{s.ident}"]
-            if reply.status == 404:
-                out.notices.append(Notice(f"no Entra ID user '{s.ident}' in tenant {self.settings.tenant_id}",
-                                          person=s.person))
-            elif not reply.ok:
-                raise self.graph.read_failure(reply, f"user {s.ident}")
-            else:
-                leavers[reply.body["id"]] = s
-                self.names.remember_user(reply.body)
+        replies = self.graph.batch_get(self._lookups(subjects, lists, out))
+        leavers = self._leavers(subjects, replies, out)
         targets: list[tuple[ListTarget, dict[str, Any]]] = []
         missing: list[ListTarget] = []
         for lst in lists:
@@ -136,8 +125,46 @@ class M365GroupsConnector(Connector):
                 targets.append((lst, group))
                 self.names.remember(group_entity(group))
         out.steps.extend(self._deleted_lists(missing, out))
+        more = self._group_details([g for _, g in targets])
+        for lst, g in targets:
+            out.steps.extend(self._list_steps(lst, g, leavers, more))
+        return out
+
+    def _lookups(self, subjects: Sequence[Subject], lists: Sequence[ListTarget], out: Discovery) -> dict[str, str]:
+        """The reads that find each list (by id or mail) and each leaver, for one batch."""
+        lookups = {}
+        for lst in lists:
+            if lst.close not in CLOSE_MODES:
+                out.notices.append(Notice(f"list '{lst.ident}': unknown close mode '{lst.close}' (use one of "
+                                          f"{', '.join(CLOSE_MODES)})", resource=lst.ident))
+            elif GUID.match(lst.ident):
+                lookups[f"list:{lst.ident}"] = f"/groups/{lst.ident}?$select={GROUP_FIELDS}"
+            else:
+                where = quote("mail eq '" + lst.ident.replace("'", "''") + "'", safe="'@")
+                lookups[f"list:{lst.ident}"] = f"/groups?$filter={where}&$select={GROUP_FIELDS}"
+        for s in subjects:
+            lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select={USER_ID_FIELDS},userType"
+        return lookups
+
+    def _leavers(self, subjects: Sequence[Subject], replies: dict[str, Reply], out: Discovery) -> dict[str, Subject]:
+        """The leavers found, by object id; a notice for each one the tenant does not have."""
+        leavers: dict[str, Subject] = {}
+        for s in subjects:
+            reply = replies[f"user:{s.ident}"]
+            if reply.status == 404:
+                out.notices.append(Notice(f"no Entra ID user '{s.ident}' in tenant {self.settings.tenant_id}",
+                                          person=s.person))
+            elif not reply.ok:
+                raise self.graph.read_failure(reply, f"user {s.ident}")
+            else:
+                leavers[reply.body["id"]] = s
+                self.names.remember_user(reply.body)
+        return leavers
+
+    def _group_details(self, groups: list[dict[str, Any]]) -> dict[str, Reply]:
+        """Members, owners and (for a team) the team of each group, in batches."""
         detail = {}
-        for _, g in targets:
+        for g in groups:
             detail[f"members:{g['id']}"] = f"/groups/{g['id']}/members?$select={MEMBER_FIELDS}&$top=999"
             detail[f"owners:{g['id']}"] = f"/groups/{g['id']}/owners?$select=id&$top=999"
             if _is_team(g):
@@ -146,9 +173,7 @@ class M365GroupsConnector(Connector):
         for key, reply in more.items():
             if not reply.ok:
                 raise self.graph.read_failure(reply, key)
-        for lst, g in targets:
-            out.steps.extend(self._list_steps(lst, g, leavers, more))
-        return out
+        return more
 
     def _one_group(self, reply: Reply, lst: ListTarget, out: Discovery) -> dict[str, Any] | None:
         """The group, {} when there is none (it may be in deleted items), None when a notice says why not."""
