@@ -8,12 +8,12 @@ plan rendering and verification all read these declarations; nothing repeats the
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 State = dict[str, Any]
 
-ACCESS = "access"  # checklist item 3, Site/Network Access
-LISTS = "lists"    # checklist item 4, Team Collaboration
+ACCESS: Final = "access"  # checklist item 3, Site/Network Access (typed Literal["access"])
+LISTS: Final = "lists"    # checklist item 4, Team Collaboration (typed Literal["lists"])
 
 
 class Outcome(str, Enum):

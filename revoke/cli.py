@@ -17,10 +17,18 @@ from rich.console import Console
 
 from revoke import __version__
 from revoke.approvals_cli import PlanCommand
-from revoke.commands import (ApplyStart, failed_systems, find_run, nothing_to_apply_exit_code,
-                             plan_exit_code, restore_dry_run_exit_code, start_apply, waiting_for_a_person)
-from revoke.errors import RevokeError
 from revoke.cli_errors import RevokeGroup, err
+from revoke.commands import (
+    ApplyStart,
+    failed_systems,
+    find_run,
+    nothing_to_apply_exit_code,
+    plan_exit_code,
+    restore_dry_run_exit_code,
+    start_apply,
+    waiting_for_a_person,
+)
+from revoke.errors import RevokeError
 from revoke.redaction import install_log_filter
 
 out = Console(highlight=False, soft_wrap=True)

@@ -49,8 +49,8 @@ def start_apply(source: Path | None, *, resume_id: str | None = None,
     plan or the runbook given."""
     if resume_id:
         run_dir = find_run(resume_id, evidence_dir, source)
-        plan, mode = resume_plan(run_dir)
-        return ApplyStart(run_dir.parent, plan, mode, run_dir, why=f"Resuming {run_dir.name}.")
+        resumed, mode = resume_plan(run_dir)
+        return ApplyStart(run_dir.parent, resumed, mode, run_dir, why=f"Resuming {run_dir.name}.")
     if source is None:
         raise RevokeError("give a runbook or a saved plan, or --resume RUN_ID")
     loaded: LoadedRunbook | None = None

@@ -33,7 +33,7 @@ class Sandbox:
         self.say = say
         self.servers = Path(tempfile.mkdtemp(prefix="revoke-sandbox-"))
         self.systems: dict[str, Any] = {}
-        self.people: dict[str, dict[str, str]] = {name: {} for name in [*LEAVERS, "Dave Admin"]}
+        self.people: dict[str, dict[str, Any]] = {name: {} for name in [*LEAVERS, "Dave Admin"]}
         for name, short in LEAVERS.items():
             self.people[name]["email"] = f"{short}@consult.example"
         self.lists: list[dict[str, Any]] = []
@@ -82,8 +82,8 @@ class Sandbox:
                                                                                           server.service.password),
             "ca_file": server.ca_file, "base_dn": server.suffix, "people_base": f"ou=people,{server.suffix}"}}
         for name, short in LEAVERS.items():
-            self.people[name].setdefault("ids", {})["corp-ldap"] = short  # type: ignore[index]
-        self.people["Dave Admin"].setdefault("ids", {})["corp-ldap"] = "dave"  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["corp-ldap"] = short
+        self.people["Dave Admin"].setdefault("ids", {})["corp-ldap"] = "dave"
         self.protect.append({"system": "corp-ldap", "id": "dave"})
         self.lists.append({"system": "corp-ldap", "id": dl})
         self.say(f"  LDAP:   slapd on {server.url} (StartTLS), 4 people, 3 groups, distribution list acme-team")
@@ -100,9 +100,9 @@ class Sandbox:
         self.systems["aws"] = {"connector": "aws-iam", "settings": dict(creds)}
         self.systems["aws-sso"] = {"connector": "aws-identity-center", "settings": dict(creds)}
         for name, short in LEAVERS.items():
-            ids = self.people[name].setdefault("ids", {})  # type: ignore[assignment]
-            ids["aws"] = short  # type: ignore[index]
-            ids["aws-sso"] = f"{short}@example.com"  # type: ignore[index]
+            ids = self.people[name].setdefault("ids", {})
+            ids["aws"] = short
+            ids["aws-sso"] = f"{short}@example.com"
         self.say(f"  AWS:    moto on {server.url}, an organization of {len(seeded.accounts)} accounts, "
                  "IAM users with keys, MFA, roles; Identity Center")
 
@@ -117,7 +117,7 @@ class Sandbox:
         self.systems["entra"] = {"connector": "entra", "settings": dict(settings)}
         self.systems["m365"] = {"connector": "m365-groups", "settings": dict(settings)}
         for name, short in LEAVERS.items():
-            self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"
         self.lists += [{"system": "m365", "id": ids["Acme project"], "options": {"guests": True}},
                        {"system": "m365", "id": ids["acme-list"], "close": "delete"},
                        {"system": "m365", "id": ids["acme-dl"]}]
@@ -148,7 +148,7 @@ class Sandbox:
         self.systems["github"] = {"connector": "github", "settings": seeded.settings(
             fake, self.secret("github_token", seeded.token))}
         for name, login in seeded.leavers.items():
-            self.people[name].setdefault("ids", {})["github"] = login  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["github"] = login
         self.lists += [{"system": "github", "id": x} for x in seeded.lists]
         self.say(f"  GitHub: fake on {fake.base_url}, organisations acme (SAML SSO) and acme-labs, a team and a "
                  "repository to close")

@@ -27,8 +27,7 @@ from revoke.journal import RunJournal
 from revoke.plan import Action, Plan, fingerprint
 from revoke.planner import build_plan, check_runbook, load_secrets, new_run_id, record_plan, setups_for
 from revoke.progress import Progress
-from revoke.resume import (build_restore_plan, check_resumed_digest, prior_records, resume_plan,
-                           unfinished_runs)
+from revoke.resume import build_restore_plan, check_resumed_digest, prior_records, resume_plan, unfinished_runs
 from revoke.run import RunResult
 from revoke.runbook import Runbook
 from revoke.runtime import Clock, Runtime

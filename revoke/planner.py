@@ -14,7 +14,7 @@ import secrets as pysecrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import ValidationError
 
@@ -85,7 +85,7 @@ def _list_problems(loaded: LoadedRunbook, name: str, cls: type[Connector]) -> li
             cls.ListOptions.model_validate(lst.options)
         except ValidationError as err:
             for e in err.errors(include_input=False, include_url=False):
-                where = ("lists", i, "options", *[str(x) for x in e["loc"]])
+                where: tuple[str | int, ...] = ("lists", i, "options", *[str(x) for x in e["loc"]])
                 known = ", ".join(cls.ListOptions.model_fields) or "none"
                 problems.append(doc.problem(where, f"{e['msg']} for a {cls.name} list",
                                             f"options this connector takes: {known}"))
@@ -321,6 +321,7 @@ def _to_action(rb: Runbook, setup: SystemSetup, step: Step, guards: dict[str, gu
         names += target.addressed
         untraced = guardrails.trace_problem(target, guards) or guardrails.type_problem(target, guard)
     reason = guard.protection(names, step.person)
+    status: Literal["change", "noop", "skip", "final"]
     if reason:
         status, outcome = "skip", Outcome.SKIPPED.value
     elif untraced:

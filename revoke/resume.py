@@ -43,7 +43,7 @@ def _problem(run_dir: Path, message: str) -> Problem:
 
 def unfinished_runs(evidence_root: Path, engagement: str) -> list[Path]:
     """Apply and restore runs of this engagement that were interrupted before they were sealed, newest last."""
-    found = []
+    found: list[Path] = []
     if not evidence_root.is_dir():
         return found
     for run_dir in sorted(evidence_root.iterdir()):

@@ -161,4 +161,5 @@ class Runtime:
         with self._shared.lock:
             if key not in self._shared.objects:
                 self._shared.objects[key] = make()
-            return self._shared.objects[key]  # type: ignore[no-any-return]
+            made: T = self._shared.objects[key]
+            return made

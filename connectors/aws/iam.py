@@ -32,8 +32,8 @@ from revoke.connector import (
     Step,
     Subject,
 )
-from revoke.connectors.aws import trust
 from revoke.connectors.aws import names as aws_names
+from revoke.connectors.aws import trust
 from revoke.connectors.aws.base import AwsConnector, AwsSettings, loads, pages
 from revoke.connectors.aws.iam_account import (
     MISSING,
@@ -43,11 +43,26 @@ from revoke.connectors.aws.iam_account import (
     iso,
     per_user_reads_saved,
 )
-from revoke.connectors.aws.iam_kinds import (KINDS, DeactivateAccessKey, DeactivateMfaDevice,
-                                             DeactivateServiceCredential, DeactivateSigningCertificate,
-                                             DeactivateSshKey, DeleteConsolePassword, DeleteRole,
-                                             DeleteUserInlinePolicy, DenyTrust, DetachUserPolicy, RemoveFromGroup,
-                                             RemoveTrust, RevokeRoleSessions, TagUser, state_of, write)
+from revoke.connectors.aws.iam_kinds import (
+    KINDS,
+    DeactivateAccessKey,
+    DeactivateMfaDevice,
+    DeactivateServiceCredential,
+    DeactivateSigningCertificate,
+    DeactivateSshKey,
+    DeleteConsolePassword,
+    DeleteRole,
+    DeleteUserInlinePolicy,
+    DenyTrust,
+    DetachUserPolicy,
+    IamKind,
+    RemoveFromGroup,
+    RemoveTrust,
+    RevokeRoleSessions,
+    TagUser,
+    state_of,
+    write,
+)
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported
 from revoke.exposure import ExposureRule
 from revoke.runbook import SecretRef
@@ -333,7 +348,8 @@ class AwsIamConnector(AwsConnector):
             params = {"account": account, "role": name, "principal": principal,
                       "match": [m for m in match if trust.norm_principal(m) == trust.norm_principal(principal)]
                       or [principal]}
-            kind, note, outcome = RemoveTrust, "", None
+            kind: type[IamKind] = RemoveTrust
+            note, outcome = "", None
             if choice == "deny":
                 kind, note = DenyTrust, "taking the leavers out would leave the trust policy empty"
                 params["deny"] = trust.deny_actions(doc, params["match"])

@@ -12,7 +12,6 @@ import json
 import math
 from typing import Any, Callable, Iterable, Sequence
 
-
 from revoke.actions import State
 from revoke.connector import Receipt
 from revoke.connectors.aws import trust

@@ -17,9 +17,18 @@ from revoke.actions import ActionKind, State
 from revoke.connector import Receipt
 from revoke.connectors.aws import roles, trust
 from revoke.connectors.aws.base import AWS_ERRORS, MISSING, error_code, loads, translate
-from revoke.connectors.aws.iam_account import (REVOKE_SESSIONS_POLICY, TAG_AT, TAG_RUN, IamReader,
-                                               credential_state, edit_trust, iso, receipt,
-                                               revoke_sessions_document, sessions_state)
+from revoke.connectors.aws.iam_account import (
+    REVOKE_SESSIONS_POLICY,
+    TAG_AT,
+    TAG_RUN,
+    IamReader,
+    credential_state,
+    edit_trust,
+    iso,
+    receipt,
+    revoke_sessions_document,
+    sessions_state,
+)
 
 
 @dataclass(frozen=True)

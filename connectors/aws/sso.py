@@ -53,9 +53,12 @@ class SsoReader:
         """The identity store user id of a user name, or of an email address when no user has that name."""
         paths = ["userName"] + (["emails.value"] if "@" in ident else [])
         for path in paths:
-            found = self._once("identitystore:GetUserId", f"{path}={ident}", lambda p=path: self.ids.get_user_id(
-                IdentityStoreId=self.store,
-                AlternateIdentifier={"UniqueAttribute": {"AttributePath": p, "AttributeValue": ident}})["UserId"])
+            alternate = {"UniqueAttribute": {"AttributePath": path, "AttributeValue": ident}}
+
+            def get_user_id(a: dict[str, Any] = alternate) -> Any:
+                return self.ids.get_user_id(IdentityStoreId=self.store, AlternateIdentifier=a)["UserId"]
+
+            found = self._once("identitystore:GetUserId", f"{path}={ident}", get_user_id)
             if found is not MISSING:
                 return found
         return None

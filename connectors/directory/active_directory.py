@@ -26,12 +26,35 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from revoke.actions import ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors.directory.ad_directory import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
-                                   from_filetime, guid_dn, parent_dn)
-from revoke.connectors.directory.ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
-                                         DistributionLists)
-from revoke.connectors.directory.session import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
-                                         LdapConnectionSettings, LdapSession, connection_warnings, norm_dn)
+from revoke.connectors.directory.ad_directory import (
+    ACCOUNTDISABLE,
+    GROUP_ATTRS,
+    NEVER,
+    USER_ATTRS,
+    AdDirectory,
+    AdObject,
+    filetime,
+    from_filetime,
+    guid_dn,
+    parent_dn,
+)
+from revoke.connectors.directory.ad_lists import (
+    LIST_KINDS,
+    CloseDistributionList,
+    DeleteDistributionList,
+    DistributionLists,
+)
+from revoke.connectors.directory.session import (
+    ENTRY_EXISTS,
+    NO_SUCH_ATTRIBUTE,
+    SUCCESS,
+    UNWILLING,
+    VALUE_EXISTS,
+    LdapConnectionSettings,
+    LdapSession,
+    connection_warnings,
+    norm_dn,
+)
 from revoke.errors import ActionFailed, NotSupported
 from revoke.exposure import ExposureRule
 
@@ -168,7 +191,7 @@ class ActiveDirectoryConnector(Connector):
             aliases = tuple(a for a in (me[0].dn, me[0].sam, me[0].upn) if a)
         return Identity(display=bind, aliases=aliases,
                         detail={"bind_dn": bind, "dn": me[0].dn if len(me) == 1 else None, "url": self.settings.url,
-                                "domain": d.base_dn, "dc": (root.get("dnsHostName") or [None])[0]})
+                                "domain": d.base_dn, "dc": next(iter(root.get("dnsHostName") or []), None)})
 
     def close(self) -> None:
         if self._directory is not None:

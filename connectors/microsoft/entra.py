@@ -17,12 +17,19 @@ from typing import Any, ClassVar, Sequence
 
 from revoke.actions import ACCESS, ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors.microsoft.graph import (
+    GraphClient,
+    GraphSettings,
+    Reply,
+    Sub,
+    directory_object_url,
+    membership_blocker,
+    seg,
+)
+from revoke.connectors.microsoft.names import DirectoryNames
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
-from revoke.connectors.microsoft.names import DirectoryNames
-from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
-                                      membership_blocker, seg)
 
 USER_FIELDS = ("id,userPrincipalName,mail,proxyAddresses,displayName,accountEnabled,userType,onPremisesSyncEnabled,"
                "onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesDomainName,"
@@ -226,9 +233,10 @@ class EntraConnector(Connector):
             note += "; a guest signs in at their home tenant, whose sessions this does not end"
         # "Revoked" means: sessions valid only from a time after this plan was made. Keyed to the plan's time (in
         # params), so the same plan re-applied later recognises its own revocation.
-        params = {"accessTokenMinutes": ACCESS_TOKEN_MINUTES, "revokeAfter": self.context.started_at.isoformat()}
+        revoke_after = self.context.started_at.isoformat()
+        params = {"accessTokenMinutes": ACCESS_TOKEN_MINUTES, "revokeAfter": revoke_after}
         revoke = Step(kind=RevokeSessions.name, resource=uid, person=s.person,
-                      before=_sessions_state(user, params["revokeAfter"]), needed=True, aliases=(upn,), label=upn,
+                      before=_sessions_state(user, revoke_after), needed=True, aliases=(upn,), label=upn,
                       note=note, params=params)
         return [disable, revoke]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import quote
 
 import msal
@@ -200,7 +200,7 @@ class GraphClient:
         try:
             # msal answers from its in-memory cache until the token is close to expiry: one token per run
             result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
-        except Exception as exc:  # msal raises requests', PyJWT's and its own errors: all end here, translated
+        except Exception as exc:  # noqa: BLE001 - msal raises requests', PyJWT's and its own errors: translated
             raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
                                    f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
         if "access_token" not in result:

@@ -21,12 +21,21 @@ from pydantic import BaseModel, ConfigDict
 
 from revoke.actions import LISTS, ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors.microsoft.graph import (
+    EXCHANGE_RUNBOOK,
+    GraphClient,
+    GraphSettings,
+    Reply,
+    Sub,
+    directory_object_url,
+    is_mail_only,
+    membership_blocker,
+    seg,
+)
+from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
-from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
-from revoke.connectors.microsoft.graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
-                                      directory_object_url, is_mail_only, membership_blocker, seg)
 
 GROUP_FIELDS = ("id,displayName,mail,mailEnabled,securityEnabled,groupTypes,membershipRule,onPremisesSyncEnabled,"
                 "resourceProvisioningOptions")

@@ -139,7 +139,7 @@ class SlackApi:
     def write(self, method: str, **params: Any) -> SlackResponse:
         return self._call(self.client, method, params)
 
-    def pages(self, method: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def pages(self, method: str, key: str, **params: Any) -> Iterator[Any]:
         """Every item of a cursor-paged list method."""
         cursor = ""
         while True:
@@ -190,9 +190,9 @@ class SlackApi:
                                                       exclude_archived=True, limit=200)} for uid in users}
         out: dict[str, set[str]] = {uid: set() for uid in users}
         for cid in channels:
-            for uid in self.pages("conversations.members", "members", channel=cid, limit=200):
-                if uid in out:
-                    out[uid].add(cid)
+            for member in self.pages("conversations.members", "members", channel=cid, limit=200):
+                if str(member) in out:  # conversations.members pages user ids, not objects
+                    out[str(member)].add(cid)
         return out
 
     @staticmethod

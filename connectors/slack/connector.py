@@ -225,7 +225,7 @@ class SlackConnector(Connector):
                 for cid in sorted(memberships[uid] - set(targets)):
                     if cid in by_id:
                         self._plan_removal(by_id[cid], subject, user, True, found)
-        for uid, (subject, user) in leavers.items():
+        for subject, user in leavers.values():
             self._plan_sessions(subject, user, found)
         return found
 
