@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Row, table  # noqa: E402
 
 FULL = {"ldap": 2000, "graph": 2000, "rate": 1000, "aws": (30, 40), "scale": [100, 1000, 10000],
-        "github": (1000, 200)}
-QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200)}
-ALL = ("ldap", "graph", "aws", "scale", "github")
+        "github": (1000, 200), "google": (2000, 10000), "okta": (1000, 40), "exchange": (500, 10, 50)}
+QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200), "google": (5, 10000),
+         "okta": (5, 200), "exchange": (5, 10, 50)}
+ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,10 +86,22 @@ def _run(name: str, sizes: dict, root: Path) -> list[Row]:
         from bench.ldap_bench import bench_floor, bench_scale
 
         return bench_floor(root, sizes["ldap"]) if name == "ldap" else bench_scale(root, sizes["scale"])
+    if name == "okta":
+        from bench.okta_bench import bench_okta
+
+        return bench_okta(root, *sizes["okta"])
     if name == "github":
         from bench.github_bench import bench_github
 
         return bench_github(root, *sizes["github"])
+    if name == "google":
+        from bench.google_bench import bench_google
+
+        return bench_google(root, *sizes["google"])
+    if name == "exchange":
+        from bench.exchange_bench import bench_exchange
+
+        return bench_exchange(root, *sizes["exchange"])
     if name == "graph":
         from bench.graph_bench import bench_graph
 

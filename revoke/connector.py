@@ -206,6 +206,21 @@ class Connector(ABC):
         contractor's own account's users); the engine counts them as that person's. Default: none."""
         return []
 
+    # ---- work routed here from another connector (revoke.planner._route) -------------------------------------
+    # A step another connector cannot carry out names this connector in `params["route"]` with outcome
+    # `attention` (an Entra user synced from AD is disabled in AD; a distribution list's membership is changed
+    # in Exchange Online). When the runbook has a system of this connector, the planner discovers there the
+    # people `routed_subject` names and marks the step `routed` when one of the steps found `fulfils` it.
+    @classmethod
+    def routed_subject(cls, step: Step) -> Subject | None:
+        """Whom to discover in this connector's system for a step routed here; None: it takes no routed work."""
+        return None
+
+    @classmethod
+    def fulfils(cls, routed: Step, own: Step) -> bool:
+        """Whether `own`, a step this connector found, carries out the work of the `routed` step."""
+        return False
+
     def selected_lists(self) -> list[str]:
         """Names of lists that this system's settings select for closing besides the runbook's `lists:` (Slack's
         `channels` and `channel_prefix` pattern). The engine identifies them with the runbook's lists, so an action

@@ -1,9 +1,10 @@
 """`revoke demo`: a local sandbox seeded with an engagement, run end to end.
 
 The sandbox runs on loopback only: a real OpenLDAP `slapd` when it is installed, AWS emulated by moto's server,
-and the local Microsoft Graph and Slack fakes. It seeds the Acme engagement (leavers in every system, a protected
-admin, a distribution list, channels), copies the offboarding checklist page, and runs what an operator runs:
-validate, plan, apply, evidence verify. Secrets are generated here and written only to the demo folder's `.env`.
+and the local Microsoft Graph, Exchange Online, Slack and GitHub fakes. It seeds the Acme engagement (leavers in
+every system, a protected admin, a distribution list, channels), copies the offboarding checklist page, and runs
+what an operator runs: validate, plan, apply, evidence verify. Secrets are generated here and written only to the
+demo folder's `.env`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Sandbox:
     # ---- lifecycle
 
     def start(self) -> None:
-        for start in (self._ldap, self._aws, self._graph, self._slack, self._github):
+        for start in (self._ldap, self._aws, self._graph, self._slack, self._github, self._google, self._okta):
             try:
                 start()
             except Exception as err:  # noqa: BLE001 - one missing piece must not stop the others
@@ -119,10 +120,27 @@ class Sandbox:
         for name, short in LEAVERS.items():
             self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"
         self.lists += [{"system": "m365", "id": ids["Acme project"], "options": {"guests": True}},
-                       {"system": "m365", "id": ids["acme-list"], "close": "delete"},
-                       {"system": "m365", "id": ids["acme-dl"]}]
+                       {"system": "m365", "id": ids["acme-list"], "close": "delete"}]
         self.say(f"  Graph:  fake on {fake.base_url}, a cloud and a synced leaver, a team to archive, a mailing "
-                 "list, a distribution list, dynamic and mail-enabled groups")
+                 "list, dynamic and mail-enabled groups")
+        self._exchange(fake, ids, settings)
+
+    def _exchange(self, graph: Any, ids: dict[str, str], graph_settings: dict[str, Any]) -> None:
+        """Exchange Online beside the Graph fake: the distribution list is closed there (item 4), the same app."""
+        from revoke.sandbox.exchange import ExchangeFake
+        from revoke.sandbox.exchange_seed import seed_engagement
+
+        exo = ExchangeFake(graph).start()
+        self._stops.append(exo.stop)
+        seed_engagement(exo, ids, domain="contoso.test")
+        settings = {k: v for k, v in graph_settings.items() if k not in ("graph_url", "async_poll_seconds")}
+        self.systems["exchange"] = {"connector": "exchange-online", "settings": {**settings,
+                                                                                 "base_url": exo.base_url}}
+        for name, short in LEAVERS.items():
+            self.people[name].setdefault("ids", {})["exchange"] = f"{short}@contoso.test"
+        self.lists.append({"system": "exchange", "id": "acme-dl@contoso.test"})
+        self.say(f"  Exchange: fake of InvokeCommand on {exo.base_url}, the distribution list acme-dl to lock, a "
+                 "shared mailbox, an inbox rule forwarding out")
 
     def _slack(self) -> None:
         from revoke.sandbox.slack import SlackFake, seed_engagement
@@ -134,6 +152,9 @@ class Sandbox:
         self.systems["slack"] = {"connector": "slack", "identify_by": "email", "settings": {
             "token": self.secret("slack_token", token), "base_url": fake.base_url, "channel_prefix": "acme-",
             "closing_message": "This engagement has ended; the channel is archived. Thank you!"}}
+        # the operator's decision the plan asks for: the Slack Connect channel is the partner's too, so it stays open
+        # (the leavers are still removed from it); with it made, item 4 can reach Done
+        self.lists.append({"system": "slack", "id": "#acme-partner", "close": "keep"})
         self.say(f"  Slack:  fake on {fake.base_url}, channels #acme-general, #acme-dev and more")
 
     def _github(self) -> None:
@@ -152,6 +173,42 @@ class Sandbox:
         self.lists += [{"system": "github", "id": x} for x in seeded.lists]
         self.say(f"  GitHub: fake on {fake.base_url}, organisations acme (SAML SSO) and acme-labs, a team and a "
                  "repository to close")
+
+    def _google(self) -> None:
+        import googleapiclient  # noqa: F401 - the connector's client (the `google` extra): without it, no Google here
+
+        from revoke.sandbox.google import GoogleFake
+        from revoke.sandbox.google_seed import seed_engagement
+
+        fake = GoogleFake().start()
+        self._stops.append(fake.stop)
+        seeded = seed_engagement(fake)
+        self.systems["workspace"] = {"connector": "google-workspace", "settings": seeded.settings(
+            fake, self.secret("google_key", seeded.key_json))}
+        for name, email in seeded.leavers.items():
+            self.people[name].setdefault("ids", {})["workspace"] = email
+        self.lists += [{"system": "workspace", **({"id": x} if isinstance(x, str) else x)} for x in seeded.lists]
+        self.protect.append({"system": "workspace", "id": "superuser@acme.test"})
+        self.say(f"  Google: fake on {fake.base_url}, accounts with app passwords and OAuth grants, Google Groups "
+                 "(one archived, one deleted) and a Chat space")
+
+    def _okta(self) -> None:
+        import jwt  # noqa: F401 - the `okta` extra (an OAuth service app's client assertion): without it, no Okta
+
+        from revoke.sandbox.okta import OktaFake
+        from revoke.sandbox.okta_seed import seed_engagement
+
+        fake = OktaFake().start()
+        self._stops.append(fake.stop)
+        seeded = seed_engagement(fake)
+        self.systems["okta"] = {"connector": "okta", "settings": seeded.settings(
+            fake, self.secret("okta_token", seeded.token))}
+        for name, login in seeded.leavers.items():
+            if name in self.people:
+                self.people[name].setdefault("ids", {})["okta"] = login
+        self.lists += [{"system": "okta", "id": x} for x in seeded.lists]
+        self.say(f"  Okta:   fake on {fake.org_url}, leavers with sessions, grants and groups (one filled by a "
+                 "group rule), a group to empty")
 
     # ---- the engagement
 

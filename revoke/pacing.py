@@ -51,12 +51,15 @@ class Pacer:
     with what the service answered."""
 
     def __init__(self, ceiling: float | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, min_rate: float = MIN_RATE):
         self.ceiling: float | None = None
         self.rate: float | None = None      # requests per second; None: unpaced
         self.learnt: float | None = None    # the accepted rate measured at the last throttled answer
         self._clock = clock
         self._sleep = sleep
+        # below this rate the client is not what fills the window (MIN_RATE suits Graph's thousands a second; a
+        # service limited to tens of calls a second, such as Exchange Online, passes its own)
+        self.min_rate = min_rate
         self._lock = threading.Lock()
         self._next = 0.0                   # earliest start of the next send
         self._hold_until = 0.0
@@ -121,7 +124,7 @@ class Pacer:
             cycle = None
             if previous is not None and now - previous[0] >= CYCLE_SECONDS:
                 cycle = (self._accepted_total - previous[1]) / (now - previous[0])
-            if cycle is not None and cycle >= MIN_RATE:
+            if cycle is not None and cycle >= self.min_rate:
                 # the service's bucket was empty at both throttled answers: what it accepted in between, over
                 # the time between, is what it refills a second
                 self.learnt = cycle
@@ -129,7 +132,7 @@ class Pacer:
                 self._plateau_since = self._hold_until
                 if self.bursts and not self.ceiling:
                     self.credit = int(BURST * min(hold, WINDOW) * cycle)
-            elif seen < MIN_RATE:
+            elif seen < self.min_rate:
                 return
             elif previous is None:
                 # What the service accepted over the last second: more than it refills while the bucket's first

@@ -241,13 +241,12 @@ def _identify(rb: Runbook, system: str, connector: Connector, identity: Identity
     return connector.context.runtime.read(lambda: guardrails.identify(connector, names))
 
 
-ROUTES = {"active-directory": "disable-account"}  # route name -> the kind that does the work there
-
-
 def _route(rb: Runbook, setups: dict[str, SystemSetup], found: list[_Discovered], secrets: Secrets,
            context: RunContext, progress: Progress) -> None:
     """Steps a connector cannot do itself but another system of the runbook can (an Entra user synced from
-    on-premises AD is disabled in AD). Decided at plan time: the plan shows where each one is carried out."""
+    on-premises AD is disabled in AD; a distribution list's member is removed in Exchange Online). The receiving
+    connector declares what it takes (`Connector.routed_subject`, `Connector.fulfils`). Decided at plan time:
+    the plan shows where each one is carried out."""
     by_name = {d.system.name: d for d in found}
     wanted: dict[str, list[tuple[_Discovered, int, Step]]] = {}
     for d in found:
@@ -255,31 +254,33 @@ def _route(rb: Runbook, setups: dict[str, SystemSetup], found: list[_Discovered]
             route = step.params.get("route")
             if not route or step.outcome != Outcome.ATTENTION.value:
                 continue
-            target = next((n for n, s in setups.items() if s.cls.name == route and not by_name[n].system.error), None)
+            target = next((n for n, s in setups.items() if s.cls.name == route and not by_name[n].system.error
+                           and s.cls.routed_subject(step) is not None), None)
             if target is None:
                 d.steps[i] = replace(step, note=f"{step.note}; this runbook has no {route} system: do it there "
                                      "by hand, or add that system to the runbook")
                 continue
             wanted.setdefault(target, []).append((d, i, step))
     for target, entries in wanted.items():
-        ad = by_name[target]
-        kind = ROUTES.get(setups[target].cls.name, "")
-        have = {s.person for s in ad.steps if s.kind == kind}
-        missing = {s.person: s for _, _, s in entries if s.person and s.person not in have}
-        if missing:
-            subjects = [Subject(person=p, ident=str(s.params.get("onPremisesSamAccountName") or
-                                                    s.params.get("onPremisesDistinguishedName") or ""))
-                        for p, s in missing.items()]
+        there, cls = by_name[target], setups[target].cls
+        have = {s.person for s in there.steps if s.person}
+        subjects: dict[tuple[str, str], Subject] = {}
+        for _, _, step in entries:
+            subject = cls.routed_subject(step)
+            if subject is not None and subject.ident and subject.person not in have:
+                subjects.setdefault((subject.person, subject.ident.casefold()), subject)
+        if subjects:
             extra = _discover_system(rb, setups[target], secrets, context, progress,
-                                     subjects=[x for x in subjects if x.ident], lists=[])
-            ad.steps.extend(extra.steps)
-            ad.notices.extend(extra.notices)
-            ad.entities.update(extra.entities)
-            have |= {s.person for s in extra.steps if s.kind == kind}
+                                     subjects=list(subjects.values()), lists=[])
+            there.steps.extend(extra.steps)
+            there.notices.extend(extra.notices)
+            there.entities.update(extra.entities)
         for d, i, step in entries:
-            if step.person in have:
+            own = next((s for s in there.steps if cls.fulfils(step, s)), None)
+            if own is not None:
+                what = cls.kind(own.kind).describe(own.label or own.resource)
                 d.steps[i] = replace(step, outcome=Outcome.ROUTED.value,
-                                     note=f"synced from on-premises AD: disabled through system {target}")
+                                     note=f"carried out through system {target}: {what}")
 
 
 def _refuse_non_lists(loaded: LoadedRunbook, found: list[_Discovered]) -> None:

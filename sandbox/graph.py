@@ -69,6 +69,8 @@ class GraphFake:
         self.directory = Directory(page_size=page_size)
         self.apps: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, float] = {}
+        self.audiences: dict[str, str] = {}   # token -> the resource it was issued for (its `aud`)
+        self.token_apps: dict[str, str] = {}  # token -> the client id it was issued to (its `appid`)
         self.log: list[LoggedRequest] = []
         self.token_lifetime = 3599
         self._injections: list[_Injection] = []
@@ -428,6 +430,8 @@ class GraphFake:
         access = pysecrets.token_urlsafe(32)
         with self._lock:
             self.tokens[access] = time.monotonic() + self.token_lifetime
+            self.audiences[access] = form["scope"][:-len("/.default")]
+            self.token_apps[access] = form.get("client_id", "")
         return 200, {"token_type": "Bearer", "expires_in": self.token_lifetime,
                      "ext_expires_in": self.token_lifetime, "access_token": access}
 
@@ -444,6 +448,13 @@ class GraphFake:
         except jwt.PyJWTError:
             return False
         return claims.get("iss") == client_id and claims.get("sub") == client_id
+
+    def token_audience(self, token: str) -> str | None:
+        """The resource a live token of this authority was issued for, or None (unknown or expired): what
+        another service's fake (Exchange Online) checks, as the real one checks the token's `aud` claim."""
+        with self._lock:
+            expiry = self.tokens.get(token)
+            return self.audiences.get(token) if expiry is not None and expiry >= time.monotonic() else None
 
     def bearer_ok(self, header: str | None) -> str | None:
         """None if the Authorization header carries a live token, else the service's complaint."""

@@ -19,8 +19,10 @@ import pytest
 from revoke.evidence import read_records
 from revoke.sandbox.samba import (ACCOUNTDISABLE, DONT_EXPIRE_PASSWORD, NORMAL_ACCOUNT, SambaDC, SambaUnavailable,
                                   runbook_settings, seed_engagement, unavailable_reason)
+from revoke.sandbox.exchange import ExchangeFake
 from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday
+from tests.exchange_env import exo, exo_app, exo_system  # noqa: F401
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401
 
 pytestmark = pytest.mark.samba
@@ -382,3 +384,29 @@ def test_a_user_synced_to_entra_is_disabled_in_ad(engagement: dict[str, Any], gr
     assert not dc.can_bind(alice.upn, alice.password)
     assert dc.uac(alice.dn) == e["uac"] | ACCOUNTDISABLE
     assert graph.user(synced)["accountEnabled"] is True  # never written through Graph
+
+
+def test_a_synced_lists_membership_is_routed_from_exchange_to_ad(engagement: dict[str, Any],
+                                                                 exo: ExchangeFake,  # noqa: F811
+                                                                 exo_app: tuple[str, str],  # noqa: F811
+                                                                 run_cli: Any) -> None:
+    """A distribution list synced from on-premises AD is AD's to change: Exchange Online refuses the write, so the
+    `exchange-online` connector routes a leaver's membership here, and it is removed where it lives."""
+    e = engagement
+    dc, alice, n = e["dc"], e["alice"], e["n"]
+    x_alice = exo.add_mailbox(alice.upn, "Alice Leaver")
+    synced = exo.add_list(f"social-{n}", f"social-{n}@corp.example.org", members=(x_alice,), synced=True)
+    runbook = write_runbook(e["dir"] / "hybrid.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"exo": exo_system(exo, exo_app[0], mailbox_scope="none"), "corp-ad": ad_system(dc)},
+        "people": [{"name": "Alice Leaver", "ids": {"exo": alice.upn}}]})
+    result = run_cli("--quiet", "--output", "json", "plan", str(runbook))
+    assert result.exit_code == 2, result.output + result.stderr
+    actions = json.loads(result.output)["plan"]["actions"]
+    in_exo = next(a for a in actions if a["system"] == "exo" and a["resource"] == synced)
+    assert in_exo["outcome"] == "routed" and "corp-ad" in in_exo["note"], in_exo
+    in_ad = next(a for a in actions if a["system"] == "corp-ad" and a["resource"] == e["social"])
+    assert in_ad["status"] == "change" and in_ad["person"] == "Alice Leaver"
+    run_cli("--quiet", "apply", str(runbook), "--yes")
+    assert alice.dn.casefold() not in dc.members(e["social"])
+    assert exo.members(synced) == [x_alice] and not exo.writes()  # never written in Exchange

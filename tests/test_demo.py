@@ -16,9 +16,11 @@ def test_demo_runs_end_to_end_and_leaves_a_verified_record(tmp_path: Path, run_c
     run = next((workdir / "evidence").glob("*-apply-*"))
     assert verify_run(run).ok
     systems = {r["system"] for r in read_records(run) if r["type"] == "action" and r["outcome"] == "done"}
-    assert {"aws", "aws-sso", "entra", "m365", "slack", "github"} <= systems  # corp-ldap too where slapd is installed
+    # corp-ldap too where slapd is installed
+    assert {"aws", "aws-sso", "entra", "m365", "exchange", "slack", "github", "workspace", "okta"} <= systems
     page = (workdir / "wiki" / "Customer-Offboarding-Checklist.md").read_text()
     assert "| 3 | Done |" in page or "| 3 | Blocked |" in page
+    assert "| 4 | Done |" in page  # the distribution list is closed in Exchange Online, not left for a person
     secrets = (workdir / ".env").read_text().splitlines()
     everything = result.output + "".join(p.read_text(errors="replace") for p in run.rglob("*") if p.is_file())
     for line in secrets:

@@ -13,7 +13,8 @@ from revoke.actions import ACCESS, LISTS, ActionKind
 from revoke.connector import Connector, installed
 from revoke.testing import ConformanceError, check_declarations
 
-BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "slack", "github"}
+BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "exchange-online",
+            "slack", "github", "google-workspace", "okta"}
 NAMES = sorted(installed())
 
 

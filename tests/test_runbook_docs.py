@@ -41,7 +41,8 @@ RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 OPERATOR_RUNBOOKS = ("T-7-days.md", "final-day.md", "after.md")
 EXAMPLES = sorted(RUNBOOKS.glob("*.yaml"))
 RUNBOOK_NAME = "acme-2026.yaml"
-BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "slack", "github"}
+BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "exchange-online",
+            "slack", "github", "google-workspace", "okta"}
 
 AWS = ("endpoint_url", "region", "profile", "access_key_id", "secret_access_key", "session_token", "ca_bundle")
 GRAPH = ("tenant_id", "client_id", "client_secret", "certificate_key", "certificate_thumbprint", "authority_host",
@@ -50,9 +51,13 @@ SANDBOX_KEYS = {
     "ldap": ("url", "bind_dn", "bind_password", "ca_file", "base_dn", "people_base", "start_tls", "insecure",
              "tls_verify"),
     "aws-iam": AWS, "aws-identity-center": AWS, "entra": GRAPH, "m365-groups": GRAPH,
+    "exchange-online": (*GRAPH[:6], "base_url", "ca_file", "instance_discovery"),
     "slack": ("token", "base_url", "scim_url", "scim_token"),
     "github": ("organizations", "token", "app_id", "private_key", "installation_id", "owner_token", "base_url",
                "ca_bundle", "saml_sso"),
+    "google-workspace": ("admin", "service_account_key", "api_endpoint", "groups_settings_endpoint", "chat_endpoint",
+                         "token_uri", "ca_bundle"),
+    "okta": ("org_url", "api_token", "client_id", "private_key", "key_id", "ca_bundle"),
 }
 
 

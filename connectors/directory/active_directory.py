@@ -165,6 +165,29 @@ class ActiveDirectoryConnector(Connector):
                          "application's own session lifetime applies"),
         ]
 
+    @classmethod
+    def routed_subject(cls, step: Step) -> Subject | None:
+        """An Entra user synced from this AD is disabled here: found by its sAMAccountName (or DN). A leaver's
+        membership of a list synced from here (Exchange Online refuses it) is removed here: found by UPN."""
+        if not step.person:
+            return None
+        if step.kind == DisableAccount.name:
+            ident = step.params.get("onPremisesSamAccountName") or step.params.get("onPremisesDistinguishedName")
+            return Subject(person=step.person, ident=str(ident or ""))
+        if step.params.get("groupName") and step.params.get("userPrincipalName"):
+            return Subject(person=step.person, ident=str(step.params["userPrincipalName"]))
+        return None
+
+    @classmethod
+    def fulfils(cls, routed: Step, own: Step) -> bool:
+        if own.person != routed.person:
+            return False
+        if routed.kind == DisableAccount.name:
+            return own.kind == DisableAccount.name
+        group = str(routed.params.get("groupName") or "").casefold()
+        return own.kind == RemoveMembership.name and bool(group) and group in {
+            own.label.casefold(), *(a.casefold() for a in own.aliases if a)}
+
     def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
         if not self.directory.base_dn:
             self.directory.load_root()

@@ -23,6 +23,7 @@ from revoke.connectors.microsoft.graph import (
     Reply,
     Sub,
     directory_object_url,
+    exchange_route,
     membership_blocker,
     seg,
 )
@@ -250,7 +251,8 @@ class EntraConnector(Connector):
         if kind != "#microsoft.graph.group":
             return []  # administrative units and the like grant nothing by membership
         blocked = membership_blocker(obj, upn)
-        params = {"userPrincipalName": upn, "groupName": obj.get("displayName"), "mail": obj.get("mail")}
+        params = {"userPrincipalName": upn, "groupName": obj.get("displayName"), "mail": obj.get("mail"),
+                  **exchange_route(obj)}
         return [Step(kind=RemoveGroupMembership.name, resource=obj["id"], principal=uid, person=s.person,
                      before={"member": True}, needed=True, aliases=(upn, obj.get("displayName") or ""),
                      label=obj.get("displayName") or obj["id"], params=params,

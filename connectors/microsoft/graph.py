@@ -1,12 +1,12 @@
-"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share.
+"""The one Microsoft Graph client that the `entra` and `m365-groups` connectors share, on the Microsoft base
+(`base.py`: the app's sign-in and token cache, TLS trust and pacing) that the `exchange-online` connector shares.
 
 msal acquires an app-only token (client secret or certificate, from `Secrets`) and caches it for the run. Reads
 page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes go in `$batch`es too.
 
 Retries and waits are the engine's (`context.runtime`, revoke/runtime.py), never this client's own:
 - an idempotent read (discovery, read-back) answered 429/503 is repeated through the runtime's retry decision
-  (`Runtime.read` / `Runtime.may_retry`), within the system's attempts and wait budget: repeating it cannot
-  change anything;
+  (`Runtime.read` / `Runtime.may_retry`), within the system's attempts and wait budget;
 - every request goes through one `revoke.pacing.Pacer` per app and tenant, made once per run by the runtime
   (`Runtime.shared`) and waiting on the run's clock: it counts each sub-request of a `$batch`, learns Graph's rate
   from the throttled answers (Graph does not announce it) and holds every thread until the Retry-After, so the
@@ -25,14 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 from urllib.parse import quote
 
-import msal
 import requests
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from revoke.connector import Identity
+from revoke.connectors.microsoft.base import (  # noqa: F401 - the shared base, re-exported for the Graph connectors
+    MicrosoftApp,
+    MicrosoftAppSettings,
+    PinnedSession,
+    pacer_for,
+    shared_token_cache,
+)
 from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.pacing import Pacer
-from revoke.runbook import SecretRef
 from revoke.runtime import Runtime
 from revoke.secrets import Secrets
 
@@ -40,39 +44,12 @@ MAX_BATCH = 20
 RETRY_STATUSES = (429, 503, 504)
 
 
-class GraphSettings(BaseModel):
-    """Per-runbook settings of a Graph system. Secrets are references (`{secret: NAME}`), never values."""
+class GraphSettings(MicrosoftAppSettings):
+    """Per-runbook settings of a Graph system."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tenant_id: str
-    client_id: str
-    client_secret: SecretRef | None = None
-    certificate_key: SecretRef | None = None    # PEM private key of the app's certificate
-    certificate_thumbprint: str | None = None   # SHA-1 thumbprint of that certificate, as shown in Entra
-    # Sovereign clouds: https://login.microsoftonline.us with https://graph.microsoft.us/v1.0 (US Gov L4),
-    # https://login.chinacloudapi.cn with https://microsoftgraph.chinacloudapi.cn/v1.0 (21Vianet).
-    authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
-    # A CA bundle to trust (a TLS-inspecting proxy, or the local fake). Explicit on purpose: requests would
-    # otherwise let REQUESTS_CA_BUNDLE from the environment override it.
-    ca_file: str | None = None
-    # Off only for an authority msal cannot validate against Microsoft's list (a private cloud or the fake).
-    instance_discovery: bool = True
-    # Most Graph requests a second (each one inside a $batch counts), for a tenant whose limit is known or shared
-    # with other apps. Without it the client learns the rate from Graph's 429 answers.
-    requests_per_second: float | None = Field(default=None, gt=0)
     # How long to wait between looks at a Teams async operation; Microsoft asks for more than 30 seconds.
     async_poll_seconds: float = 30.0
-    timeout_seconds: float = 30.0
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> "GraphSettings":
-        if bool(self.client_secret) == bool(self.certificate_key):
-            raise ValueError("give exactly one of client_secret or certificate_key (with certificate_thumbprint)")
-        if self.certificate_key and not self.certificate_thumbprint:
-            raise ValueError("certificate_key needs certificate_thumbprint")
-        return self
 
     @property
     def graph_root(self) -> str:
@@ -148,66 +125,26 @@ def seg(value: str) -> str:
     return quote(value, safe="@'=")
 
 
-class _PinnedSession(requests.Session):
-    """A session that verifies TLS against `ca_file` on every request. requests lets REQUESTS_CA_BUNDLE override
-    a session's `verify`, but not a per-request one; proxies from the environment still apply."""
-
-    def __init__(self, ca_file: str | None):
-        super().__init__()
-        self._ca_file = ca_file
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self._ca_file:
-            kwargs.setdefault("verify", self._ca_file)
-        return super().request(method, url, *args, **kwargs)
-
-
 class GraphClient:
     def __init__(self, system: str, settings: GraphSettings, secrets: Secrets, runtime: Runtime):
         self.system = system
         self.settings = settings
         self._secrets = secrets
         self.runtime = runtime
-        self.session = _PinnedSession(settings.ca_file)
-        self._app: msal.ConfidentialClientApplication | None = None
+        self.session = PinnedSession(settings.ca_file)
+        self.app = MicrosoftApp(system, settings, secrets, self.session)
         self.pacer = shared_pacer(settings, runtime)
 
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
         s = self.settings
-        if s.client_secret:
-            credential: Any = self._secrets.get(s.client_secret)
-        else:
-            credential = {"private_key": self._secrets.get(s.certificate_key),
-                          "thumbprint": s.certificate_thumbprint}
-        authority = f"{s.authority_host.rstrip('/')}/{s.tenant_id}"
-        try:
-            self._app = msal.ConfidentialClientApplication(
-                s.client_id, client_credential=credential, authority=authority, http_client=self.session,
-                instance_discovery=None if s.instance_discovery else False, timeout=s.timeout_seconds)
-        except (ValueError, requests.RequestException) as exc:
-            raise ConnectionFailed(self.system, f"cannot reach the authority {authority}: "
-                                   f"{self._secrets.redact(str(exc))}; check authority_host, tenant_id and "
-                                   "ca_file") from None
-        self._token()
+        self.app.connect(s.scope)
         return Identity(display=f"app {s.client_id} (tenant {s.tenant_id})", aliases=(s.client_id,),
-                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": authority,
+                        detail={"app_id": s.client_id, "tenant_id": s.tenant_id, "authority": self.app.authority,
                                 "graph_url": s.graph_root})
 
     def _token(self) -> str:
-        if self._app is None:
-            raise ConnectionFailed(self.system, "not connected")
-        try:
-            # msal answers from its in-memory cache until the token is close to expiry: one token per run
-            result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
-        except Exception as exc:  # noqa: BLE001 - msal raises requests', PyJWT's and its own errors: translated
-            raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
-                                   f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
-        if "access_token" not in result:
-            reason = self._secrets.redact(f"{result.get('error')}: {result.get('error_description', '')}")
-            raise ConnectionFailed(self.system, f"Entra ID refused the app's credentials ({reason.strip()}); "
-                                   "check tenant_id, client_id and the secret or certificate")
-        return result["access_token"]
+        return self.app.token(self.settings.scope)
 
     # ---- one HTTP request ------------------------------------------------------------------------------------
     def send(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
@@ -276,8 +213,7 @@ class GraphClient:
     # ---- $batch ----------------------------------------------------------------------------------------------
     def batch(self, subs: Sequence[Sub], *, reads: bool) -> dict[str, Reply]:
         """Send in `$batch`es of at most 20, keeping requests that depend on each other in one batch. Reads are
-        sent again while throttled, as the runtime decides (the pacer holds them until the Retry-After); writes are
-        answered exactly as Graph answered them."""
+        retried while throttled (within the wait budget); writes are answered exactly as Graph answered them."""
         answers: dict[str, Reply] = {}
         for chunk in _chunks(subs):
             answers.update(self._batch_once(chunk))
@@ -288,7 +224,7 @@ class GraphClient:
                 break
             retry_after = max((answers[s.key].retry_after or 1.0) for s in again)
             if self.runtime.may_retry(attempt, retry_after) is None:
-                break
+                break  # the pacer holds the next send until the Retry-After: no wait of its own here
             attempt += 1
             for chunk in _chunks(again):
                 answers.update(self._batch_once(chunk))
@@ -404,6 +340,13 @@ def membership_blocker(group: dict[str, Any], upn: str) -> tuple[str, str] | Non
                 f"read-only in Graph. Run: Remove-DistributionGroupMember -Identity '{group.get('mail')}' "
                 f"-Member '{upn}' -BypassSecurityGroupManagerCheck -Confirm:$false (see {EXCHANGE_RUNBOOK})")
     return None
+
+
+def exchange_route(group: dict[str, Any]) -> dict[str, str]:
+    """Params that hand a membership Graph cannot change to the runbook's `exchange-online` system, if it has
+    one (revoke.planner routes it): distribution lists and mail-enabled security groups, not synced or dynamic."""
+    blocked = membership_blocker(group, "")
+    return {"route": "exchange-online"} if blocked and blocked[1].startswith("needs Exchange Online") else {}
 
 
 def directory_object_url(settings: GraphSettings, oid: str) -> str:

@@ -28,6 +28,7 @@ from revoke.connectors.microsoft.graph import (
     Reply,
     Sub,
     directory_object_url,
+    exchange_route,
     is_mail_only,
     membership_blocker,
     seg,
@@ -300,7 +301,8 @@ class M365GroupsConnector(Connector):
         blocked = membership_blocker(g, upn)
         return Step(kind=RemoveMember.name, resource=g["id"], principal=m["id"], before={"member": True},
                     needed=True, person=leaver.person if leaver else None, aliases=(*aliases, upn),
-                    label=g.get("displayName") or g["id"], params={"userPrincipalName": upn, "why": who},
+                    label=g.get("displayName") or g["id"],
+                    params={"userPrincipalName": upn, "why": who, **(exchange_route(g) if leaver else {})},
                     outcome=blocked[0] if blocked else None,
                     note=blocked[1] if blocked else ("" if who == "leaver" else f"{upn} ({who})"))
 
