@@ -6,11 +6,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import click
+
 from revoke.checklist.attachments import wiki_root
 from revoke.checklist.git import commit_page
 from revoke.checklist.page import ChecklistPage, Item
 from revoke.checklist.record import mark_item
-
 from revoke.errors import RevokeError
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
-from revoke.checklist.page import ChecklistError, ChecklistPage
 
 from revoke import timeliness
+from revoke.checklist.items import DEFAULT_TITLES, ItemVerdict, problem_of, verdict
+from revoke.checklist.page import ChecklistError, ChecklistPage
 from revoke.evidence import LOG
 from revoke.exposure import expected
 from revoke.plan import SystemPlan, plan_facts
@@ -105,7 +105,8 @@ def _facts_from_plan_file(run_dir: Path) -> dict[str, Any]:
 
 def _planned_statuses(run_dir: Path) -> dict[str, str]:
     try:
-        return {a.id: a.status for a in _PlanStatuses.model_validate_json((run_dir / "plan.json").read_bytes()).plan.actions}
+        saved = _PlanStatuses.model_validate_json((run_dir / "plan.json").read_bytes())
+        return {a.id: a.status for a in saved.plan.actions}
     except (OSError, ValidationError):
         return {}
 

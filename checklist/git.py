@@ -10,7 +10,6 @@ from pathlib import Path
 from revoke.checklist.closure import build_closure
 from revoke.checklist.page import ChecklistError
 from revoke.checklist.record import recorded_paths
-
 from revoke.runbook import ChecklistSpec
 
 

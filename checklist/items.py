@@ -76,17 +76,17 @@ def verdict(mode: str, number: int, actions: list[dict[str, Any]], notices: list
             planned: dict[str, str] | None = None) -> ItemVerdict:
     """The item's status after a run of `mode` given its (latest) action records, its notices and the status of
     each action in the run's plan (by action id)."""
-    planned = planned or {}
+    statuses = planned or {}
 
     def problem(a: dict[str, Any]) -> str | None:
-        return problem_of(a, planned.get(a.get("action_id", "")))
+        return problem_of(a, statuses.get(a.get("action_id", "")))
 
     blocking = [n for n in notices if n.get("severity", "error") == "error"]
     if not actions and not blocking:  # only warnings (Slack accounts stay active): nothing here did the item
         return ItemVerdict(number, NOT_COVERED, NOT_COVERED_TEXT)
     if mode == "plan":
-        planned = sum(1 for a in actions if a.get("outcome") == Outcome.PLANNED.value)
-        text = f"{planned} action{'s' if planned != 1 else ''} planned"
+        count = sum(1 for a in actions if a.get("outcome") == Outcome.PLANNED.value)
+        text = f"{count} action{'s' if count != 1 else ''} planned"
         if blocking:
             text += f", {len(blocking)} notice{'s' if len(blocking) != 1 else ''} to resolve"
         return ItemVerdict(number, "In Progress", text, len(actions))

@@ -15,9 +15,15 @@ from pathlib import Path
 from revoke.checklist.attachments import attach_file, copy_run, link_target, run_attachment_dir, wiki_root
 from revoke.checklist.closure import build_closure
 from revoke.checklist.items import DEFAULT_TITLES, NOT_COVERED
-from revoke.checklist.page import (REVOKE_MARK, ChecklistError, ChecklistPage, Link, canonical_status, escape_cell,
-                                   link_markdown)
-
+from revoke.checklist.page import (
+    REVOKE_MARK,
+    ChecklistError,
+    ChecklistPage,
+    Link,
+    canonical_status,
+    escape_cell,
+    link_markdown,
+)
 from revoke.runbook import ChecklistSpec
 
 _MODE_WORDS = {"plan": "dry run", "apply": "apply", "restore": "restore"}
@@ -68,10 +74,10 @@ def record_run(spec: ChecklistSpec, runbook_dir: Path, run_dir: Path, *, mark: b
     if mode == "plan" and not mark:
         return f"checklist {page_file.name}: not marked (add --mark-checklist to attach this dry run)"
     page = ChecklistPage.read(page_file)  # a symlink is followed to the real page: page.path
-    root = wiki_root(page.path)
+    root = wiki_root(page.path or page_file)
     # Find every row before writing anything, so a page without the item changes nothing.
     rows = [(item, page.item(item["number"], title_hint(item["number"], spec))) for item in closure["items"]]
-    dest = inside_wiki(root, run_attachment_dir(page.path, run["engagement"], run["run_id"]))
+    dest = inside_wiki(root, run_attachment_dir(page.path or page_file, run["engagement"], run["run_id"]))
     copies = copy_run(run_dir, dest)
     names = {c.relative_to(dest).as_posix(): c for c in copies}
     report = next(names[n] for n in ("closure-report.html", "summary.md", "evidence.jsonl", *names) if n in names)
@@ -122,8 +128,8 @@ def mark_item(page_file: Path, number: int, status: str, note: str, *, attach: P
     written = [page_file]
     page.set_status(row.number, status, row.title)
     if attach is not None:
-        root = wiki_root(page.path)
-        copy = attach_file(page.path, attach, inside=lambda p: inside_wiki(root, p))
+        root = wiki_root(page.path or page_file)
+        copy = attach_file(page.path or page_file, attach, inside=lambda p: inside_wiki(root, p))
         target = link_target(root, copy)
         page.append_to_owner(row.number, link_markdown(text, target), row.title)
         page.add_attachments([Link(copy.name, target)])

@@ -14,10 +14,11 @@ import tempfile
 import threading
 from array import array
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
+
 from revoke.checklist.closure import ACTION_FIELDS, LogRows, build_closure, write_json
 from revoke.checklist.items import problem_of
 from revoke.checklist.page import escape_cell, escape_code
@@ -159,7 +160,8 @@ def html_row(a: dict[str, Any]) -> Markup:
     return Markup(f"<tr{cls}>\n    <td>{e(short_time(a.get('time')))}</td>\n"
                   f"    <td class=\"name\">{e(a.get('person') or '')}</td>\n"
                   f"    <td class=\"name\">{e(a.get('system'))}</td>\n    <td>{what}</td>\n"
-                  f'    <td class="mono">{"<br>".join(changes)}</td>\n    <td>{outcome}</td>\n    <td>{verification}</td>\n'
+                  f'    <td class="mono">{"<br>".join(changes)}</td>\n    <td>{outcome}</td>\n'
+                  f'    <td>{verification}</td>\n'
                   f'    <td class="mono">{e(", ".join(a.get("request_ids") or []))}</td>\n'
                   f'    <td class="mono">{e(operator_text(a.get("operator")))}</td>\n  </tr>')
 
@@ -345,7 +347,7 @@ def write_reports(run_dir: Path, early: ReportWriter | None = None) -> list[Path
                 markdown.get_template("closure-report.md.j2").generate(c=closure, rows=rows)),
             "closure-report.html": lambda f: f.writelines(
                 html.get_template("closure-report.html.j2").generate(c=closure, rows=rows)),
-            "closure-report.json": lambda f: (write_json(closure, f.write, lines=rendered.lines), f.write("\n")),
+            "closure-report.json": lambda f: _json_file(closure, f, rendered.lines),
         }
         written = []
         for name in REPORTS:
@@ -356,3 +358,8 @@ def write_reports(run_dir: Path, early: ReportWriter | None = None) -> list[Path
             os.replace(tmp, path)
             written.append(path)
     return written
+
+
+def _json_file(closure: dict[str, Any], f: Any, lines: Callable[[Any, str], Iterator[str]]) -> None:
+    write_json(closure, f.write, lines=lines)
+    f.write("\n")

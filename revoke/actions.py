@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 State = dict[str, Any]
 
-ACCESS = "access"  # checklist item 3, Site/Network Access
-LISTS = "lists"    # checklist item 4, Team Collaboration
+ACCESS: Final = "access"  # checklist item 3, Site/Network Access (typed Literal["access"])
+LISTS: Final = "lists"    # checklist item 4, Team Collaboration (typed Literal["lists"])
 
 
 class Outcome(str, Enum):

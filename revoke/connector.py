@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from revoke.actions import ActionKind, State
 from revoke.errors import ConnectorNotFound, RevokeError
@@ -39,11 +39,19 @@ class Subject:
 
 @dataclass(frozen=True)
 class ListTarget:
-    """A list, group or channel the runbook closes."""
+    """A list, group or channel the runbook closes. `options` are the runbook's `options:` for it, validated by
+    the connector's `ListOptions` model (defaults filled in) before discovery sees them."""
 
     ident: str
     close: str = "default"
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class NoListOptions(BaseModel):
+    """The `options:` of a list in a system whose connector takes none: any key is a mistake `validate` reports
+    with its line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class Connector(ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "0"
     Settings: ClassVar[type[BaseModel]]
+    # the schema of a runbook list's `options:` in this system (a pydantic model, extra keys forbidden)
+    ListOptions: ClassVar[type[BaseModel]] = NoListOptions
     kinds: ClassVar[tuple[type[ActionKind], ...]]
     read_permissions: ClassVar[tuple[str, ...]] = ()  # what discovery and read-back need
     permission_format: ClassVar[str] = "text"  # how `revoke permissions` shows them: "iam-policy" or "text"

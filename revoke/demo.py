@@ -35,7 +35,7 @@ class Sandbox:
         self.say = say
         self.servers = Path(tempfile.mkdtemp(prefix="revoke-sandbox-"))
         self.systems: dict[str, Any] = {}
-        self.people: dict[str, dict[str, str]] = {name: {} for name in [*LEAVERS, "Dave Admin"]}
+        self.people: dict[str, dict[str, Any]] = {name: {} for name in [*LEAVERS, "Dave Admin"]}
         for name, short in LEAVERS.items():
             self.people[name]["email"] = f"{short}@consult.example"
         self.lists: list[dict[str, Any]] = []
@@ -86,8 +86,8 @@ class Sandbox:
                                                                                           server.service.password),
             "ca_file": server.ca_file, "base_dn": server.suffix, "people_base": f"ou=people,{server.suffix}"}}
         for name, short in LEAVERS.items():
-            self.people[name].setdefault("ids", {})["corp-ldap"] = short  # type: ignore[index]
-        self.people["Dave Admin"].setdefault("ids", {})["corp-ldap"] = "dave"  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["corp-ldap"] = short
+        self.people["Dave Admin"].setdefault("ids", {})["corp-ldap"] = "dave"
         self.protect.append({"system": "corp-ldap", "id": "dave"})
         self.lists.append({"system": "corp-ldap", "id": dl})
         self.say(f"  LDAP:   slapd on {server.url} (StartTLS), 4 people, 3 groups, distribution list acme-team")
@@ -104,9 +104,9 @@ class Sandbox:
         self.systems["aws"] = {"connector": "aws-iam", "settings": dict(creds)}
         self.systems["aws-sso"] = {"connector": "aws-identity-center", "settings": dict(creds)}
         for name, short in LEAVERS.items():
-            ids = self.people[name].setdefault("ids", {})  # type: ignore[assignment]
-            ids["aws"] = short  # type: ignore[index]
-            ids["aws-sso"] = f"{short}@example.com"  # type: ignore[index]
+            ids = self.people[name].setdefault("ids", {})
+            ids["aws"] = short
+            ids["aws-sso"] = f"{short}@example.com"
         self.say(f"  AWS:    moto on {server.url}, an organization of {len(seeded.accounts)} accounts, "
                  "IAM users with keys, MFA, roles; Identity Center")
 
@@ -122,7 +122,7 @@ class Sandbox:
         self.systems["entra"] = {"connector": "entra", "settings": dict(settings)}
         self.systems["m365"] = {"connector": "m365-groups", "settings": dict(settings)}
         for name, short in LEAVERS.items():
-            self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["entra"] = f"{short}@contoso.test"
         self.lists += [{"system": "m365", "id": ids["Acme project"], "options": {"guests": True}},
                        {"system": "m365", "id": ids["acme-list"], "close": "delete"}]
         self.say(f"  Graph:  fake on {fake.base_url}, a cloud and a synced leaver, a team to archive, a mailing "
@@ -141,7 +141,7 @@ class Sandbox:
         self.systems["exchange"] = {"connector": "exchange-online", "settings": {**settings,
                                                                                  "base_url": exo.base_url}}
         for name, short in LEAVERS.items():
-            self.people[name].setdefault("ids", {})["exchange"] = f"{short}@contoso.test"  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["exchange"] = f"{short}@contoso.test"
         self.lists.append({"system": "exchange", "id": "acme-dl@contoso.test"})
         self.say(f"  Exchange: fake of InvokeCommand on {exo.base_url}, the distribution list acme-dl to lock, a "
                  "shared mailbox, an inbox rule forwarding out")
@@ -174,7 +174,7 @@ class Sandbox:
         self.systems["github"] = {"connector": "github", "settings": seeded.settings(
             fake, self.secret("github_token", seeded.token))}
         for name, login in seeded.leavers.items():
-            self.people[name].setdefault("ids", {})["github"] = login  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["github"] = login
         self.lists += [{"system": "github", "id": x} for x in seeded.lists]
         self.say(f"  GitHub: fake on {fake.base_url}, organisations acme (SAML SSO) and acme-labs, a team and a "
                  "repository to close")
@@ -191,7 +191,7 @@ class Sandbox:
         self.systems["workspace"] = {"connector": "google-workspace", "settings": seeded.settings(
             fake, self.secret("google_key", seeded.key_json))}
         for name, email in seeded.leavers.items():
-            self.people[name].setdefault("ids", {})["workspace"] = email  # type: ignore[index]
+            self.people[name].setdefault("ids", {})["workspace"] = email
         self.lists += [{"system": "workspace", **({"id": x} if isinstance(x, str) else x)} for x in seeded.lists]
         self.protect.append({"system": "workspace", "id": "superuser@acme.test"})
         self.say(f"  Google: fake on {fake.base_url}, accounts with app passwords and OAuth grants, Google Groups "
@@ -210,7 +210,7 @@ class Sandbox:
             fake, self.secret("okta_token", seeded.token))}
         for name, login in seeded.leavers.items():
             if name in self.people:
-                self.people[name].setdefault("ids", {})["okta"] = login  # type: ignore[index]
+                self.people[name].setdefault("ids", {})["okta"] = login
         self.lists += [{"system": "okta", "id": x} for x in seeded.lists]
         self.say(f"  Okta:   fake on {fake.org_url}, leavers with sessions, grants and groups (one filled by a "
                  "group rule), a group to empty")

@@ -13,7 +13,6 @@ import datetime as dt
 import itertools
 import json
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,17 +21,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from revoke import __version__, approvals, attest, guardrails, refusal
 from revoke.actions import ActionKind, Outcome, State, Verification, unverifiable_reason
 from revoke.connector import Identity, Receipt, RunContext, load
-from revoke.errors import (ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError,
-                           StalePlan)
+from revoke.errors import ActionFailed, GuardrailRefused, NotSupported, Problem, RevokeError, RunbookError, StalePlan
 from revoke.evidence import LOG, MANIFEST, EvidenceLog, iso, now, verify_run
 from revoke.exposure import residual
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, fingerprint, load_plan
-from revoke.planner import (SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan,
-                            setups_for)
+from revoke.planner import SystemSetup, build_plan, check_runbook, load_secrets, new_run_id, record_plan, setups_for
 from revoke.progress import Progress
 from revoke.run import RunResult, action_record, progress_text, run_before_seal, write_summary
-from revoke.runtime import Clock, Runtime
 from revoke.runbook import Runbook
+from revoke.runtime import Clock, Runtime
 from revoke.secrets import Secrets
 
 log = logging.getLogger("revoke.engine")
@@ -669,7 +666,7 @@ def _problem(run_dir: Path, message: str) -> Problem:
 
 def unfinished_runs(evidence_root: Path, engagement: str) -> list[Path]:
     """Apply and restore runs of this engagement that were interrupted before they were sealed, newest last."""
-    found = []
+    found: list[Path] = []
     if not evidence_root.is_dir():
         return found
     for run_dir in sorted(evidence_root.iterdir()):

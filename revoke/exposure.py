@@ -64,8 +64,9 @@ def residual(rules: dict[str, list[dict[str, Any]]], records: Iterable[dict[str,
 def _items(rules: list[dict[str, Any]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     items = []
     for r in recs:
-        if "summary" in r and r["outcome"] in (Outcome.FAILED.value, Outcome.ATTENTION.value, Outcome.NOT_SUPPORTED.value,
-                            Outcome.SKIPPED.value, Outcome.SKIPPED_STALE.value, Outcome.PLANNED.value):
+        if "summary" in r and r["outcome"] in (Outcome.FAILED.value, Outcome.ATTENTION.value,
+                                               Outcome.NOT_SUPPORTED.value, Outcome.SKIPPED.value,
+                                               Outcome.SKIPPED_STALE.value, Outcome.PLANNED.value):
             why = r.get("error") or r.get("note") or r["outcome"]
             items.append({"what": f"still in place: {r['summary']} ({r['outcome']}: {why})", "until": None,
                           "bound": "until a person acts", "basis": "the action was not carried out"})

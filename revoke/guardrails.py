@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from revoke.connector import Connector, Entity, Identity
 
@@ -140,8 +140,8 @@ class Target:
     person: str | None
 
 
-def target_of(system: str, kind: "type[ActionKind]", action: object, connector: Connector) -> Target:
-    return Target(system, kind, str(getattr(action, "resource")), connector.subject(action),
+def target_of(system: str, kind: "type[ActionKind]", action: Any, connector: Connector) -> Target:
+    return Target(system, kind, str(action.resource), connector.subject(action),
                   tuple(connector.addressed(action)), getattr(action, "person", None))
 
 

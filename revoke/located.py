@@ -63,7 +63,7 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
 
 
-def _message(e: dict[str, Any]) -> str:
+def _message(e: Any) -> str:
     kind = e["type"]
     if kind == "missing":
         return "is required but missing"
@@ -75,7 +75,7 @@ def _message(e: dict[str, Any]) -> str:
     return msg
 
 
-def _hint(e: dict[str, Any], loc: Path_, hints: dict[str, str]) -> str:
+def _hint(e: Any, loc: Path_, hints: dict[str, str]) -> str:
     name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
     if name in hints:
         return hints[name]

@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from revoke import timeliness
 from revoke.actions import State
 from revoke.errors import Problem, RunbookError
-from revoke import timeliness
 from revoke.runbook import Runbook
 
 PLAN_FORMAT = "revoke-plan/1"
@@ -95,7 +95,7 @@ class SystemPlan(Frozen):
 
 
 class Plan(Frozen):
-    format: Literal["revoke-plan/1"] = PLAN_FORMAT
+    format: Literal["revoke-plan/1"] = "revoke-plan/1"
     plan_id: str
     created_at: dt.datetime
     runbook_path: str
@@ -156,7 +156,7 @@ class Plan(Frozen):
             yield b"]"
         yield b"}"
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> "Plan":
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "Plan":
         copy = super().model_copy(update=update, deep=deep)
         copy._digest, copy._source = None, None  # a copy with changes is another plan
         return copy
@@ -229,8 +229,8 @@ def load_plan(path: Path) -> Plan:
             raise RunbookError([Problem(file, 1, "", "not a revoke plan file (no 'plan' and 'digest')",
                                         "make one with `revoke plan RUNBOOK --out FILE`")]) from None
         where = ".".join(str(p) for p in first["loc"])
-        raise RunbookError([Problem(file, None, where, first["msg"],
-                                    "the plan file is damaged or from another version; re-run `revoke plan`")]) from None
+        hint = "the plan file is damaged or from another version; re-run `revoke plan`"
+        raise RunbookError([Problem(file, None, where, first["msg"], hint)]) from None
     plan = saved.plan
     plan._source = (path, hashlib.sha256(data).hexdigest())
     if plan.digest() != saved.digest:

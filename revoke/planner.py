@@ -14,17 +14,18 @@ import secrets as pysecrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import ValidationError
 
 from revoke import __version__, guardrails
-from revoke.actions import ACCESS, Outcome, Verification
+from revoke.actions import ACCESS, LISTS, Outcome, Verification
 from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
-from revoke.errors import ConnectorNotFound, Problem, RevokeError, RunbookError
+from revoke.errors import ConnectorNotFound, Problem, RunbookError
 from revoke.evidence import EvidenceLog, iso, now
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
 from revoke.progress import Progress
+from revoke.redaction import failure_message
 from revoke.run import RunResult, action_record, run_before_seal, write_summary
 from revoke.runbook import LoadedRunbook, Runbook
 from revoke.runtime import Clock, Runtime
@@ -50,11 +51,7 @@ def check_runbook(loaded: LoadedRunbook) -> dict[str, SystemSetup]:
         if setup is None:
             continue
         setups[name] = setup
-        cls = setup.cls
-        for i, lst in enumerate(rb.lists):
-            if lst.system == name and not any(k.item == "lists" for k in cls.kinds):
-                problems.append(doc.problem(("lists", i, "system"), f"connector '{spec.connector}' closes no lists",
-                                            "name a system whose connector closes lists, groups or channels"))
+        problems += _list_problems(loaded, name, setup.cls)
     if problems:
         raise RunbookError(problems)
     return setups
@@ -97,6 +94,35 @@ def settings_problems(data: Any, doc: Any) -> list[Problem]:
 def count(n: int, one: str, many: str | None = None) -> str:
     """"1 person", "2 people", "0 lists"."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _list_problems(loaded: LoadedRunbook, name: str, cls: type[Connector]) -> list[Problem]:
+    """The runbook's lists in system `name`: its connector must close lists, and each list's `options:` must be
+    what the connector's `ListOptions` declares (a typo is located, not ignored)."""
+    rb, doc = loaded.runbook, loaded.doc
+    problems: list[Problem] = []
+    closes = any(k.item == LISTS for k in cls.kinds)
+    for i, lst in enumerate(rb.lists):
+        if lst.system != name:
+            continue
+        if not closes:
+            problems.append(doc.problem(("lists", i, "system"), f"connector '{cls.name}' closes no lists",
+                                        "name a system whose connector closes lists, groups or channels"))
+            continue
+        try:
+            cls.ListOptions.model_validate(lst.options)
+        except ValidationError as err:
+            for e in err.errors(include_input=False, include_url=False):
+                where: tuple[str | int, ...] = ("lists", i, "options", *[str(x) for x in e["loc"]])
+                known = ", ".join(cls.ListOptions.model_fields) or "none"
+                problems.append(doc.problem(where, f"{e['msg']} for a {cls.name} list",
+                                            f"options this connector takes: {known}"))
+    return problems
+
+
+def list_options(cls: type[Connector], options: Mapping[str, Any]) -> dict[str, Any]:
+    """A list's options as its connector declares them, defaults filled in (checked already by check_runbook)."""
+    return cls.ListOptions.model_validate(options).model_dump()
 
 
 def _loc_prefix(dotted_field: str, system: str) -> tuple[str, ...]:
@@ -196,7 +222,8 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
     if subjects is None:
         subjects = [Subject(person=p.name, ident=ident, email=p.email) for p, ident in rb.people_in(setup.name)]
     if lists is None:
-        lists = [ListTarget(ident=lst.id, close=lst.close, options=lst.options) for lst in rb.lists
+        lists = [ListTarget(ident=lst.id, close=lst.close, options=list_options(setup.cls, lst.options))
+                 for lst in rb.lists
                  if lst.system == setup.name]
     connector = setup.cls(setup.name, setup.settings, secrets, replace(context, runtime=context.runtime.for_system()))
     version = getattr(setup.cls, "version", "0")
@@ -207,14 +234,11 @@ def _discover_system(rb: Runbook, setup: SystemSetup, secrets: Secrets, context:
         identity = connector.connect()
         progress.step(setup.name, f"discovering {count(len(subjects), 'person', 'people')}, "
                                   f"{count(len(lists), 'list')}")
-        discovery = connector.discover(subjects, lists)
+        # discovery only reads: a throttled or passing failure is repeated by the runtime, within the budget
+        discovery = connector.context.runtime.read(lambda: connector.discover(subjects, lists))
         entities = _identify(rb, setup.name, connector, identity, discovery.steps, subjects)
     except Exception as err:  # noqa: BLE001 - one system's failure is reported in the plan, not fatal to it
-        if isinstance(err, RevokeError):
-            message = secrets.redact(str(err))
-        else:
-            log.exception("%s: connector raised an unexpected error during discovery", setup.name)
-            message = secrets.redact(f"unexpected error in connector {setup.cls.name}: {type(err).__name__}: {err}")
+        message = failure_message(err, setup.name, setup.cls.name, "discovery")
         progress.step(setup.name, f"failed: {message}", "failed")
         item = rb.checklist.accounts_item if rb.checklist else 3
         return _Discovered(base.model_copy(update={"error": message}), [],
@@ -345,6 +369,7 @@ def _to_action(rb: Runbook, setup: SystemSetup, step: Step, guards: dict[str, gu
         names += target.addressed
         untraced = guardrails.trace_problem(target, guards) or guardrails.type_problem(target, guard)
     reason = guard.protection(names, step.person)
+    status: Literal["change", "noop", "skip", "final"]
     if reason:
         status, outcome = "skip", Outcome.SKIPPED.value
     elif untraced:

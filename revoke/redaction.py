@@ -14,6 +14,8 @@ import re
 import threading
 from typing import Any
 
+from revoke.errors import RevokeError
+
 MASK = "********"
 MIN_LENGTH = 4  # shorter values would mask ordinary words; no credential revoke reads is that short
 
@@ -100,6 +102,17 @@ REDACTOR = Redactor()
 
 def redact(text: str) -> str:
     return REDACTOR(text)
+
+
+def failure_message(err: BaseException, system: str, connector: str, during: str) -> str:
+    """What a run records when a connector call failed, redacted: a RevokeError's own message, or, for any other
+    exception (a connector bug), its type and text, logged with the traceback. The one wrapper for connector
+    failures in plan, apply, read-back and restore: a bug fails its system or its actions, never the run."""
+    if isinstance(err, RevokeError):
+        return redact(str(err))
+    logging.getLogger("revoke.engine").exception("%s: connector %s raised an unexpected error during %s", system,
+                                                 connector, during)
+    return redact(f"unexpected error in connector {connector}: {type(err).__name__}: {err}")
 
 
 class RedactingFilter(logging.Filter):

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.text import Text
 
 from revoke.connector import load
-from revoke.exposure import expected
-from revoke.run import RunResult
 from revoke.errors import ConnectorNotFound
+from revoke.exposure import expected
 from revoke.plan import Action, Plan
+from revoke.run import RunResult
 
 MARKS = {"change": ("-", "red"), "noop": ("=", "dim"), "skip": ("!", "yellow"), "final": ("!", "yellow")}
 OUTCOME_STYLE = {"done": "green", "already_done": "dim", "failed": "bold red", "skipped": "yellow",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from revoke.markdown import escape_cell
 from revoke.actions import ActionKind, Outcome, State, Verification
 from revoke.connector import Receipt
 from revoke.evidence import EvidenceLog
+from revoke.markdown import escape_cell
 from revoke.plan import Action, Plan
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, TypeVar
+from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 from revoke.errors import ActionFailed
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -119,6 +121,16 @@ class Runtime:
     def backoff(attempt: int, retry_after: float | None) -> float:
         return retry_after if retry_after is not None else min(2.0 ** attempt, MAX_BACKOFF_SECONDS)
 
+    def may_retry(self, attempt: int, retry_after: float | None) -> float | None:
+        """After failed attempt number `attempt`, how long to wait before the next one (taken from the budget);
+        None when there is no next one (attempts or budget spent). The caller waits it, or a pacer that already
+        holds every request until the provider's Retry-After does."""
+        if attempt >= self.max_attempts:
+            return None
+        wanted = self.backoff(attempt, retry_after)
+        granted = self.take_wait(wanted)
+        return granted if granted > 0 or wanted <= 0 else None
+
     # ---- calls -------------------------------------------------------------------------------------------------
     def read(self, call: Callable[[], T]) -> T:
         """Run an idempotent read, repeating it while it fails retryably, within the attempts and the budget.
@@ -129,16 +141,25 @@ class Runtime:
             try:
                 return call()
             except ActionFailed as err:
-                if not err.retryable or attempt >= self.max_attempts:
+                wait = self.may_retry(attempt, err.retry_after) if err.retryable else None
+                if wait is None:
                     raise
-                wait = self.take_wait(self.backoff(attempt, err.retry_after))
-                if wait <= 0:
-                    raise
-                self.clock.sleep(wait)
+                self.sleep(wait)
+
+    def map(self, call: Callable[[T], U], items: Iterable[T], *, limit: int, name: str = "work") -> list[U]:
+        """`call` over `items`, at most `limit` at a time, answers in order: the one way a connector works on
+        independent things side by side (AWS accounts), so threads stay the engine's. An exception is raised as
+        it came, after the calls already started have finished."""
+        todo = list(items)
+        if limit <= 1 or len(todo) <= 1:
+            return [call(item) for item in todo]
+        with ThreadPoolExecutor(max_workers=min(limit, len(todo)), thread_name_prefix=name) as pool:
+            return list(pool.map(call, todo))
 
     def shared(self, key: Hashable, make: Callable[[], T]) -> T:
         """The run's one object for `key`, made by `make` the first time any system asks."""
         with self._shared.lock:
             if key not in self._shared.objects:
                 self._shared.objects[key] = make()
-            return self._shared.objects[key]  # type: ignore[no-any-return]
+            made: T = self._shared.objects[key]
+            return made

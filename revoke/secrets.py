@@ -71,7 +71,7 @@ def _model(names: list[str], dotenv: list[Path], secrets_dir: Path | None) -> ty
                                           secrets_dir=str(secrets_dir) if secrets_dir else None)
 
     fields: dict[str, Any] = {n: (SecretStr | None, None) for n in names}
-    return create_model("RunbookSecrets", __base__=Sources, **fields)  # type: ignore[call-overload, no-any-return]
+    return create_model("RunbookSecrets", __base__=Sources, **fields)  # type: ignore[call-overload,unused-ignore]
 
 
 class Secrets:

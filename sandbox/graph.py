@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from revoke.testing.degraded import swallowed
@@ -85,6 +85,9 @@ class GraphFake:
         self._rate: int | None = None
         self._rate_retry_after = 1
         self._bucket = (0.0, 0.0)  # (tokens, when counted) of the rate limiter
+        # what the rate limiter's bucket refills by: a test gives it revoke's FakeClock, so Graph's window moves
+        # only when revoke's engine waits
+        self.clock: Callable[[], float] = time.monotonic
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -306,7 +309,7 @@ class GraphFake:
         Each request costs 1 here: Graph's own costs vary by request (the fake does not model them)."""
         with self._lock:
             self._rate, self._rate_retry_after = per_second, retry_after
-            self._bucket = (float(per_second or 0), time.monotonic())
+            self._bucket = (float(per_second or 0), self.clock())
 
     def throttle(self, path: str, *, method: str | None = None, times: int = 1, applied: bool = False,
                  status: int = 429, retry_after: int = 1) -> None:
@@ -329,7 +332,7 @@ class GraphFake:
         with self._lock:
             if self._rate is None:
                 return None
-            now = time.monotonic()
+            now = self.clock()
             tokens, then = self._bucket
             tokens = min(float(self._rate), tokens + (now - then) * self._rate)
             allowed = tokens >= 1.0

@@ -7,7 +7,7 @@ run one after another, never interleaved.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -52,16 +52,31 @@ class CallRecorder:
         self.actions.add(f"{prefix}:{operation}")
 
 
+# IAM action prefix of each boto3 service name, for the permission check of the calls made
+IAM_PREFIX = {"sso-admin": "sso", "identitystore": "identitystore", "iam": "iam", "sts": "sts",
+              "organizations": "organizations"}
+
+
+def on_every_call(mp: pytest.MonkeyPatch, hook: Callable[[str, str], None]) -> None:
+    """Call `hook(iam_prefix, operation)` before every AWS call of every client the connectors make, through
+    botocore's before-call event (production code has no hook of its own)."""
+    original = _aws.AwsSessions.client
+
+    def client(self: _aws.AwsSessions, service: str, account: str | None = None) -> Any:
+        found = original(self, service, account)
+        if hook not in getattr(found, "_test_hooks", []):
+            found._test_hooks = [*getattr(found, "_test_hooks", []), hook]
+            prefix = IAM_PREFIX.get(service, service)
+            found.meta.events.register("before-call", lambda model, **_: hook(prefix, model.name))
+        return found
+
+    mp.setattr(_aws.AwsSessions, "client", client)
+
+
 def record_calls(mp: pytest.MonkeyPatch) -> CallRecorder:
-    """Hook every AwsSessions the connectors create, through botocore's before-call event."""
+    """Every AWS operation the connectors call from now on."""
     recorder = CallRecorder()
-    original = _aws.AwsSessions.__init__
-
-    def init(self: _aws.AwsSessions, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.on_call(recorder)
-
-    mp.setattr(_aws.AwsSessions, "__init__", init)
+    on_every_call(mp, recorder)
     return recorder
 
 

@@ -11,14 +11,16 @@ from typing import Any, Iterator
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
+from pydantic import SecretStr
 
 from revoke.cli import cli
 from revoke.connectors.aws import trust
 from revoke.connectors.aws.base import AwsSessions
-from revoke.connectors.aws.iam import AwsIamSettings
-from revoke.engine import build_restore_plan
+from revoke.engine import ApplyOptions, apply_plan, build_plan, build_restore_plan
 from revoke.evidence import read_records, verify_run
 from revoke.sandbox.aws import MotoServer, SeededAws
+from revoke.runbook import load_runbook
+from revoke.runtime import FakeClock
 from revoke.secrets import Secrets
 from tests.aws_env import (  # noqa: F401
     aws_system,
@@ -270,12 +272,6 @@ def test_trust_edit_leaves_deny_statements_and_matches_bare_account_ids() -> Non
     assert sorted(back["Statement"][0]["Principal"]["AWS"]) == ["111122223333", "arn:aws:iam::444455556666:user/x"]
 
 
-def test_throttling_uses_adaptive_retries_with_the_configured_budget() -> None:
-    settings = AwsIamSettings(max_attempts=7)
-    sessions = AwsSessions(settings, Secrets({}), "aws")
-    assert sessions.config.retries == {"mode": "adaptive", "max_attempts": 7}
-
-
 class _Body:
     def __init__(self, data: bytes):
         self.data = data
@@ -300,8 +296,8 @@ def _throttle(mp: pytest.MonkeyPatch, operation: str, times: int) -> list[str]:
 
     original = AwsSessions.client
 
-    def client(self: AwsSessions, service: str, account: str | None = None, **kw: Any) -> Any:
-        made = original(self, service, account, **kw)
+    def client(self: AwsSessions, service: str, account: str | None = None) -> Any:
+        made = original(self, service, account)
         if service == "iam" and not getattr(made, "_throttle_hooked", False):
             made.meta.events.register(f"before-send.iam.{operation}", before_send)
             made._throttle_hooked = True
@@ -311,25 +307,44 @@ def _throttle(mp: pytest.MonkeyPatch, operation: str, times: int) -> list[str]:
     return throttled
 
 
-def test_throttled_writes_are_retried_by_the_engine_within_the_budget(moto_server: MotoServer, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
-    for k, v in credentials_env(seeded).items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.chdir(tmp_path)
-    # no botocore retries, so the throttle reaches the connector and, as a retryable failure, the engine
+def _plan_and_apply(seeded: SeededAws, tmp_path: Path, clock: FakeClock) -> tuple[Any, Any]:
     runbook = write_runbook(tmp_path / "acme.yaml", {
         "engagement": "acme-2026", "final_day": yesterday(),
-        "systems": {"aws": aws_system(seeded, "aws-iam", accounts=[seeded.accounts[0]], max_attempts=0)},
+        "systems": {"aws": aws_system(seeded, "aws-iam", accounts=[seeded.accounts[0]])},
         "people": [{"name": "Alice Example", "ids": {"aws": "alice"}}]})
+    secrets = Secrets({"aws_key": SecretStr(seeded.credentials["aws_access_key_id"]),
+                       "aws_secret": SecretStr(seeded.credentials["aws_secret_access_key"])})
+    plan = build_plan(load_runbook(runbook), secrets=secrets, clock=clock.clock())
+    options = ApplyOptions(evidence_root=tmp_path / "evidence", fsync=False, clock=clock.clock())
+    return plan, apply_plan(plan, options, secrets=secrets)
+
+
+def test_a_throttled_write_is_sent_once_by_the_connector_and_retried_by_the_engine_on_its_clock(
+        moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
+    clock = FakeClock()
     throttled = _throttle(monkeypatch, "UpdateAccessKey", 2)
-    result = _cli("--quiet", "--output", "json", "apply", str(runbook), "--yes")
-    assert len(throttled) == 2
+    _, result = _plan_and_apply(seeded, tmp_path, clock)
+    # botocore makes one attempt: each throttled answer reached the engine, which waited on the run's clock
+    # (no real sleep) and read the key back before sending the write again
+    assert len(throttled) == 2 and len(clock.slept) >= 1 and sum(clock.slept) >= 2
     assert set(_keys(seeded, "alice").values()) == {"Inactive"}
-    records = [r for r in read_records(Path(json.loads(result.output)["run_dir"])) if r.get("kind") ==
-               "deactivate-access-key" and r.get("outcome")]
+    records = [r for r in read_records(result.run_dir) if r.get("kind") == "deactivate-access-key"
+               and r.get("outcome")]
     assert {r["outcome"] for r in records} == {"done"}
     assert sorted(r["attempts"] for r in records) in ([1, 3], [2, 2])  # each throttled call was tried again
+
+
+def test_a_throttled_read_is_repeated_by_the_engine_not_by_botocore(moto_server: MotoServer, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = fresh_engagement(moto_server, identity_center=False, member_accounts=0)
+    clock = FakeClock()
+    throttled = _throttle(monkeypatch, "ListAccessKeys", 1)
+    plan, _ = _plan_and_apply(seeded, tmp_path, clock)
+    # one throttled answer, one wait of the engine's back-off on the fake clock, and the plan is whole
+    assert len(throttled) == 1 and clock.slept[:1] == [2.0]
+    assert not any(s.error for s in plan.systems)
+    assert {a.kind for a in plan.changes()} >= {"deactivate-access-key"}
 
 
 def test_aws_iam_connector_conforms(moto_server: MotoServer, tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from revoke.cli import cli
 from revoke.connectors.aws import base as _aws, iam as aws_iam
-from revoke.connectors.aws.iam_account import IamReader, state_of
+from revoke.connectors.aws.iam_account import IamReader
+from revoke.connectors.aws.iam_kinds import state_of
 from revoke.evidence import read_records
 from revoke.sandbox.aws import (
     ACCESS_ROLE,
@@ -23,7 +24,7 @@ from revoke.sandbox.aws import (
     client,
     fake_credentials,
 )
-from tests.aws_env import moto_server  # noqa: F401
+from tests.aws_env import moto_server, on_every_call  # noqa: F401
 from tests.conftest import write_runbook, yesterday
 
 USERS = [f"leaver{i}" for i in range(8)]
@@ -68,14 +69,8 @@ def _apply(seeded: dict[str, Any], folder: Path, mp: pytest.MonkeyPatch) -> tupl
     planned = runner.invoke(cli, ["--quiet", "plan", str(runbook), "--out", "plan.json"], catch_exceptions=False)
     assert planned.exit_code == 2, planned.output
     calls: Counter[str] = Counter()
-    original = _aws.AwsSessions.__init__
-
-    def counting(self: _aws.AwsSessions, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.on_call(lambda prefix, operation: calls.update([f"{prefix}:{operation}"]))
-
     with pytest.MonkeyPatch.context() as hooks:  # counts the apply only, through botocore's before-call event
-        hooks.setattr(_aws.AwsSessions, "__init__", counting)
+        on_every_call(hooks, lambda prefix, operation: calls.update([f"{prefix}:{operation}"]))
         applied = runner.invoke(cli, ["--quiet", "--output", "json", "apply", "plan.json"], catch_exceptions=False)
     assert applied.exit_code == 0, applied.output
     return calls, Path(json.loads(applied.output)["run_dir"])

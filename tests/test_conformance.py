@@ -15,10 +15,16 @@ from revoke.testing import check_connector
 from tests.conftest import ldap_system
 
 
-def directory_snapshot(server: Slapd) -> dict[str, Any]:
+def directory_snapshot(server: Slapd, attributes: tuple[str, ...] = ("*", "+")) -> dict[str, Any]:
     with server.admin_connection() as c:
-        c.search(server.suffix, "(objectClass=*)", search_scope=ldap3.SUBTREE, attributes=["*", "+"])
+        c.search(server.suffix, "(objectClass=*)", search_scope=ldap3.SUBTREE, attributes=list(attributes))
         return {e["dn"]: {k: sorted(map(repr, v)) for k, v in e["raw_attributes"].items()} for e in c.response}
+
+
+def directory_data(server: Slapd) -> dict[str, Any]:
+    """What restore must bring back: every entry and its attributes, the lock included, without the operational
+    attributes every write changes (entryCSN, modifyTimestamp, modifiersName)."""
+    return directory_snapshot(server, ("*", "pwdAccountLockedTime"))
 
 
 def test_ldap_connector_conforms(slapd: Slapd, tmp_path: Path) -> None:
@@ -31,7 +37,8 @@ def test_ldap_connector_conforms(slapd: Slapd, tmp_path: Path) -> None:
 
     report = check_connector("ldap", ldap_system(slapd)["settings"], people={"Alice Example": "alice"},
                              lists=[team], secrets={"corp_ldap": slapd.service.password},
-                             server_state=lambda: directory_snapshot(slapd), workdir=tmp_path)
+                             server_state=lambda: directory_snapshot(slapd), workdir=tmp_path,
+                             restored_state=lambda: directory_data(slapd))
 
     kinds = sorted(a.kind for a in report.plan.changes())
     assert kinds == ["delete-group", "lock-account", "remove-membership", "remove-membership", "remove-membership"]

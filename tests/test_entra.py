@@ -179,7 +179,7 @@ def test_many_users_take_about_one_request_per_20(graph: GraphFake, graph_app: t
 
 
 def test_throttled_run_finishes_every_action_once(graph: GraphFake, graph_app: tuple[str, str], tmp_path: Path,
-                                                  run_cli: Any) -> None:
+                                                  run_cli: Any, fake_clock: Any) -> None:
     group = graph.add_group("Engagement")
     people, ids = [], []
     for i in range(8):
@@ -191,6 +191,7 @@ def test_throttled_run_finishes_every_action_once(graph: GraphFake, graph_app: t
                                                    "systems": {"m365": graph_system(graph, graph_app[0])},
                                                    "people": people})
     run_cli("--quiet", "plan", str(runbook), "--out", str(tmp_path / "plan.json"))
+    graph.clock = fake_clock.monotonic  # Graph's window moves only when revoke waits: no real sleep
     graph.rate_limit(20)
     result, records = apply_json(run_cli, tmp_path / "plan.json")
     graph.rate_limit(None)
@@ -203,7 +204,7 @@ def test_throttled_run_finishes_every_action_once(graph: GraphFake, graph_app: t
 
 
 def test_sub_request_applied_but_throttled_ends_verified(tenant: dict[str, Any], graph: GraphFake,
-                                                         run_cli: Any) -> None:
+                                                         run_cli: Any, fake_clock: Any) -> None:
     eng_ref = rf"^/groups/{tenant['eng']}/members/{tenant['ann']}/\$ref$"
     graph.throttle(eng_ref, method="DELETE", applied=True, retry_after=1)
     result, records = apply_json(run_cli, tenant["runbook"])

@@ -128,15 +128,20 @@ def test_a_ceiling_must_be_positive() -> None:
 
 def test_systems_using_one_app_in_one_tenant_share_a_pacer_with_the_lowest_ceiling() -> None:
     from revoke.connectors.microsoft.graph import GraphSettings, shared_pacer
+    from revoke.runtime import FakeClock, Runtime
 
+    clock = FakeClock()
+    run = Runtime(clock.clock())
     base = {"tenant_id": "t-shared", "client_id": "app", "client_secret": {"secret": "s"}}
-    entra = shared_pacer(GraphSettings.model_validate(base))
-    m365 = shared_pacer(GraphSettings.model_validate({**base, "requests_per_second": 300}))
-    other_app = shared_pacer(GraphSettings.model_validate({**base, "client_id": "another app"}))
+    entra = shared_pacer(GraphSettings.model_validate(base), run.for_system())
+    m365 = shared_pacer(GraphSettings.model_validate({**base, "requests_per_second": 300}), run.for_system())
+    other_app = shared_pacer(GraphSettings.model_validate({**base, "client_id": "another app"}), run.for_system())
     assert entra is m365 and entra.ceiling == 300 and entra.rate == 300
     assert other_app is not entra and other_app.rate is None
-    del entra, m365, other_app  # the run is over: its clients and their pacer are gone
-    again = shared_pacer(GraphSettings.model_validate(base))
+    entra.throttled(entra.wait(1), 5.0)
+    entra.wait(1)
+    assert clock.slept == [5.0]  # the pacer waits on the run's clock
+    again = shared_pacer(GraphSettings.model_validate(base), Runtime(clock.clock()))
     assert again.ceiling is None and again.rate is None  # the next run does not inherit the ceiling
 
 

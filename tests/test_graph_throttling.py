@@ -9,6 +9,7 @@ from typing import Any
 
 from revoke.connectors.microsoft.entra import EntraConnector
 from revoke.evidence import read_records
+from revoke.runtime import FakeClock
 from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday
 from tests.graph_env import graph, graph_app, graph_connector, graph_system  # noqa: F401
@@ -16,7 +17,8 @@ from tests.test_entra import _membership
 
 
 def test_a_rate_limited_run_ends_right_with_few_throttled_requests(graph: GraphFake, graph_app: tuple[str, str],
-                                                                   tmp_path: Path, run_cli: Any) -> None:
+                                                                   tmp_path: Path, run_cli: Any,
+                                                                   fake_clock: FakeClock) -> None:
     groups = [graph.add_group(f"Project {g}") for g in range(3)]
     stayer = graph.add_user("stays@contoso.test")
     for gid in groups:
@@ -32,6 +34,7 @@ def test_a_rate_limited_run_ends_right_with_few_throttled_requests(graph: GraphF
                                                    "systems": {"m365": system}, "people": people})
     run_cli("--quiet", "plan", str(runbook), "--out", str(tmp_path / "plan.json"))
     graph.clear_log()
+    graph.clock = fake_clock.monotonic  # Graph's window moves only when revoke waits: no real sleep
     graph.rate_limit(200)  # 200 requests a second, each one inside a $batch counting
     result = run_cli("--quiet", "--output", "json", "apply", str(tmp_path / "plan.json"), "--yes")
     graph.rate_limit(None)

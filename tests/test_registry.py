@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from revoke.actions import ACCESS, LISTS, ActionKind
-from revoke.connector import Connector, installed
+from revoke.connector import Connector, installed, load
 from revoke.testing import ConformanceError, check_declarations
 
 BUILT_IN = {"ldap", "active-directory", "aws-iam", "aws-identity-center", "entra", "m365-groups", "exchange-online",
@@ -100,3 +100,39 @@ def test_a_class_that_is_not_a_connector_is_refused() -> None:
 
     with pytest.raises(ConformanceError, match="must subclass revoke.connector.Connector"):
         check_declarations(Lookalike, "x")  # type: ignore[arg-type]
+
+
+def _ldap_write_rules(document: str) -> dict[str, set[str]]:
+    """The printed OpenLDAP access rules: base placeholder -> the attributes the bind DN may write or manage."""
+    import re
+
+    out: dict[str, set[str]] = {}
+    for rule in document.split("access to ")[1:]:
+        head, _, grants = rule.partition("\n")
+        found = re.match(r'dn\.subtree="(<[a-z_]+>)" attrs=(\S+)', head)
+        if found and re.search(r'by dn\.exact="<bind_dn>" (write|manage)', grants):
+            out.setdefault(found.group(1), set()).update(found.group(2).split(","))
+    return out
+
+
+@pytest.mark.parametrize("kind_names", [None, ("lock-account",), ("remove-membership", "delete-mail-group")])
+def test_ldap_access_rules_printed_grant_exactly_what_the_kinds_declare(kind_names: tuple[str, ...] | None) -> None:
+    """The ACL `revoke permissions` prints for ldap, parsed: every attribute a kind declares it writes is granted
+    (write or manage) by a rule, and no rule grants writing anything no kind declared."""
+    import re
+
+    cls = load("ldap")
+    kinds = [k for k in cls.kinds if kind_names is None or k.name in kind_names]
+    granted = _ldap_write_rules(cls.permissions_document(kinds))
+    declared: set[str] = set()
+    for k in kinds:
+        text = " ".join(k.permissions)
+        attrs = set(re.findall(r"\b(pwdAccountLockedTime|nsAccountLock|userPassword|member|uniqueMember|memberUid)\b",
+                               text))
+        if "delete on mail group entries" in text:
+            attrs |= {"entry", "children"}  # deleting an entry is write on it and on its parent's children
+        assert attrs, f"{k.name}: its permissions name no attribute the ACL can grant: {k.permissions}"
+        declared |= attrs
+    written = set().union(*granted.values()) if granted else set()
+    assert declared <= written, f"declared but not granted: {declared - written}"
+    assert written <= declared, f"granted but declared by no kind: {written - declared}"

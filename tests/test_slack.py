@@ -15,6 +15,7 @@ from revoke.connectors.slack.connector import SlackConnector
 from revoke.evidence import now, read_records, verify_run
 from revoke.errors import ActionFailed
 from revoke.plan import Action, action_id, fingerprint, load_plan
+from revoke.runtime import FakeClock
 from revoke.sandbox.slack import BOT_SCOPES, SlackFake
 from revoke.secrets import Secrets
 from tests.conftest import write_runbook, yesterday
@@ -71,6 +72,7 @@ def _bind_fake(ws: dict[str, Any], fake: SlackFake) -> None:
 def apply_json(run_cli: Any, path: Path, *extra: str) -> tuple[Any, Path, list[dict[str, Any]]]:
     result = run_cli("--quiet", "--output", "json", "apply", str(path), "--yes",
                      "--evidence-dir", str(path.parent / "evidence"), *extra)
+    assert "run_dir" in json.loads(result.output), result.output + result.stderr
     run_dir = Path(json.loads(result.output)["run_dir"])
     return result, run_dir, [r for r in read_records(run_dir) if r["type"] == "action"]
 
@@ -152,8 +154,9 @@ def test_channel_archived_after_the_plan_makes_its_closing_message_stale(ws: dic
     assert fake.writes() == []
 
 
-def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: SlackFake, run_cli: Any) -> None:
-    fake.throttle("conversations.list", retry_after=0)          # a read: slack_sdk waits it out
+def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: SlackFake, run_cli: Any,
+                                                           fake_clock: FakeClock) -> None:
+    fake.throttle("conversations.list", retry_after=0)          # a read: the engine repeats it
     fake.throttle("users.conversations", http_200=True)         # a read throttled without Retry-After
     fake.throttle("conversations.archive", retry_after=1)       # 429 + Retry-After, not applied
     fake.throttle("chat.postMessage", retry_after=1, applied=True)  # applied, yet answered 429
@@ -172,6 +175,8 @@ def test_throttled_run_finishes_with_each_action_done_once(ws: dict, fake: Slack
     assert [c.error for c in fake.calls_to("users.conversations")][0] == "ratelimited"
     assert any(r["attempts"] > 1 for r in changed)
     assert verify_run(run_dir).ok
+    # every wait was the engine's, on the run's clock: the 429s' Retry-After and a back-off for the 200s without one
+    assert 1.0 in fake_clock.slept and all(0 <= s <= 30 for s in fake_clock.slept)
 
 
 def test_missing_scope_error_names_the_scope(ws: dict, fake: SlackFake, run_cli: Any) -> None:
@@ -374,11 +379,19 @@ def test_slack_passes_the_connector_conformance_suite(ws: dict, fake: SlackFake,
             return ({c.id: (c.is_archived, tuple(c.members), len(c.messages)) for c in fake.channels.values()},
                     {u.id: u.deleted for u in fake.users.values()})
 
+    def restorable() -> Any:
+        """What restore brings back: archive states and people's memberships. A closing message stays posted,
+        and the app stays in the public channels it joined to post it (its own account, never a leaver's)."""
+        with fake.lock:
+            return {c.id: (c.is_archived, sorted(m for m in c.members if m != ws["bot"]))
+                    for c in fake.channels.values()}
+
     report = check_connector("slack", {"token": {"secret": "slack_token"}, "base_url": fake.base_url,
                                        "channel_prefix": "acme-", "closing_message": CLOSING},
                              people={"Alice": "alice@consult.example", "Bob": ws["bob"]},
                              lists=[{"id": "#client-team", "close": "keep"}],
-                             secrets={"slack_token": ws["token"]}, server_state=snapshot, workdir=tmp_path)
+                             secrets={"slack_token": ws["token"]}, server_state=snapshot, workdir=tmp_path,
+                             restored_state=restorable)
     assert report.restore is not None
     assert not fake.channel("acme-dev").is_archived and ws["alice"] in fake.members("client-team")
 

@@ -53,6 +53,9 @@ def test_good_runbook_is_valid(run_cli, tmp_path: Path, monkeypatch: pytest.Monk
      "systems.corp-ldap.settings.colour", "not a known field"),
     ("  - system: corp-ldap\n    id: cn=acme", "  - system: hr\n    id: cn=acme", 15, "lists[0].system", "unknown system"),
     ("engagement: acme-2026", "engagement: acme 2026!", 1, "engagement", "pattern"),
+    # a list's options are what its connector declares (ldap takes none): a typo fails here, not at apply
+    ("    id: cn=acme-team,ou=lists,dc=example,dc=org", "    id: cn=acme-team,ou=lists,dc=example,dc=org\n"
+     "    options: {hide: false}", 17, "lists[0].options.hide", "Extra inputs are not permitted for a ldap list"),
 ])
 def test_each_mistake_is_located(run_cli, tmp_path: Path, old: str, new: str, line: int, field: str,
                                  words: str) -> None:
@@ -100,3 +103,23 @@ def test_secret_from_the_secrets_dir(run_cli, tmp_path: Path, monkeypatch: pytes
 def test_a_missing_file_is_a_message(run_cli, tmp_path: Path) -> None:
     result = run_cli("validate", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 1 and "nope.yaml: file not found" in result.stderr
+
+
+def test_a_typo_in_a_lists_options_names_the_options_the_connector_takes(run_cli, tmp_path: Path) -> None:
+    from revoke.connectors.directory.active_directory import ActiveDirectoryConnector
+    from revoke.connectors.microsoft.m365_groups import M365GroupsConnector
+
+    text = GOOD.replace("    connector: ldap", "    connector: m365-groups").replace(
+        """      url: ldaps://ldap.example.org
+      bind_dn: uid=revoke-svc,ou=services,dc=example,dc=org
+      bind_password: {secret: corp_ldap}
+      base_dn: dc=example,dc=org""", """      tenant_id: contoso
+      client_id: revoke-app
+      client_secret: {secret: graph}""").replace(
+        "    id: cn=acme-team,ou=lists,dc=example,dc=org", "    id: acme-team\n    options: {guest: true}")
+    result, path = check(run_cli, tmp_path, text, "--offline")
+    assert result.exit_code == 1
+    assert f"{path}:" in result.stderr and "lists[0].options.guest: " in result.stderr, result.stderr
+    assert "options this connector takes: guests" in result.stderr
+    assert M365GroupsConnector.ListOptions.model_validate({"guests": True}).guests is True
+    assert ActiveDirectoryConnector.ListOptions.model_validate({}).hide is True

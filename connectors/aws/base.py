@@ -1,9 +1,10 @@
 """What the AWS connectors share: settings, credentials, one client per account and service, accounts, errors.
 
 Credentials come from the runbook's secret references (through `Secrets`) or, when it names none, from boto3's
-default chain (environment, profile, SSO cache, instance role); never from the runbook itself. Every call uses
-botocore's adaptive retry mode with `max_attempts` as the bounded budget for throttling; after that the error goes
-to the engine as a retryable ActionFailed. Clients are made once per (account, service) under a lock and then shared
+default chain (environment, profile, SSO cache, instance role); never from the runbook itself. Every client makes
+one attempt per call (botocore's retries off): a throttled or failed call goes to the engine as a retryable
+ActionFailed, and the engine decides: a read is repeated within the system's budget, a write is read back first
+(it may have been carried out anyway). Clients are made once per (account, service) under a lock and then shared
 by the engine's threads: botocore clients are thread-safe, sessions are not.
 """
 
@@ -33,11 +34,8 @@ THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "R
              "RequestThrottled", "SlowDown", "ConcurrentModification", "ConcurrentModificationException"}
 UNSUPPORTED = {"NotImplemented", "NotImplementedException", "InvalidAction", "UnknownOperation",
                "UnknownOperationException"}
-# IAM action prefix of each boto3 service name, for the permission check of the calls made.
 # what botocore raises: a parser error is no BotoCoreError, and an emulator lacking a call causes one
 AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
-IAM_PREFIX = {"sso-admin": "sso", "identitystore": "identitystore", "iam": "iam", "sts": "sts",
-              "organizations": "organizations"}
 
 
 class AwsSettings(BaseModel):
@@ -54,9 +52,6 @@ class AwsSettings(BaseModel):
                                             "own chain (environment, profile, instance role)")
     secret_access_key: SecretRef | None = Field(None, description="with access_key_id")
     session_token: SecretRef | None = Field(None, description="for temporary credentials")
-    # botocore's own name: with mode "adaptive" this many retries follow a throttled or failed first attempt,
-    # paced by botocore's client-side rate limiter; after that the engine gets a retryable ActionFailed.
-    max_attempts: int = Field(5, ge=0, le=20, description="botocore adaptive-mode retries per call (throttling)")
 
 
 def request_id(response: dict[str, Any]) -> str | None:
@@ -79,9 +74,8 @@ def translate(err: Exception, what: str) -> RevokeError:
             return NotSupported(f"{what}: not supported here: the endpoint does not implement this call "
                                 f"({code or status})")
         if code in THROTTLED:
-            return ActionFailed(f"{what}: AWS throttled the call ({code}) beyond the retry budget; "
-                                "raise max_attempts or lower the system's concurrency", retryable=True,
-                                request_ids=ids)
+            return ActionFailed(f"{what}: AWS throttled the call ({code}); lower the system's concurrency if "
+                                "it persists", retryable=True, request_ids=ids)
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             return ActionFailed(f"{what}: access denied ({message}); `revoke permissions RUNBOOK` prints the "
                                 "policy the role needs", request_ids=ids)
@@ -208,7 +202,6 @@ class AwsSessions:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str | None, str], Any] = {}
         self._sessions: dict[str | None, boto3.session.Session] = {}
-        self._hooks: list[Callable[..., None]] = []
         key = secrets.get(settings.access_key_id)
         secret = secrets.get(settings.secret_access_key)
         if bool(key) != bool(secret):
@@ -218,35 +211,20 @@ class AwsSessions:
             base.set_credentials(key, secret, secrets.get(settings.session_token))
         base.register_component("response_parser_factory", _response_parsers())
         self._sessions[None] = boto3.session.Session(botocore_session=base, region_name=settings.region)
-        # The engine's workers of one system (at most 64) share each account's client: with botocore's default
-        # pool of 10 connections, the others would open and close a connection per call.
-        self.config = Config(region_name=settings.region, retries={"mode": "adaptive",
-                                                                     "max_attempts": settings.max_attempts},
+        # One attempt per call: retries and waits are the engine's (see the module's docstring). The engine's
+        # workers of one system (at most 64) share each account's client: with botocore's default pool of 10
+        # connections, the others would open and close a connection per call.
+        self.config = Config(region_name=settings.region, retries={"mode": "standard", "total_max_attempts": 1},
                              user_agent_extra="revoke", max_pool_connections=64)
 
-    def on_call(self, hook: Callable[..., None]) -> None:
-        """Register `hook(service, operation)` for every API call made (the permission test uses it)."""
-        self._hooks.append(hook)
-
-    def client(self, service: str, account: str | None = None, *, probe: bool = False) -> Any:
-        """A client in `account` (None: the base credentials), made once and shared.
-
-        `probe`: for calls an emulator may lack. moto answers those with a 500 that the retry mode would repeat
-        with backoff for seconds, so against an `endpoint_url` such a call is made once; against AWS it keeps the
-        retry budget."""
-        single = probe and bool(self.settings.endpoint_url)
+    def client(self, service: str, account: str | None = None) -> Any:
+        """A client in `account` (None: the base credentials), made once and shared."""
         with self._lock:
-            found = self._clients.get((account, service + ("/probe" if single else "")))
+            found = self._clients.get((account, service))
             if found is None:
-                session = self._sessions[account]
-                config = self.config.merge(Config(retries={"mode": "adaptive", "total_max_attempts": 1})) \
-                    if single else self.config
-                found = session.client(service, endpoint_url=self.settings.endpoint_url, config=config,
-                                       verify=self.settings.ca_bundle)
-                prefix = IAM_PREFIX.get(service, service)
-                for hook in self._hooks:
-                    found.meta.events.register("before-call", _announce(hook, prefix))
-                self._clients[(account, service + ("/probe" if single else ""))] = found
+                found = self._sessions[account].client(service, endpoint_url=self.settings.endpoint_url,
+                                                       config=self.config, verify=self.settings.ca_bundle)
+                self._clients[(account, service)] = found
             return found
 
     def caller_identity(self) -> dict[str, str]:
@@ -323,12 +301,6 @@ class AwsSessions:
             if state == "ACTIVE":
                 out.append({"id": acct["Id"], "name": acct.get("Name", "")})
         return out
-
-
-def _announce(hook: Callable[..., None], prefix: str) -> Callable[..., None]:
-    def before_call(model: Any, **_: Any) -> None:
-        hook(prefix, model.name)
-    return before_call
 
 
 class AwsConnector(Connector):

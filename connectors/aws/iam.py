@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal, Sequence
 
 from pydantic import ConfigDict, Field
@@ -33,10 +32,9 @@ from revoke.connector import (
     Step,
     Subject,
 )
-from revoke.connectors.aws import trust
 from revoke.connectors.aws import names as aws_names
+from revoke.connectors.aws import trust
 from revoke.connectors.aws.base import AwsConnector, AwsSettings, Unproven, loads, pages
-from revoke.connectors.aws.iam_delete import DeleteAccount, delete_state, delete_user
 from revoke.connectors.aws.iam_account import (
     MISSING,
     IamReader,
@@ -44,6 +42,25 @@ from revoke.connectors.aws.iam_account import (
     account_read_pays,
     iso,
     per_user_reads_saved,
+)
+from revoke.connectors.aws.iam_delete import DeleteAccount, delete_state, delete_user
+from revoke.connectors.aws.iam_kinds import (
+    KINDS,
+    DeactivateAccessKey,
+    DeactivateMfaDevice,
+    DeactivateServiceCredential,
+    DeactivateSigningCertificate,
+    DeactivateSshKey,
+    DeleteConsolePassword,
+    DeleteRole,
+    DeleteUserInlinePolicy,
+    DenyTrust,
+    DetachUserPolicy,
+    IamKind,
+    RemoveFromGroup,
+    RemoveTrust,
+    RevokeRoleSessions,
+    TagUser,
     state_of,
     write,
 )
@@ -79,70 +96,11 @@ class AwsIamSettings(AwsSettings):
                                  "[delete-account]}])")
 
 
-def _kind(name: str, summary: str, done: str, permissions: tuple[str, ...], desired: State,
-          restorable: bool = True, restore_note: str = "") -> type[ActionKind]:
-    attrs = {"name": name, "summary": summary, "done_summary": done, "permissions": permissions,
-             "desired": desired, "restorable": restorable, "restore_note": restore_note}
-    return type("".join(w.title() for w in name.split("-")), (ActionKind,), attrs)
-
-
-DeactivateAccessKey = _kind("deactivate-access-key", "deactivate access key", "access key already inactive:",
-                            ("iam:UpdateAccessKey",), {"active": False})
-DeleteConsolePassword = _kind("delete-console-password", "delete console password of",
-                              "no console password:", ("iam:DeleteLoginProfile",), {"login_profile": False},
-                              restorable=False, restore_note="a console password cannot be brought back: set a "
-                              "new one with `aws iam create-login-profile --password-reset-required`")
-DeactivateSshKey = _kind("deactivate-ssh-key", "deactivate SSH public key", "SSH public key already inactive:",
-                         ("iam:UpdateSSHPublicKey",), {"active": False})
-DeactivateSigningCertificate = _kind("deactivate-signing-certificate", "deactivate signing certificate",
-                                     "signing certificate already inactive:", ("iam:UpdateSigningCertificate",),
-                                     {"active": False})
-DeactivateServiceCredential = _kind("deactivate-service-credential", "deactivate service-specific credential",
-                                    "service-specific credential already inactive:",
-                                    ("iam:UpdateServiceSpecificCredential",), {"active": False})
-DeactivateMfaDevice = _kind("deactivate-mfa-device", "deactivate MFA device", "MFA device not assigned:",
-                            ("iam:DeactivateMFADevice",), {"assigned": False}, restorable=False,
-                            restore_note="an MFA device is re-enabled only with two codes from it: the person "
-                            "enrols it again")
-RemoveFromGroup = _kind("remove-from-group", "remove from IAM group", "not in IAM group",
-                        ("iam:RemoveUserFromGroup", "iam:AddUserToGroup"), {"member": False})
-DetachUserPolicy = _kind("detach-user-policy", "detach managed policy", "managed policy not attached:",
-                         ("iam:DetachUserPolicy", "iam:AttachUserPolicy"), {"attached": False})
-DeleteUserInlinePolicy = _kind("delete-user-inline-policy", "delete inline policy", "no inline policy",
-                               ("iam:DeleteUserPolicy", "iam:PutUserPolicy"), {"present": False})
-TagUser = _kind("tag-user", "tag user revoke:run-id / revoke:disabled-at:", "already tagged by revoke:",
-                ("iam:TagUser", "iam:UntagUser"), {"tagged": True})
-RemoveTrust = _kind("remove-trust", "remove leaver from trust policy of", "trust policy does not name leaver:",
-                    ("iam:UpdateAssumeRolePolicy",), {"names_principal": False},
-                    restore_note="restore puts the principal back into the statements it was taken from")
-DenyTrust = _kind("deny-trust", "deny leaver in trust policy of", "trust policy already denies leaver:",
-                  ("iam:UpdateAssumeRolePolicy",), {"denied": True},
-                  restore_note="restore takes the principal out of the Deny statement revoke added")
-DeleteRole = _kind("delete-role", "delete role trusted only by leavers:", "role already deleted:",
-                   ("iam:DeleteRole", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile",
-                    "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
-                    "iam:ListAttachedRolePolicies", "iam:DetachRolePolicy"), {"exists": False}, restorable=False,
-                   restore_note="a deleted role cannot be brought back as it was (a new role gets a new id): the "
-                   "before-state of this record holds its trust policy, policies and instance profiles to "
-                   "recreate it by hand")
-RevokeRoleSessions = _kind("revoke-role-sessions", "revoke older sessions (AWSRevokeOlderSessions) of",
-                           "older sessions already revoked:", ("iam:PutRolePolicy", "iam:DeleteRolePolicy"),
-                           {"revoked_recently": True},
-                           restore_note="restore removes the deny (or puts back the one that was there): sessions "
-                           "issued before the cutoff that have not expired work again")
-# roles are reached through the leaver (they trust them), not the leaver's own accounts
-RevokeRoleSessions.acts_on_person = DeleteRole.acts_on_person = False
-
-USER_KINDS = (DeactivateAccessKey, DeleteConsolePassword, DeactivateSshKey, DeactivateSigningCertificate,
-              DeactivateServiceCredential, DeactivateMfaDevice, RemoveFromGroup, DetachUserPolicy,
-              DeleteUserInlinePolicy, TagUser)
-
-
 class AwsIamConnector(AwsConnector):
     name: ClassVar[str] = "aws-iam"
     version: ClassVar[str] = "1.0"
     Settings = AwsIamSettings
-    kinds = (*USER_KINDS, RemoveTrust, DenyTrust, DeleteRole, RevokeRoleSessions, DeleteAccount)
+    kinds = (*KINDS, DeleteAccount)
     # IAM has no batch write: a batch is applied one call at a time and then read back together, so the users of
     # a batch are read back with one account-wide read (see read_back) and two calls each (access keys, console
     # password) instead of six. 40 actions are 5 to 10 users: the account-wide read pays for itself many times,
@@ -219,8 +177,8 @@ class AwsIamConnector(AwsConnector):
                 return f"the credentials act in {caller['account']} ({caller['arn']}); check settings.role_name"
             return caller
 
-        with ThreadPoolExecutor(max_workers=s.max_accounts_in_parallel, thread_name_prefix="aws-connect") as pool:
-            answers = dict(zip(self.accounts, pool.map(enter, self.accounts)))
+        entered = self.context.runtime.map(enter, self.accounts, limit=s.max_accounts_in_parallel, name="aws-connect")
+        answers = dict(zip(self.accounts, entered))
         callers = {a: c for a, c in answers.items() if isinstance(c, dict)}
         # One account revoke cannot enter must not stop the revocation in all the others: it is reported by
         # discovery as a notice that blocks the checklist item, and its caller identity is missing from evidence.
@@ -250,7 +208,7 @@ class AwsIamConnector(AwsConnector):
         return self.sessions.client("iam", account)
 
     def _reader(self, account: str, users: list[dict[str, Any]] | None = None) -> IamReader:
-        return IamReader(self.iam(account), account, self.sessions.client("iam", account, probe=True), users)
+        return IamReader(self.iam(account), account, users)
 
     # ---- discovery
 
@@ -263,9 +221,8 @@ class AwsIamConnector(AwsConnector):
                 found.notices.append(Notice(f"account {account} could not be entered, so {subject.ident} was not "
                                             f"checked there: {why}", person=subject.person, resource=account))
         since = self.context.started_at
-        with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
-                                thread_name_prefix="aws-discover") as pool:
-            per_account = list(pool.map(lambda a: self._discover_account(a, subjects, since), self.accounts))
+        per_account = self.context.runtime.map(lambda a: self._discover_account(a, subjects, since), self.accounts,
+                                               limit=self.settings.max_accounts_in_parallel, name="aws-discover")
         seen: set[str] = set()
         for steps, people in per_account:
             found.steps.extend(steps)
@@ -407,7 +364,8 @@ class AwsIamConnector(AwsConnector):
             params = {"account": account, "role": name, "principal": principal,
                       "match": [m for m in match if trust.norm_principal(m) == trust.norm_principal(principal)]
                       or [principal]}
-            kind, note, outcome = RemoveTrust, "", None
+            kind: type[IamKind] = RemoveTrust
+            note, outcome = "", None
             if choice == "deny":
                 kind, note = DenyTrust, "taking the leavers out would leave the trust policy empty"
                 params["deny"] = trust.deny_actions(doc, params["match"])
@@ -444,7 +402,7 @@ class AwsIamConnector(AwsConnector):
         if action.kind == "deactivate-service-credential" and "credential_id" not in p:
             raise NotSupported("service-specific credentials could not be listed here")
         if action.kind == DeleteAccount.name:
-            return delete_user(self.iam(p["account"]), self.sessions.client("iam", p["account"], probe=True), p,
+            return delete_user(self.iam(p["account"]), self.sessions.client("iam", p["account"]), p,
                                action.before)
         with self._lock_for(action):  # two leavers in one trust policy: one read-modify-write at a time
             return write(action.kind, self.iam(p["account"]), p, run_id=self.context.run_id, now=_now())
@@ -496,14 +454,9 @@ class AwsIamConnector(AwsConnector):
             return out
 
         out: dict[str, State] = {}
-        if len(by_account) <= 1:
-            for account in by_account:
-                out.update(read(account))
-            return out
-        with ThreadPoolExecutor(max_workers=self.settings.max_accounts_in_parallel,
-                                thread_name_prefix="aws-read") as pool:
-            for states in pool.map(read, by_account):
-                out.update(states)
+        for states in self.context.runtime.map(read, by_account, limit=self.settings.max_accounts_in_parallel,
+                                               name="aws-read"):
+            out.update(states)
         return out
 
 

@@ -12,13 +12,10 @@ import json
 import math
 from typing import Any, Callable, Iterable, Sequence
 
-from botocore.exceptions import ClientError
-
 from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors.aws import roles, trust
-from revoke.connectors.aws.base import (AWS_ERRORS, MISSING, Memo, complete, error_code, loads, page_items,
-                                       request_id, translate)
+from revoke.connectors.aws import trust
+from revoke.connectors.aws.base import AWS_ERRORS, MISSING, Memo, complete, loads, page_items, request_id, translate
 from revoke.errors import ActionFailed
 
 REVOKE_SESSIONS_POLICY = "AWSRevokeOlderSessions"  # the name the console's "Revoke active sessions" uses
@@ -40,9 +37,8 @@ class IamReader:
     from it instead of one call each. A user the listing lacks is still asked about with the per-user call, so a
     user is never concluded missing (nor anything of it "gone") from the listing alone."""
 
-    def __init__(self, iam: Any, account: str, probe: Any = None, users: Iterable[dict[str, Any]] | None = None):
+    def __init__(self, iam: Any, account: str, users: Iterable[dict[str, Any]] | None = None):
         self.iam = iam
-        self.probe = probe or iam  # for calls an emulator may lack (see AwsSessions.client)
         self.account = account
         self._memo = Memo({"NoSuchEntity"}, f" in {account}")
         self._listed: dict[str, dict[str, Any]] = {u["UserName"]: u for u in users or ()}
@@ -80,7 +76,7 @@ class IamReader:
         return self._list("list_signing_certificates", user, "Certificates")
 
     def service_credentials(self, user: str) -> Any:
-        return self._once("list_service_specific_credentials", user, lambda: self.probe.
+        return self._once("list_service_specific_credentials", user, lambda: self.iam.
                           list_service_specific_credentials(UserName=user).get("ServiceSpecificCredentials", []))
 
     def mfa_devices(self, user: str) -> Any:
@@ -178,7 +174,7 @@ def account_read_pays(saved: int, users_in_account: int | None) -> bool:
 # ---- states: the same function for discovery and read-back
 
 
-def _credential_state(items: Any, id_field: str, wanted: str) -> State:
+def credential_state(items: Any, id_field: str, wanted: str) -> State:
     if items is MISSING:
         return {"active": None, "status": None, "user_exists": False}
     for item in complete(items, f"the credentials ({id_field})", id_field, "Status"):
@@ -186,64 +182,6 @@ def _credential_state(items: Any, id_field: str, wanted: str) -> State:
             return {"active": item["Status"] == "Active", "status": item["Status"], "user_exists": True}
     # gone, and the user is there (the list call succeeded): nothing left to use
     return {"active": False, "status": "deleted", "user_exists": True}
-
-
-def state_of(kind: str, r: IamReader, p: dict[str, Any], since: dt.datetime) -> State:
-    if kind in roles.ROLE_KINDS:
-        return roles.state(kind, r, p)
-    user = p.get("user", "")
-    if kind == "deactivate-access-key":
-        return _credential_state(r.access_keys(user), "AccessKeyId", p["key_id"])
-    if kind == "deactivate-ssh-key":
-        return _credential_state(r.ssh_keys(user), "SSHPublicKeyId", p["ssh_key_id"])
-    if kind == "deactivate-signing-certificate":
-        return _credential_state(r.certificates(user), "CertificateId", p["certificate_id"])
-    if kind == "deactivate-service-credential":
-        return _credential_state(r.service_credentials(user), "ServiceSpecificCredentialId", p["credential_id"])
-    if kind == "delete-console-password":
-        profile = r.login_profile(user)
-        if profile is MISSING:
-            return {"login_profile": False, "user_exists": r.user_exists(user)}
-        return {"login_profile": True, "user_exists": True}
-    if kind == "deactivate-mfa-device":
-        devices = r.mfa_devices(user)
-        if devices is MISSING:
-            return {"assigned": None, "user_exists": False}
-        return {"assigned": any(d["SerialNumber"] == p["serial"]
-                                for d in complete(devices, "the MFA devices", "SerialNumber")), "user_exists": True}
-    if kind == "remove-from-group":
-        groups = r.groups(user)
-        if groups is MISSING:
-            return {"member": None, "user_exists": False}
-        return {"member": any(g["GroupName"] == p["group"] for g in complete(groups, "the groups", "GroupName")),
-                "user_exists": True}
-    if kind == "detach-user-policy":
-        attached = r.attached(user)
-        if attached is MISSING:
-            return {"attached": None, "user_exists": False}
-        return {"attached": any(a["PolicyArn"] == p["policy_arn"]
-                                for a in complete(attached, "the attached policies", "PolicyArn")),
-                "user_exists": True}
-    if kind == "delete-user-inline-policy":
-        doc = r.inline_policy(user, p["policy_name"])
-        if doc is MISSING:
-            return {"present": False, "document": None, "user_exists": r.user_exists(user)}
-        return {"present": True, "document": loads(doc), "user_exists": True}
-    if kind == "tag-user":
-        tags = r.tags(user)
-        if tags is MISSING:
-            return {"tagged": None, "tags": {}, "user_exists": False}
-        ours = {t["Key"]: t["Value"] for t in tags if t["Key"] in (TAG_RUN, TAG_AT)}
-        return {"tagged": TAG_RUN in ours, "tags": ours, "user_exists": True}
-    if kind == "remove-trust":
-        role = r.role(p["role"])
-        if role is MISSING:
-            return {"names_principal": None, "statements": [], "role_exists": False}
-        found = trust.naming(loads(role["AssumeRolePolicyDocument"]), p["match"])
-        return {"names_principal": bool(found), "statements": found, "role_exists": True}
-    if kind == "revoke-role-sessions":
-        return sessions_state(r, p["role"], since, p.get("max_age_hours", 12))
-    raise KeyError(kind)
 
 
 def sessions_state(r: IamReader, role: str, since: dt.datetime, max_age_hours: int) -> State:
@@ -281,82 +219,12 @@ def revoke_sessions_document(cutoff: dt.datetime) -> dict[str, Any]:
 # ---- writes
 
 
-def _receipt(response: dict[str, Any], **detail: Any) -> Receipt:
+def receipt(response: dict[str, Any], **detail: Any) -> Receipt:
     rid = request_id(response)
     return Receipt(request_ids=(rid,) if rid else (), detail=detail)
 
 
-def write(kind: str, iam: Any, p: dict[str, Any], *, run_id: str, now: dt.datetime, undo: bool = False,
-          before: State | None = None) -> Receipt:
-    """Apply (or, with undo, restore) one action. NoSuchEntity on a write is left to the read-back to judge."""
-    what = f"{kind} {p.get('user') or p.get('role')} in {p['account']}"
-    try:
-        return _write(kind, iam, p, run_id=run_id, now=now, undo=undo, before=before or {})
-    except ClientError as err:
-        if error_code(err) == "NoSuchEntity" and not undo:
-            return _receipt(err.response, answer="NoSuchEntity: already gone; judged by the read-back")
-        raise translate(err, what) from None
-    except AWS_ERRORS as err:
-        raise translate(err, what) from None
-
-
-def _write(kind: str, iam: Any, p: dict[str, Any], *, run_id: str, now: dt.datetime, undo: bool,
-           before: State) -> Receipt:
-    if kind in roles.ROLE_KINDS:
-        return roles.write(kind, iam, p, undo=undo)
-    user = p.get("user", "")
-    status = "Active" if undo else "Inactive"
-    if kind == "deactivate-access-key":
-        return _receipt(iam.update_access_key(UserName=user, AccessKeyId=p["key_id"], Status=status), status=status)
-    if kind == "deactivate-ssh-key":
-        return _receipt(iam.update_ssh_public_key(UserName=user, SSHPublicKeyId=p["ssh_key_id"], Status=status),
-                        status=status)
-    if kind == "deactivate-signing-certificate":
-        return _receipt(iam.update_signing_certificate(UserName=user, CertificateId=p["certificate_id"],
-                                                       Status=status), status=status)
-    if kind == "deactivate-service-credential":
-        return _receipt(iam.update_service_specific_credential(
-            UserName=user, ServiceSpecificCredentialId=p["credential_id"], Status=status), status=status)
-    if kind == "delete-console-password" and not undo:
-        return _receipt(iam.delete_login_profile(UserName=user), deleted="login profile")
-    if kind == "deactivate-mfa-device" and not undo:
-        return _receipt(iam.deactivate_mfa_device(UserName=user, SerialNumber=p["serial"]), deactivated=p["serial"])
-    if kind == "remove-from-group":
-        op = iam.add_user_to_group if undo else iam.remove_user_from_group
-        return _receipt(op(GroupName=p["group"], UserName=user), group=p["group"])
-    if kind == "detach-user-policy":
-        op = iam.attach_user_policy if undo else iam.detach_user_policy
-        return _receipt(op(UserName=user, PolicyArn=p["policy_arn"]), policy=p["policy_arn"])
-    if kind == "delete-user-inline-policy":
-        if undo:
-            return _receipt(iam.put_user_policy(UserName=user, PolicyName=p["policy_name"],
-                                                PolicyDocument=json.dumps(before["document"])))
-        return _receipt(iam.delete_user_policy(UserName=user, PolicyName=p["policy_name"]))
-    if kind == "tag-user":
-        if undo:
-            old = before.get("tags") or {}
-            if old:
-                return _receipt(iam.tag_user(UserName=user, Tags=[{"Key": k, "Value": v} for k, v in old.items()]))
-            return _receipt(iam.untag_user(UserName=user, TagKeys=[TAG_RUN, TAG_AT]))
-        tags = {TAG_RUN: run_id, TAG_AT: now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        return _receipt(iam.tag_user(UserName=user, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]), **tags)
-    if kind == "remove-trust":
-        return _edit_trust(iam, p, undo=undo, before=before)
-    if kind == "revoke-role-sessions":
-        if undo:
-            if before.get("document"):
-                return _receipt(iam.put_role_policy(RoleName=p["role"], PolicyName=REVOKE_SESSIONS_POLICY,
-                                                    PolicyDocument=json.dumps(before["document"])))
-            return _receipt(iam.delete_role_policy(RoleName=p["role"], PolicyName=REVOKE_SESSIONS_POLICY))
-        # the next whole second, so a session issued in the current second is also older than the cutoff
-        cutoff = dt.datetime.fromtimestamp(math.ceil(now.timestamp()), dt.timezone.utc)
-        doc = revoke_sessions_document(cutoff)
-        return _receipt(iam.put_role_policy(RoleName=p["role"], PolicyName=REVOKE_SESSIONS_POLICY,
-                                            PolicyDocument=json.dumps(doc)), cutoff=iso(cutoff))
-    raise KeyError(f"{kind} has no {'restore' if undo else 'apply'} in aws-iam")
-
-
-def _edit_trust(iam: Any, p: dict[str, Any], *, undo: bool, before: State) -> Receipt:
+def edit_trust(iam: Any, p: dict[str, Any], *, undo: bool, before: State) -> Receipt:
     current = loads(iam.get_role(RoleName=p["role"])["Role"]["AssumeRolePolicyDocument"])
     if undo:
         doc = trust.with_principal(current, p["principal"], list(before.get("statements") or []))
@@ -368,5 +236,5 @@ def _edit_trust(iam: Any, p: dict[str, Any], *, undo: bool, before: State) -> Re
                                "another principal, and edit it by hand")
         if doc == current:
             return Receipt(detail={"answer": "the trust policy no longer names this principal"})
-    return _receipt(iam.update_assume_role_policy(RoleName=p["role"], PolicyDocument=json.dumps(doc)),
+    return receipt(iam.update_assume_role_policy(RoleName=p["role"], PolicyDocument=json.dumps(doc)),
                     trust_policy=doc)

@@ -41,9 +41,8 @@ class IdentityCenterSettings(AwsSettings):
     deny_open_sessions: bool = Field(True, description="deny the leaver's open sessions in each permission set "
                                      "(an inline Deny on identitystore:UserId; there is no end-session API)")
     delete_user: bool = Field(False, description="also delete the Identity Center user (not restorable)")
-    async_timeout_seconds: float = Field(120, gt=0, le=900, description="longest wait for an assignment's "
-                                         "asynchronous deletion")
-    poll_interval_seconds: float = Field(1.0, gt=0, le=30, description="between looks at it")
+    poll_interval_seconds: float = Field(1.0, gt=0, le=30, description="how soon an assignment's asynchronous "
+                                         "deletion is read back again")
 
 
 class DenyPermissionSetSessions(ActionKind):
@@ -51,7 +50,7 @@ class DenyPermissionSetSessions(ActionKind):
     summary = "deny the leaver's open sessions in permission set"
     done_summary = "open sessions already denied in permission set"
     permissions = ("sso:PutInlinePolicyToPermissionSet", "sso:DeleteInlinePolicyFromPermissionSet",
-                   "sso:ProvisionPermissionSet", "sso:DescribePermissionSetProvisioningStatus")
+                   "sso:ProvisionPermissionSet")
     desired = {"deny_present": True}
     restore_note = "restore takes the deny statement out again and re-provisions the permission set"
 
@@ -60,8 +59,7 @@ class RemoveAccountAssignment(ActionKind):
     name = "remove-account-assignment"
     summary = "remove account assignment"
     done_summary = "no account assignment"
-    permissions = ("sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus",
-                   "sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus")
+    permissions = ("sso:DeleteAccountAssignment", "sso:CreateAccountAssignment")
     desired = {"assigned": False}
 
 
@@ -151,7 +149,7 @@ class IdentityCenterConnector(AwsConnector):
     def _writer(self) -> SsoWriter:
         s = self.settings
         return SsoWriter(self.sessions.client("sso-admin"), self.sessions.client("identitystore"), self.instance_arn,
-                         self.store_id, s.async_timeout_seconds, s.poll_interval_seconds)
+                         self.store_id, s.poll_interval_seconds)
 
     # ---- discovery
 

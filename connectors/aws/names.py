@@ -33,10 +33,10 @@ def iam_identify(names: Sequence[str], users_by_account: Mapping[str, Iterable[M
     for name in names:
         key = name.casefold()
         if key.startswith("arn:"):
-            user = by_arn.get(key) or _by_pathless_arn(key, by_arn)
-            if user is not None:
-                out[name] = Entity(frozenset({name, str(user["Arn"]), str(user["UserId"])}), "account",
-                                   display=str(user["Arn"]))
+            match = by_arn.get(key) or _by_pathless_arn(key, by_arn)
+            if match is not None:
+                out[name] = Entity(frozenset({name, str(match["Arn"]), str(match["UserId"])}), "account",
+                                   display=str(match["Arn"]))
             elif ":role/" in key:
                 out[name] = Entity(frozenset({name}), "role", display=name)
             elif ":user/" in key:

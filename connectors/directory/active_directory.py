@@ -22,17 +22,40 @@ import datetime as dt
 from typing import Any, ClassVar, Sequence
 
 import ldap3
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
-from revoke.connectors.directory.ad_directory import (ACCOUNTDISABLE, GROUP_ATTRS, NEVER, USER_ATTRS, AdDirectory, AdObject, filetime,
-                                   from_filetime, guid_dn, parent_dn)
 from revoke.connectors.directory.ad_delete import DeleteAccount, delete_state, delete_user
-from revoke.connectors.directory.ad_lists import (LIST_KINDS, CloseDistributionList, DeleteDistributionList,
-                                         DistributionLists)
-from revoke.connectors.directory.session import (ENTRY_EXISTS, NO_SUCH_ATTRIBUTE, SUCCESS, UNWILLING, VALUE_EXISTS,
-                                         LdapConnectionSettings, LdapSession, connection_warnings, norm_dn)
+from revoke.connectors.directory.ad_directory import (
+    ACCOUNTDISABLE,
+    GROUP_ATTRS,
+    NEVER,
+    USER_ATTRS,
+    AdDirectory,
+    AdObject,
+    filetime,
+    from_filetime,
+    guid_dn,
+    parent_dn,
+)
+from revoke.connectors.directory.ad_lists import (
+    LIST_KINDS,
+    CloseDistributionList,
+    DeleteDistributionList,
+    DistributionLists,
+)
+from revoke.connectors.directory.session import (
+    ENTRY_EXISTS,
+    NO_SUCH_ATTRIBUTE,
+    SUCCESS,
+    UNWILLING,
+    VALUE_EXISTS,
+    LdapConnectionSettings,
+    LdapSession,
+    connection_warnings,
+    norm_dn,
+)
 from revoke.errors import ActionFailed, NotSupported
 from revoke.exposure import ExposureRule
 
@@ -94,10 +117,20 @@ class RemoveMembership(ActionKind):
     desired = {"exists": True, "member": False}
 
 
+class AdListOptions(BaseModel):
+    """A runbook list's `options:` in an active-directory system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # hide the closed list from the address lists, where the schema has Exchange's msExchHideFromAddressLists
+    hide: bool = True
+
+
 class ActiveDirectoryConnector(Connector):
     name: ClassVar[str] = "active-directory"
     version: ClassVar[str] = "1.0"
     Settings = ActiveDirectorySettings
+    ListOptions = AdListOptions
     kinds = (DisableAccount, ExpireAccount, MoveToDisabledOu, RemoveMembership, CloseDistributionList,
              DeleteDistributionList, DeleteAccount)
     read_permissions = ("simple bind over LDAPS or StartTLS as a service account",
@@ -188,7 +221,7 @@ class ActiveDirectoryConnector(Connector):
             aliases = tuple(a for a in (me[0].dn, me[0].sam, me[0].upn) if a)
         return Identity(display=bind, aliases=aliases,
                         detail={"bind_dn": bind, "dn": me[0].dn if len(me) == 1 else None, "url": self.settings.url,
-                                "domain": d.base_dn, "dc": (root.get("dnsHostName") or [None])[0]})
+                                "domain": d.base_dn, "dc": next(iter(root.get("dnsHostName") or []), None)})
 
     def close(self) -> None:
         if self._directory is not None:

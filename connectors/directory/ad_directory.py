@@ -16,9 +16,17 @@ from typing import Any, Iterable
 
 import ldap3
 
-from revoke.connectors.directory.session import (NO_SUCH_OBJECT, SUCCESS, LdapSession, entry_attrs, escape, first, norm_dn,
-                                         values)
 from revoke.connector import Entity
+from revoke.connectors.directory.session import (
+    NO_SUCH_OBJECT,
+    SUCCESS,
+    LdapSession,
+    entry_attrs,
+    escape,
+    first,
+    norm_dn,
+    values,
+)
 from revoke.errors import ActionFailed
 
 # userAccountControl (MS-ADTS 2.2.16)
@@ -69,7 +77,7 @@ def filetime(when: dt.datetime) -> int:
 def from_filetime(value: str | int | None) -> dt.datetime | None:
     if value in (None, ""):
         return None
-    n = int(value)  # type: ignore[arg-type]
+    n = int(value)
     if n in NEVER:
         return None
     return _FILETIME_EPOCH + dt.timedelta(microseconds=n // 10)

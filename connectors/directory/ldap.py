@@ -16,15 +16,26 @@ import re
 from typing import Any, ClassVar, Literal, Sequence
 
 import ldap3
-
 from pydantic import ConfigDict, Field
 
 from revoke.actions import LISTS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
 from revoke.connectors.directory import ldap_names
-from revoke.connectors.directory.session import (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION, SUCCESS,
-                                         VALUE_EXISTS, LdapConnectionSettings, LdapSession, connection_warnings,
-                                         entry_attrs, escape, first, norm_dn, values)
+from revoke.connectors.directory.session import (
+    NO_SUCH_ATTRIBUTE,
+    NO_SUCH_OBJECT,
+    OBJECT_CLASS_VIOLATION,
+    SUCCESS,
+    VALUE_EXISTS,
+    LdapConnectionSettings,
+    LdapSession,
+    connection_warnings,
+    entry_attrs,
+    escape,
+    first,
+    norm_dn,
+    values,
+)
 from revoke.errors import ActionFailed, NotSupported
 from revoke.exposure import ExposureRule
 
@@ -234,9 +245,9 @@ class LdapConnector(Connector):
         base = s.people_base or s.base_dn
         attrs = sorted({"uid", "mail", "cn", "objectClass", self._lock_attr, *_filter_attributes(s.user_filter)})
         out: dict[Subject, tuple[str, dict[str, list[str]]]] = {}
-        by_dn = [x for x in subjects if "=" in x.ident and "," in x.ident]
-        by_name = [x for x in subjects if x not in by_dn]
-        for subject in by_dn:
+        dns = [x for x in subjects if "=" in x.ident and "," in x.ident]
+        by_name = [x for x in subjects if x not in dns]
+        for subject in dns:
             try:
                 res = self.session.search(f"find {subject.ident}", norm_spacing(subject.ident), "(objectClass=*)",
                                           attrs, scope=ldap3.BASE, ok=(SUCCESS, NO_SUCH_OBJECT))
@@ -255,7 +266,8 @@ class LdapConnector(Connector):
             entries = [(e["dn"], entry_attrs(e)) for e in res["entries"] if e.get("type") == "searchResEntry"]
             by_value, by_dn = _match_index(s.user_filter, entries)
             for subject in chunk:
-                # entries whose filter attribute holds the id, or whose DN is it, in search order: looked up, not scanned
+                # entries whose filter attribute holds the id, or whose DN is it, in search order: looked up,
+                # not scanned
                 picked = {**{i: None for i in by_value.get(subject.ident.casefold(), [])},
                           **{i: None for i in by_dn.get(norm_dn(subject.ident), [])}}
                 matches = [entries[i] for i in sorted(picked)]

@@ -15,8 +15,16 @@ from typing import Sequence
 import ldap3
 
 from revoke.connector import Entity
-from revoke.connectors.directory.session import (NO_SUCH_OBJECT, SUCCESS, LdapSession, entry_attrs, escape, first,
-                                                  norm_dn, values)
+from revoke.connectors.directory.session import (
+    NO_SUCH_OBJECT,
+    SUCCESS,
+    LdapSession,
+    entry_attrs,
+    escape,
+    first,
+    norm_dn,
+    values,
+)
 
 GROUP_CLASSES = {"groupofnames", "groupofuniquenames", "posixgroup", "groupofurls", "group"}
 PERSON_CLASSES = {"person", "organizationalperson", "inetorgperson", "posixaccount", "account", "shadowaccount"}

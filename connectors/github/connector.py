@@ -23,9 +23,17 @@ from revoke.actions import ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Subject
 from revoke.connectors.github.client import Api, Credentials, GitHubRefused, request_ids
 from revoke.connectors.github.discovery import OrgView, last_owners, load_org, plan_person, resolve
-from revoke.connectors.github.kinds import (KINDS, READ_PERMISSIONS, ArchiveRepository, CancelOrgInvitation, DeleteTeam,
-                                            RemoveFromOrganization, RemoveFromRepository, RevokeSsoAuthorization,
-                                            permissions_document)
+from revoke.connectors.github.kinds import (
+    KINDS,
+    READ_PERMISSIONS,
+    ArchiveRepository,
+    CancelOrgInvitation,
+    DeleteTeam,
+    RemoveFromOrganization,
+    RemoveFromRepository,
+    RevokeSsoAuthorization,
+    permissions_document,
+)
 from revoke.connectors.github.lists import identify_target, plan_list, split_target
 from revoke.connectors.github.readback import Reader
 from revoke.connectors.github.restore import Restorer

@@ -14,8 +14,12 @@ from typing import Any, Sequence
 
 from revoke.connector import Discovery, Notice, Step, Subject
 from revoke.connectors.github.client import Api, Credentials, GitHubRefused
-from revoke.connectors.github.kinds import (CancelOrgInvitation, RemoveFromOrganization, RemoveFromRepository,
-                                            RevokeSsoAuthorization)
+from revoke.connectors.github.kinds import (
+    CancelOrgInvitation,
+    RemoveFromOrganization,
+    RemoveFromRepository,
+    RevokeSsoAuthorization,
+)
 from revoke.connectors.github.settings import GitHubSettings
 
 BULK = 20  # more people than this in one organisation: list everything once instead of asking per person
@@ -99,7 +103,7 @@ def load_org(api: Api, owner: Api | None, settings: GitHubSettings, org: str, fo
         roles: dict[int, str] = {}
         for role in ("all", "maintainer"):
             for u in api.pages(f"the members of team {team['slug']}", lambda n: rest.teams.list_members_in_org(
-                    org, team["slug"], role=role, per_page=n)):
+                    org, team["slug"], role=role, per_page=n)):  # type: ignore[arg-type]
                 roles[u["id"]] = "maintainer" if role == "maintainer" else roles.get(u["id"], "member")
         view.teams[team["slug"]] = {**team, "_members": roles}
     outside = api.pages(f"the outside collaborators of {org}",

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from revoke.connector import Discovery, Entity, ListTarget, Notice, Step
 from revoke.connectors.github.client import Api, GitHubRefused
 from revoke.connectors.github.kinds import ArchiveRepository, DeleteTeam
-
-from revoke.connector import Discovery, Entity, ListTarget, Notice, Step
 
 if TYPE_CHECKING:
     from revoke.connectors.github.connector import GitHubConnector

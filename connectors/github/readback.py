@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from revoke.actions import State, unverifiable
 from revoke.connectors.github.client import Api, GitHubRefused
 from revoke.connectors.github.discovery import BULK, pending_state
-from revoke.connectors.github.kinds import (ArchiveRepository, CancelOrgInvitation, DeleteTeam, RemoveFromOrganization,
-                                            RemoveFromRepository, RevokeSsoAuthorization)
+from revoke.connectors.github.kinds import (
+    ArchiveRepository,
+    CancelOrgInvitation,
+    DeleteTeam,
+    RemoveFromOrganization,
+    RemoveFromRepository,
+    RevokeSsoAuthorization,
+)
 from revoke.errors import ActionFailed
 
 if TYPE_CHECKING:
     from revoke.connectors.github.connector import GitHubConnector
-
     from revoke.plan import Action
 
 NOT_VISIBLE = "GitHub answers 404: deleted, or not visible to these credentials (a private object answers 404 to " \

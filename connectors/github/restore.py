@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from revoke.connector import Receipt
 from revoke.connectors.github.client import Api, GitHubRefused, request_ids
-from revoke.connectors.github.kinds import (ArchiveRepository, CancelOrgInvitation, DeleteTeam, RemoveFromOrganization,
-                                            RemoveFromRepository)
+from revoke.connectors.github.kinds import (
+    ArchiveRepository,
+    CancelOrgInvitation,
+    DeleteTeam,
+    RemoveFromOrganization,
+    RemoveFromRepository,
+)
 from revoke.errors import NotSupported
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 CONTENT_ID = re.compile(r"^content-id:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
-class FastBatch(BatchHttpRequest):  # type: ignore[misc]
+class FastBatch(BatchHttpRequest):  # type: ignore[misc,unused-ignore]
     def _serialize_request(self, request: Any) -> str:
         url = urlsplit(request.uri)
         target = url.path + (f"?{url.query}" if url.query else "")

@@ -21,8 +21,16 @@ from revoke.actions import ActionKind, State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Subject
 from revoke.connectors.google.client import Google, GoogleRefused
 from revoke.connectors.google.discovery import discover_people, resolve, user_names
-from revoke.connectors.google.kinds import (KINDS, READ_PERMISSIONS, DeleteAppPassword, DeleteOAuthToken, SignOut,
-                                            SuspendUser, permissions_document, scopes_for)
+from revoke.connectors.google.kinds import (
+    KINDS,
+    READ_PERMISSIONS,
+    DeleteAppPassword,
+    DeleteOAuthToken,
+    SignOut,
+    SuspendUser,
+    permissions_document,
+    scopes_for,
+)
 from revoke.connectors.google.lists import identify, plan_lists
 from revoke.connectors.google.readback import read_states
 from revoke.connectors.google.restore import restore

@@ -18,8 +18,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from revoke.connector import Discovery, Notice, Step, Subject
 from revoke.connectors.google.client import Google, GoogleRefused, pages_many
-from revoke.connectors.google.kinds import (PERSON_ORDER, DeleteAppPassword, DeleteOAuthToken, InvalidateBackupCodes,
-                                            RemoveFromGroup, SignOut, SuspendUser, WipeMobileAccount)
+from revoke.connectors.google.kinds import (
+    PERSON_ORDER,
+    DeleteAppPassword,
+    DeleteOAuthToken,
+    InvalidateBackupCodes,
+    RemoveFromGroup,
+    SignOut,
+    SuspendUser,
+    WipeMobileAccount,
+)
 from revoke.errors import ActionFailed
 
 if TYPE_CHECKING:
@@ -96,7 +104,7 @@ def discover_people(g: Google, settings: "GoogleSettings", people: list[Person],
                   (f"asps:{p.uid}", f"the app passwords of {p.email}", d.asps().list(userKey=p.uid)),
                   (f"tokens:{p.uid}", f"the OAuth grants of {p.email}", d.tokens().list(userKey=p.uid))]
     answers = g.read_batch(reads)
-    groups = pages_many(g, {p.uid: (f"the groups of {p.email}", lambda t, uid=p.uid: d.groups().list(
+    groups = pages_many(g, {p.uid: (f"the groups of {p.email}", lambda t, uid=p.uid: d.groups().list(  # type: ignore[misc]
         userKey=uid, maxResults=size, pageToken=t)) for p in people}, "groups")
     roles_wanted = [(f"{gr['id']}|{p.uid}", f"{p.email}'s role in {gr.get('email')}",
                      d.members().get(groupKey=gr["id"], memberKey=p.uid))
@@ -104,7 +112,7 @@ def discover_people(g: Google, settings: "GoogleSettings", people: list[Person],
     roles = g.read_batch(roles_wanted)
     devices: dict[str, Any] = {}
     if settings.wipe_mobile_devices:
-        devices = pages_many(g, {p.uid: (f"the mobile devices of {p.email}", lambda t, e=p.email: d.mobiledevices(
+        devices = pages_many(g, {p.uid: (f"the mobile devices of {p.email}", lambda t, e=p.email: d.mobiledevices(  # type: ignore[misc]
         ).list(customerId=settings.customer, query=f"email:{e}", maxResults=min(size, 100), pageToken=t))
             for p in people}, "mobiledevices")
     steps: list[Step] = []

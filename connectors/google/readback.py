@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 from revoke.actions import State, unverifiable
 from revoke.connectors.google.client import Google, GoogleRefused
 from revoke.connectors.google.discovery import ACCOUNT_WIPED
-from revoke.connectors.google.kinds import (ArchiveGroup, DeleteAppPassword, DeleteGroup, DeleteOAuthToken,
-                                            InvalidateBackupCodes, RemoveFromChatSpace, RemoveFromGroup, SignOut,
-                                            SuspendUser, WipeMobileAccount)
+from revoke.connectors.google.kinds import (
+    ArchiveGroup,
+    DeleteAppPassword,
+    DeleteGroup,
+    DeleteOAuthToken,
+    InvalidateBackupCodes,
+    RemoveFromChatSpace,
+    RemoveFromGroup,
+    SignOut,
+    SuspendUser,
+    WipeMobileAccount,
+)
 from revoke.errors import ActionFailed
 
 if TYPE_CHECKING:
@@ -101,68 +110,91 @@ def _absent(answers: dict[str, Any], key: str) -> bool:
     return isinstance(value, GoogleRefused) and value.status == 404
 
 
+def _suspended(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> State:
+    user = _answer(answers, f"user:{uid}")
+    if str(user.get("id")) != uid:
+        return unverifiable(f"Google answered user {uid} with another account ({user.get('id')})")
+    if "suspended" not in user:
+        return unverifiable(f"user {uid} was answered without its `suspended` field")
+    return {"suspended": bool(user["suspended"])}
+
+
+def _codes(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> State:
+    codes = _listing(_answer(answers, f"codes:{uid}"), "admin#directory#verificationCodesList")
+    if codes is None:
+        return unverifiable(f"the backup codes of {uid} were answered without their list kind")
+    return {"codes": len([c for c in codes if c.get("verificationCode")])}
+
+
+def _wiped(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> State:
+    device = _answer(answers, f"device:{a.resource.rsplit('/', 1)[1]}")
+    status = str(device.get("status") or "")
+    if not status:
+        return unverifiable("the device was answered without its status")
+    return {"account_wiped": status in ACCOUNT_WIPED, "status": status}
+
+
+def _credential(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> State:
+    asp = a.kind == DeleteAppPassword.name
+    listing = _listing(_answer(answers, f"{'asps' if asp else 'tokens'}:{uid}"),
+                       "admin#directory#asps" if asp else "admin#directory#tokenList")
+    if listing is None:
+        return unverifiable(f"the {'app passwords' if asp else 'OAuth tokens'} of {uid} were answered without "
+                            "their list kind")
+    item = a.resource.rsplit("/", 1)[1]
+    for x in listing:
+        if str(x.get("codeId" if asp else "clientId")) == item:
+            return {"exists": True, **({"name": x.get("name")} if asp else {"app": x.get("displayText")})}
+    return {"exists": False, **({"name": a.before.get("name")} if asp else {"app": a.before.get("app")})}
+
+
+def _membership(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> State:
+    group_key, member_key = f"group:{a.resource}", f"member:{a.resource}|{uid}"
+    if _absent(answers, group_key):
+        # the id came from Google's own listing and group ids are never reused: the group was deleted (a listed
+        # group closed with delete, say), and nobody is a member of it any more
+        return {"member": False, "role": None, "group": "deleted"}
+    if group_key in answers:
+        _answer(answers, group_key)   # the group answers: a 404 below is about the membership
+    # (not asked: the group answered under this id earlier in this run)
+    if _absent(answers, member_key):
+        return {"member": False, "role": None}
+    member = _answer(answers, f"member:{a.resource}|{uid}")
+    if str(member.get("id")) != uid:
+        return unverifiable(f"Google answered the membership of {uid} with another member")
+    return {"member": True, "role": member.get("role")}
+
+
+def _group(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> State:
+    gid = a.params["group_id"]
+    if _absent(answers, f"group:{gid}"):
+        return {"exists": False}   # connect() proved these credentials read groups of this customer
+    group = _answer(answers, f"group:{gid}")
+    if str(group.get("id")) != gid:
+        return unverifiable(f"Google answered group {gid} with another group ({group.get('id')})")
+    return {"exists": True}
+
+
+_READERS = {
+    SignOut.name: lambda g, a, answers, uid: unverifiable(SIGN_OUT),
+    SuspendUser.name: _suspended,
+    InvalidateBackupCodes.name: _codes,
+    WipeMobileAccount.name: _wiped,
+    DeleteAppPassword.name: _credential,
+    DeleteOAuthToken.name: _credential,
+    RemoveFromGroup.name: _membership,
+    DeleteGroup.name: _group,
+    ArchiveGroup.name: lambda g, a, answers, uid: _archive_state(g, a),
+    RemoveFromChatSpace.name: lambda g, a, answers, uid: _chat_state(g, a),
+}
+
+
 def state_of(g: Google, a: "Action", answers: dict[str, Any]) -> State:
-    uid = _uid(a)
-    if a.kind == SignOut.name:
-        return unverifiable(SIGN_OUT)
-    if a.kind == SuspendUser.name:
-        user = _answer(answers, f"user:{uid}")
-        if str(user.get("id")) != uid:
-            return unverifiable(f"Google answered user {uid} with another account ({user.get('id')})")
-        if "suspended" not in user:
-            return unverifiable(f"user {uid} was answered without its `suspended` field")
-        return {"suspended": bool(user["suspended"])}
-    if a.kind == InvalidateBackupCodes.name:
-        codes = _listing(_answer(answers, f"codes:{uid}"), "admin#directory#verificationCodesList")
-        if codes is None:
-            return unverifiable(f"the backup codes of {uid} were answered without their list kind")
-        return {"codes": len([c for c in codes if c.get("verificationCode")])}
-    if a.kind == WipeMobileAccount.name:
-        device = _answer(answers, f"device:{a.resource.rsplit('/', 1)[1]}")
-        status = str(device.get("status") or "")
-        if not status:
-            return unverifiable("the device was answered without its status")
-        return {"account_wiped": status in ACCOUNT_WIPED, "status": status}
-    if a.kind in (DeleteAppPassword.name, DeleteOAuthToken.name):
-        asp = a.kind == DeleteAppPassword.name
-        listing = _listing(_answer(answers, f"{'asps' if asp else 'tokens'}:{uid}"),
-                           "admin#directory#asps" if asp else "admin#directory#tokenList")
-        if listing is None:
-            return unverifiable(f"the {'app passwords' if asp else 'OAuth tokens'} of {uid} were answered without "
-                                "their list kind")
-        item = a.resource.rsplit("/", 1)[1]
-        for x in listing:
-            if str(x.get("codeId" if asp else "clientId")) == item:
-                return {"exists": True, **({"name": x.get("name")} if asp else {"app": x.get("displayText")})}
-        return {"exists": False, **({"name": a.before.get("name")} if asp else {"app": a.before.get("app")})}
-    if a.kind == RemoveFromGroup.name:
-        group_key, member_key = f"group:{a.resource}", f"member:{a.resource}|{uid}"
-        if _absent(answers, group_key):
-            # the id came from Google's own listing and group ids are never reused: the group was deleted (a listed
-            # group closed with delete, say), and nobody is a member of it any more
-            return {"member": False, "role": None, "group": "deleted"}
-        if group_key in answers:
-            _answer(answers, group_key)   # the group answers: a 404 below is about the membership
-        # (not asked: the group answered under this id earlier in this run)
-        if _absent(answers, member_key):
-            return {"member": False, "role": None}
-        member = _answer(answers, f"member:{a.resource}|{uid}")
-        if str(member.get("id")) != uid:
-            return unverifiable(f"Google answered the membership of {uid} with another member")
-        return {"member": True, "role": member.get("role")}
-    if a.kind == DeleteGroup.name:
-        gid = a.params["group_id"]
-        if _absent(answers, f"group:{gid}"):
-            return {"exists": False}   # connect() proved these credentials read groups of this customer
-        group = _answer(answers, f"group:{gid}")
-        if str(group.get("id")) != gid:
-            return unverifiable(f"Google answered group {gid} with another group ({group.get('id')})")
-        return {"exists": True}
-    if a.kind == ArchiveGroup.name:
-        return _archive_state(g, a)
-    if a.kind == RemoveFromChatSpace.name:
-        return _chat_state(g, a)
-    return unverifiable(f"google-workspace cannot read back '{a.kind}'")
+    """An action's target as Google's answers show it; what they do not prove is unverifiable, with why."""
+    reader = _READERS.get(a.kind)
+    if reader is None:
+        return unverifiable(f"google-workspace cannot read back '{a.kind}'")
+    return reader(g, a, answers, _uid(a))
 
 
 def _archive_state(g: Google, a: "Action") -> State:

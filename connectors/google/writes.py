@@ -25,9 +25,18 @@ from googleapiclient.http import HttpRequest
 
 from revoke.connector import Receipt
 from revoke.connectors.google.client import Google, GoogleRefused
-from revoke.connectors.google.kinds import (ArchiveGroup, DeleteAppPassword, DeleteGroup, DeleteOAuthToken,
-                                            InvalidateBackupCodes, RemoveFromChatSpace, RemoveFromGroup, SignOut,
-                                            SuspendUser, WipeMobileAccount)
+from revoke.connectors.google.kinds import (
+    ArchiveGroup,
+    DeleteAppPassword,
+    DeleteGroup,
+    DeleteOAuthToken,
+    InvalidateBackupCodes,
+    RemoveFromChatSpace,
+    RemoveFromGroup,
+    SignOut,
+    SuspendUser,
+    WipeMobileAccount,
+)
 from revoke.errors import ActionFailed, NotSupported, RevokeError
 
 if TYPE_CHECKING:

@@ -42,7 +42,6 @@ class MicrosoftAppSettings(BaseModel):
     ca_file: str | None = Field(None, description="a CA bundle to trust (a TLS-inspecting proxy, or a local fake)")
     instance_discovery: bool = Field(True, description="false only for an authority msal cannot validate against "
                                      "Microsoft's list (a private cloud or a local fake)")
-    read_wait_seconds: float = Field(120.0, description="most time spent waiting out throttled reads in one run")
     requests_per_second: float | None = Field(default=None, gt=0, description="most requests a second (each one "
                                               "inside a $batch counts), for a tenant whose limit is known or "
                                               "shared; without it the rate is learnt from the service's 429 answers")
@@ -109,7 +108,7 @@ class MicrosoftApp:
         try:
             # msal answers from the cache until the token is close to expiry: one token per resource and run
             result = self._app.acquire_token_for_client(scopes=[scope])
-        except Exception as exc:  # msal raises requests', PyJWT's and its own errors: all end here, translated
+        except Exception as exc:  # noqa: BLE001 - msal raises requests', PyJWT's and its own errors: translated
             raise ConnectionFailed(self.system, f"token request failed ({type(exc).__name__}): "
                                    f"{self._secrets.redact(str(exc))}; check the secret or certificate") from None
         if "access_token" not in result:

@@ -17,14 +17,28 @@ from typing import Any, ClassVar, Sequence
 
 from revoke.actions import ACCESS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors.microsoft.entra_delete import (
+    DeleteAccount,
+    EntraSettings,
+    delete_state,
+    delete_step,
+    delete_write,
+    deleted_path,
+)
+from revoke.connectors.microsoft.graph import (
+    GraphClient,
+    Reply,
+    Sub,
+    directory_object_url,
+    exchange_route,
+    list_page,
+    membership_blocker,
+    seg,
+)
+from revoke.connectors.microsoft.names import DirectoryNames
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
-from revoke.connectors.microsoft.entra_delete import (DeleteAccount, EntraSettings, delete_state, delete_step,
-                                                      delete_write, deleted_path)
-from revoke.connectors.microsoft.names import DirectoryNames
-from revoke.connectors.microsoft.graph import (GraphClient, GraphSettings, Reply, Sub, directory_object_url,
-                                      exchange_route, list_page, membership_blocker, seg)
 
 USER_FIELDS = ("id,userPrincipalName,mail,proxyAddresses,displayName,accountEnabled,userType,onPremisesSyncEnabled,"
                "onPremisesSamAccountName,onPremisesDistinguishedName,onPremisesDomainName,"
@@ -124,7 +138,7 @@ class EntraConnector(Connector):
 
     def __init__(self, system: str, settings: EntraSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
-        self.graph = GraphClient(system, settings, secrets)
+        self.graph = GraphClient(system, settings, secrets, self.context.runtime)
         # Groups and directory roles read back as existing in this run. Only existence is kept (never a 404):
         # it is what lets "not in the user's memberOf" mean removed rather than a wrong id.
         self._containers_seen: set[str] = set()
@@ -237,9 +251,10 @@ class EntraConnector(Connector):
             note += "; a guest signs in at their home tenant, whose sessions this does not end"
         # "Revoked" means: sessions valid only from a time after this plan was made. Keyed to the plan's time (in
         # params), so the same plan re-applied later recognises its own revocation.
-        params = {"accessTokenMinutes": ACCESS_TOKEN_MINUTES, "revokeAfter": self.context.started_at.isoformat()}
+        revoke_after = self.context.started_at.isoformat()
+        params = {"accessTokenMinutes": ACCESS_TOKEN_MINUTES, "revokeAfter": revoke_after}
         revoke = Step(kind=RevokeSessions.name, resource=uid, person=s.person,
-                      before=_sessions_state(user, params["revokeAfter"]), needed=True, aliases=(upn,), label=upn,
+                      before=_sessions_state(user, revoke_after), needed=True, aliases=(upn,), label=upn,
                       note=note, params=params)
         return [disable, revoke, *deleting]
 

@@ -27,12 +27,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
+from pydantic import BaseModel, ConfigDict
+
 from revoke.actions import State
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Receipt, Step, Subject
 from revoke.connectors.microsoft import exchange_writes
 from revoke.connectors.microsoft.exchange_client import CmdletError, ExchangeClient, ExchangeSettings
-from revoke.connectors.microsoft.exchange_cmdlets import (LIST_TYPES, M365_GROUP, MANAGE_AS_APP, USER_MAILBOX,
-                                                          VIEW_CONFIGURATION, VIEW_RECIPIENTS)
+from revoke.connectors.microsoft.exchange_cmdlets import (
+    LIST_TYPES,
+    M365_GROUP,
+    MANAGE_AS_APP,
+    USER_MAILBOX,
+    VIEW_CONFIGURATION,
+    VIEW_RECIPIENTS,
+)
 from revoke.connectors.microsoft.exchange_discovery import ExchangeDiscovery, names
 from revoke.connectors.microsoft.exchange_kinds import KINDS, RemoveListMember
 from revoke.errors import ActionFailed
@@ -43,10 +51,20 @@ ROUTED_KINDS = ("remove-member", "remove-group-member")  # m365-groups' and entr
 LIST_ALL_AFTER = 50  # names to identify beyond which every distribution list is read at once
 
 
+class ExchangeListOptions(BaseModel):
+    """A runbook list's `options:` in an exchange-online system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # who may still send to a locked list (AcceptMessagesOnlyFromSendersOrMembers); None: the owners who stay
+    senders: list[str] | None = None
+
+
 class ExchangeOnlineConnector(Connector):
     name: ClassVar[str] = "exchange-online"
     version: ClassVar[str] = "1"
     Settings = ExchangeSettings
+    ListOptions = ExchangeListOptions
     kinds = KINDS
     read_permissions = (MANAGE_AS_APP, VIEW_RECIPIENTS, VIEW_CONFIGURATION)
     permission_format = "text"

@@ -24,8 +24,8 @@ import requests
 from pydantic import Field
 
 from revoke.connector import Identity
-from revoke.connectors.microsoft.exchange_cmdlets import AMBIGUOUS, CMDLETS, NOT_FOUND
 from revoke.connectors.microsoft.base import MicrosoftApp, MicrosoftAppSettings, PinnedSession, pacer_for
+from revoke.connectors.microsoft.exchange_cmdlets import AMBIGUOUS, CMDLETS, NOT_FOUND
 from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.pacing import Pacer
 from revoke.runtime import Runtime

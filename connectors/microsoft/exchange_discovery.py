@@ -8,13 +8,29 @@ from typing import Any, Sequence
 
 from revoke.connector import Discovery, ListTarget, Notice, Step, Subject
 from revoke.connectors.microsoft.exchange_client import CmdletError, ExchangeClient, require
-from revoke.connectors.microsoft.exchange_cmdlets import (GROUP_FIELDS, INBOX_RULE_FIELDS, LIST_TYPES, M365_GROUP,
-                                                          MAILBOX_FIELDS, MAILBOX_PERMISSION_FIELDS, MAILBOX_TYPES,
-                                                          MEMBER_FIELDS, RECIPIENT_FIELDS,
-                                                          RECIPIENT_PERMISSION_FIELDS, SHARED_MAILBOX)
-from revoke.connectors.microsoft.exchange_kinds import (DeleteList, DisableForwarding, DisableInboxRule, LockList,
-                                                        RemoveFullAccess, RemoveListMember, RemoveSendAs,
-                                                        RemoveSendOnBehalf)
+from revoke.connectors.microsoft.exchange_cmdlets import (
+    GROUP_FIELDS,
+    INBOX_RULE_FIELDS,
+    LIST_TYPES,
+    M365_GROUP,
+    MAILBOX_FIELDS,
+    MAILBOX_PERMISSION_FIELDS,
+    MAILBOX_TYPES,
+    MEMBER_FIELDS,
+    RECIPIENT_FIELDS,
+    RECIPIENT_PERMISSION_FIELDS,
+    SHARED_MAILBOX,
+)
+from revoke.connectors.microsoft.exchange_kinds import (
+    DeleteList,
+    DisableForwarding,
+    DisableInboxRule,
+    LockList,
+    RemoveFullAccess,
+    RemoveListMember,
+    RemoveSendAs,
+    RemoveSendOnBehalf,
+)
 
 CLOSE_MODES = ("lock", "delete", "remove-leavers")  # "default" is lock
 SMTP = re.compile(r"\[SMTP:([^\]]+)\]", re.IGNORECASE)

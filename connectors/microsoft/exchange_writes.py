@@ -12,13 +12,25 @@ from typing import Any, Sequence
 from revoke.actions import State, unverifiable
 from revoke.connector import Receipt
 from revoke.connectors.microsoft.exchange_client import Answer, CmdletError, ExchangeClient, require
-from revoke.connectors.microsoft.exchange_cmdlets import (GROUP_FIELDS, INBOX_RULE_FIELDS, MAILBOX_FIELDS,
-                                                          MAILBOX_PERMISSION_FIELDS, MEMBER_FIELDS,
-                                                          RECIPIENT_PERMISSION_FIELDS)
+from revoke.connectors.microsoft.exchange_cmdlets import (
+    GROUP_FIELDS,
+    INBOX_RULE_FIELDS,
+    MAILBOX_FIELDS,
+    MAILBOX_PERMISSION_FIELDS,
+    MEMBER_FIELDS,
+    RECIPIENT_PERMISSION_FIELDS,
+)
 from revoke.connectors.microsoft.exchange_discovery import lock_state
-from revoke.connectors.microsoft.exchange_kinds import (DeleteList, DisableForwarding, DisableInboxRule, LockList,
-                                                        RemoveFullAccess, RemoveListMember, RemoveSendAs,
-                                                        RemoveSendOnBehalf)
+from revoke.connectors.microsoft.exchange_kinds import (
+    DeleteList,
+    DisableForwarding,
+    DisableInboxRule,
+    LockList,
+    RemoveFullAccess,
+    RemoveListMember,
+    RemoveSendAs,
+    RemoveSendOnBehalf,
+)
 from revoke.errors import ActionFailed
 from revoke.plan import Action
 
@@ -132,21 +144,8 @@ class ReadBack:
 
     def state(self, a: Action) -> State:
         p = a.params
-        if a.kind in (LockList.name, DeleteList.name):
-            got = self._get("Get-DistributionGroup", a.resource, Identity=a.resource)
-            if a.kind == DeleteList.name:
-                return {"exists": got is not None}
-            if not got:
-                return {"locked": None, "missing": "distribution list"}
-            return lock_state(require(got[0], GROUP_FIELDS, f"Get-DistributionGroup -Identity {a.resource!r}"),
-                              p["senders"])
-        if a.kind == RemoveListMember.name:
-            got = self._get("Get-DistributionGroupMember", a.resource, Identity=a.resource, ResultSize="Unlimited")
-            if got is None:
-                return {"member": None, "missing": "distribution list"}
-            members = [require(m, MEMBER_FIELDS, f"Get-DistributionGroupMember -Identity {a.resource!r}")["Guid"]
-                       for m in got]
-            return {"member": a.principal in members}
+        if a.kind in (LockList.name, DeleteList.name, RemoveListMember.name):
+            return self._list_state(a)
         if a.kind == RemoveFullAccess.name:
             got = self._get("Get-MailboxPermission", p["mailbox"], Identity=p["mailbox"])
             if got is None:
@@ -184,4 +183,24 @@ class ReadBack:
                 return unverifiable(f"inbox rule {p['rule']} is not among the mailbox's rules any more (deleted or "
                                     "renamed): its forwarding cannot be confirmed off")
             return {"enabled": bool(rule["Enabled"])}
+        raise ActionFailed(f"exchange-online cannot read back '{a.kind}'")
+
+    def _list_state(self, a: Action) -> State:
+        """A distribution list's lock, existence or membership, as Exchange answers it."""
+        p = a.params
+        if a.kind in (LockList.name, DeleteList.name):
+            got = self._get("Get-DistributionGroup", a.resource, Identity=a.resource)
+            if a.kind == DeleteList.name:
+                return {"exists": got is not None}
+            if not got:
+                return {"locked": None, "missing": "distribution list"}
+            return lock_state(require(got[0], GROUP_FIELDS, f"Get-DistributionGroup -Identity {a.resource!r}"),
+                              p["senders"])
+        if a.kind == RemoveListMember.name:
+            got = self._get("Get-DistributionGroupMember", a.resource, Identity=a.resource, ResultSize="Unlimited")
+            if got is None:
+                return {"member": None, "missing": "distribution list"}
+            members = [require(m, MEMBER_FIELDS, f"Get-DistributionGroupMember -Identity {a.resource!r}")["Guid"]
+                       for m in got]
+            return {"member": a.principal in members}
         raise ActionFailed(f"exchange-online cannot read back '{a.kind}'")

@@ -4,13 +4,13 @@
 msal acquires an app-only token (client secret or certificate, from `Secrets`) and caches it for the run. Reads
 page through `@odata.nextLink` and go in JSON `$batch`es of at most 20; writes go in `$batch`es too.
 
-Retry policy, and why it differs for reads and writes:
-- an idempotent read (discovery, read-back) answered 429/503 is waited out here, using Retry-After, within a
-  bounded total wait: repeating it cannot change anything;
-- every request goes through one `revoke.pacing.Pacer` per app and tenant, shared by the engine's threads and by
-  the systems that use the same app: it counts each sub-request of a `$batch`, learns Graph's rate from the
-  throttled answers (Graph does not announce it) and holds every thread until the Retry-After, so the threads
-  do not each find the closed window by sending into it;
+Retries and waits are the engine's (`context.runtime`, revoke/runtime.py), never this client's own:
+- an idempotent read (discovery, read-back) answered 429/503 is repeated through the runtime's retry decision
+  (`Runtime.read` / `Runtime.may_retry`), within the system's attempts and wait budget;
+- every request goes through one `revoke.pacing.Pacer` per app and tenant, made once per run by the runtime
+  (`Runtime.shared`) and waiting on the run's clock: it counts each sub-request of a `$batch`, learns Graph's rate
+  from the throttled answers (Graph does not announce it) and holds every thread until the Retry-After, so the
+  engine's threads do not each find the closed window by sending into it;
 - a write is never repeated here. A throttled write, or a throttled sub-request of a batch, may have been applied
   anyway (Graph says so for `$batch`), so it goes back to the engine as `ActionFailed(retryable=True,
   retry_after=...)`; the engine reads the target back before deciding to send it again.
@@ -20,10 +20,9 @@ Every answer's `request-id` is kept so evidence can name the provider's record o
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import quote
 
 import requests
@@ -31,9 +30,15 @@ from pydantic import Field
 
 from revoke.connector import Identity
 from revoke.connectors.microsoft.base import (  # noqa: F401 - the shared base, re-exported for the Graph connectors
-    MicrosoftApp, MicrosoftAppSettings, PinnedSession, pacer_for, shared_token_cache)
+    MicrosoftApp,
+    MicrosoftAppSettings,
+    PinnedSession,
+    pacer_for,
+    shared_token_cache,
+)
 from revoke.errors import ActionFailed, ConnectionFailed
 from revoke.pacing import Pacer
+from revoke.runtime import Runtime
 from revoke.secrets import Secrets
 
 MAX_BATCH = 20
@@ -124,15 +129,14 @@ def seg(value: str) -> str:
 
 
 class GraphClient:
-    def __init__(self, system: str, settings: GraphSettings, secrets: Secrets):
+    def __init__(self, system: str, settings: GraphSettings, secrets: Secrets, runtime: Runtime):
         self.system = system
         self.settings = settings
         self._secrets = secrets
+        self.runtime = runtime
         self.session = PinnedSession(settings.ca_file)
         self.app = MicrosoftApp(system, settings, secrets, self.session)
-        self._read_wait_left = settings.read_wait_seconds
-        self._wait_lock = threading.Lock()  # the engine applies batches from several threads
-        self.pacer = shared_pacer(settings)
+        self.pacer = shared_pacer(settings, runtime)
 
     # ---- token -----------------------------------------------------------------------------------------------
     def connect(self) -> Identity:
@@ -176,22 +180,15 @@ class GraphClient:
             payload = {"error": {"code": "", "message": resp.text[:200]}}
         return Reply(resp.status_code, payload, dict(resp.headers), resp.headers.get("request-id", ""))
 
-    def _wait_for_read(self, replies: Iterable[Reply]) -> bool:
-        """Take the wait for throttled reads from the run's budget; the pacer holds the next send until the
-        Retry-After has passed. False when the budget is spent."""
-        wait = max((r.retry_after if r.retry_after is not None else 1.0) for r in replies)
-        with self._wait_lock:
-            if wait > self._read_wait_left:
-                return False
-            self._read_wait_left -= wait
-        return True
-
     def get(self, path_or_url: str, params: dict[str, str] | None = None) -> Reply:
-        """An idempotent read, throttling waited out. Errors other than throttling come back as the Reply."""
-        while True:
+        """An idempotent read, throttling waited out by the runtime. Errors other than throttling come back as the
+        Reply; throttling past the system's budget is raised as the retryable ActionFailed."""
+        def once() -> Reply:
             reply = self.send("GET", path_or_url, params=params)
-            if not reply.throttled or not self._wait_for_read([reply]):
-                return reply
+            if reply.throttled:
+                raise reply.failure(f"reading {path_or_url.split('?')[0]}")
+            return reply
+        return self.runtime.read(once)
 
     def get_all(self, path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
         reply = self.get(path, params)
@@ -226,13 +223,17 @@ class GraphClient:
         answers: dict[str, Reply] = {}
         for chunk in _chunks(subs):
             answers.update(self._batch_once(chunk))
-        if reads:
-            while True:
-                again = [s for s in subs if answers[s.key].throttled]
-                if not again or not self._wait_for_read(answers[s.key] for s in again):
-                    break
-                for chunk in _chunks(again):
-                    answers.update(self._batch_once(chunk))
+        attempt = 1
+        while reads:
+            again = [s for s in subs if answers[s.key].throttled]
+            if not again:
+                break
+            retry_after = max((answers[s.key].retry_after or 1.0) for s in again)
+            if self.runtime.may_retry(attempt, retry_after) is None:
+                break  # the pacer holds the next send until the Retry-After: no wait of its own here
+            attempt += 1
+            for chunk in _chunks(again):
+                answers.update(self._batch_once(chunk))
         return answers
 
     def batch_get(self, paths: dict[str, str]) -> dict[str, Reply]:
@@ -280,11 +281,14 @@ class GraphClient:
         return out
 
 
-def shared_pacer(settings: GraphSettings) -> Pacer:
+def shared_pacer(settings: GraphSettings, runtime: Runtime) -> Pacer:
     """Graph limits an app per tenant, so the systems of a run that use the same app in the same tenant (an
-    `entra` and an `m365-groups` system, applied side by side) pace together; the lowest configured
-    `requests_per_second` among them holds."""
-    return pacer_for((settings.graph_root, settings.tenant_id, settings.client_id), settings.requests_per_second)
+    `entra` and an `m365-groups` system, applied side by side) pace together: one pacer per run, made by the
+    runtime, waiting on the run's clock; the lowest configured `requests_per_second` among them holds."""
+    key = ("graph-pacer", settings.graph_root, settings.tenant_id, settings.client_id)
+    pacer = runtime.shared(key, lambda: Pacer(clock=runtime.monotonic, sleep=runtime.sleep))
+    pacer.limit(settings.requests_per_second)
+    return pacer
 
 
 def _chunks(subs: Sequence[Sub]) -> list[list[Sub]]:

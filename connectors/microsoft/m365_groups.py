@@ -17,15 +17,27 @@ import re
 from typing import Any, ClassVar, Sequence
 from urllib.parse import quote
 
+from pydantic import BaseModel, ConfigDict
+
 from revoke.actions import LISTS, ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Notice, Receipt, Step, Subject
+from revoke.connectors.microsoft.graph import (
+    EXCHANGE_RUNBOOK,
+    GraphClient,
+    GraphSettings,
+    Reply,
+    Sub,
+    directory_object_url,
+    exchange_route,
+    is_mail_only,
+    list_page,
+    membership_blocker,
+    seg,
+)
+from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
 from revoke.errors import ActionFailed, RevokeError
 from revoke.exposure import ExposureRule
 from revoke.plan import Action
-from revoke.connectors.microsoft.names import USER_ID_FIELDS, DirectoryNames, group_entity
-from revoke.connectors.microsoft.graph import (EXCHANGE_RUNBOOK, GraphClient, GraphSettings, Reply, Sub,
-                                      directory_object_url, exchange_route, is_mail_only, list_page,
-                                      membership_blocker, seg)
 
 GROUP_FIELDS = ("id,displayName,mail,mailEnabled,securityEnabled,groupTypes,membershipRule,onPremisesSyncEnabled,"
                 "resourceProvisioningOptions")
@@ -71,10 +83,19 @@ class DeleteGroup(ActionKind):
     restore_note = f"a deleted Microsoft 365 group is restorable for {SOFT_DELETE_DAYS} days after its deletion"
 
 
+class M365ListOptions(BaseModel):
+    """A runbook list's `options:` in an m365-groups system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    guests: bool = False  # also remove every guest member (userType Guest), not only the leavers
+
+
 class M365GroupsConnector(Connector):
     name: ClassVar[str] = "m365-groups"
     version: ClassVar[str] = "1"
     Settings = GraphSettings
+    ListOptions = M365ListOptions
     kinds = (ArchiveTeam, RemoveMember, DeleteGroup)
     read_permissions = ("Group.Read.All", "GroupMember.Read.All", "User.Read.All", "Team.ReadBasic.All")
     permission_format = "text"
@@ -82,7 +103,7 @@ class M365GroupsConnector(Connector):
 
     def __init__(self, system: str, settings: GraphSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
-        self.graph = GraphClient(system, settings, secrets)
+        self.graph = GraphClient(system, settings, secrets, self.context.runtime)
         self._operations: dict[str, str] = {}  # team id -> Location of its archive operation, this run
         self.names = DirectoryNames(self.graph, own=(settings.client_id,))
 
@@ -106,29 +127,8 @@ class M365GroupsConnector(Connector):
     # ---- discovery -----------------------------------------------------------------------------------------
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery:
         out = Discovery()
-        lookups = {}
-        for lst in lists:
-            if lst.close not in CLOSE_MODES:
-                out.notices.append(Notice(f"list '{lst.ident}': unknown close mode '{lst.close}' (use one of "
-                                          f"{', '.join(CLOSE_MODES)})", resource=lst.ident))
-            elif GUID.match(lst.ident):
-                lookups[f"list:{lst.ident}"] = f"/groups/{lst.ident}?$select={GROUP_FIELDS}"
-            else:  # by mail address, or by display name (unique, or the plan lists the candidates)
-                lookups[f"list:{lst.ident}"] = f"/groups?$filter={by_name(lst.ident)}&$select={GROUP_FIELDS}"
-        for s in subjects:
-            lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select={USER_ID_FIELDS},userType"
-        replies = self.graph.batch_get(lookups)
-        leavers: dict[str, Subject] = {}
-        for s in subjects:
-            reply = replies[f"user:{s.ident}"]
-            if reply.status == 404:
-                out.notices.append(Notice(f"no Entra ID user '{s.ident}' in tenant {self.settings.tenant_id}",
-                                          person=s.person))
-            elif not reply.ok:
-                raise self.graph.read_failure(reply, f"user {s.ident}")
-            else:
-                leavers[reply.body["id"]] = s
-                self.names.remember_user(reply.body)
+        replies = self.graph.batch_get(self._lookups(subjects, lists, out))
+        leavers = self._leavers(subjects, replies, out)
         targets: list[tuple[ListTarget, dict[str, Any]]] = []
         missing: list[ListTarget] = []
         for lst in lists:
@@ -142,8 +142,45 @@ class M365GroupsConnector(Connector):
                 targets.append((lst, group))
                 self.names.remember(group_entity(group))
         out.steps.extend(self._deleted_lists(missing, out))
+        more = self._group_details([g for _, g in targets])
+        for lst, g in targets:
+            out.steps.extend(self._list_steps(lst, g, leavers, more))
+        return out
+
+    def _lookups(self, subjects: Sequence[Subject], lists: Sequence[ListTarget], out: Discovery) -> dict[str, str]:
+        """The reads that find each list (by id or mail) and each leaver, for one batch."""
+        lookups = {}
+        for lst in lists:
+            if lst.close not in CLOSE_MODES:
+                out.notices.append(Notice(f"list '{lst.ident}': unknown close mode '{lst.close}' (use one of "
+                                          f"{', '.join(CLOSE_MODES)})", resource=lst.ident))
+            elif GUID.match(lst.ident):
+                lookups[f"list:{lst.ident}"] = f"/groups/{lst.ident}?$select={GROUP_FIELDS}"
+            else:  # by mail address, or by display name (unique, or the plan lists the candidates)
+                lookups[f"list:{lst.ident}"] = f"/groups?$filter={by_name(lst.ident)}&$select={GROUP_FIELDS}"
+        for s in subjects:
+            lookups[f"user:{s.ident}"] = f"/users/{seg(s.ident)}?$select={USER_ID_FIELDS},userType"
+        return lookups
+
+    def _leavers(self, subjects: Sequence[Subject], replies: dict[str, Reply], out: Discovery) -> dict[str, Subject]:
+        """The leavers found, by object id; a notice for each one the tenant does not have."""
+        leavers: dict[str, Subject] = {}
+        for s in subjects:
+            reply = replies[f"user:{s.ident}"]
+            if reply.status == 404:
+                out.notices.append(Notice(f"no Entra ID user '{s.ident}' in tenant {self.settings.tenant_id}",
+                                          person=s.person))
+            elif not reply.ok:
+                raise self.graph.read_failure(reply, f"user {s.ident}")
+            else:
+                leavers[reply.body["id"]] = s
+                self.names.remember_user(reply.body)
+        return leavers
+
+    def _group_details(self, groups: list[dict[str, Any]]) -> dict[str, Reply]:
+        """Members, owners and (for a team) the team of each group, in batches."""
         detail = {}
-        for _, g in targets:
+        for g in groups:
             detail[f"members:{g['id']}"] = f"/groups/{g['id']}/members?$select={MEMBER_FIELDS}&$top=999"
             detail[f"owners:{g['id']}"] = f"/groups/{g['id']}/owners?$select=id&$top=999"
             if _is_team(g):
@@ -152,9 +189,7 @@ class M365GroupsConnector(Connector):
         for key, reply in more.items():
             if not reply.ok:
                 raise self.graph.read_failure(reply, key)
-        for lst, g in targets:
-            out.steps.extend(self._list_steps(lst, g, leavers, more))
-        return out
+        return more
 
     def _one_group(self, reply: Reply, lst: ListTarget, out: Discovery) -> dict[str, Any] | None:
         """The group, {} when there is none (it may be in deleted items), None when a notice says why not."""
@@ -334,25 +369,35 @@ class M365GroupsConnector(Connector):
                                  self.kind(a.kind).permissions)
         detail: dict[str, Any] = {"status": reply.status}
         if a.kind == ArchiveTeam.name:
-            location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
-            detail["operation"] = location
-            detail.update(self._follow(a.resource, location))
+            return self._follow(a.resource, reply, detail)
         if a.kind == DeleteGroup.name:
-            now = dt.datetime.now(dt.timezone.utc)
+            now = self.context.runtime.now()
             detail["restorableUntil"] = (now + dt.timedelta(days=SOFT_DELETE_DAYS)).isoformat(timespec="seconds")
             detail["note"] = DeleteGroup.restore_note
         return Receipt(request_ids=(reply.request_id,), detail=detail)
 
-    def _follow(self, team: str, location: str) -> dict[str, Any]:
-        """Remember a team's async operation for the read-back, and look at it once now."""
-        if not location:
-            return {}
-        self._operations[team] = location
-        op = self.graph.get(location)
-        return {"operationStatus": op.body.get("status")} if op.ok else {}
+    def _follow(self, team: str, reply: Reply, detail: dict[str, Any]) -> Receipt:
+        """A team's (un)archive runs as an async operation (202 with its Location): remember it for the read-back,
+        look at it once now, and while it runs ask the engine to read the team back later (`poll_after`)."""
+        location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
+        detail["operation"] = location
+        running = False
+        if location:
+            self._operations[team] = location
+            op = self.graph.get(location)
+            status = op.body.get("status") if op.ok else None
+            detail["operationStatus"] = status
+            running = status in ("notStarted", "inProgress")
+        return Receipt(request_ids=(reply.request_id,), detail=detail,
+                       poll_after=self.settings.async_poll_seconds if running else None)
 
     # ---- read back -----------------------------------------------------------------------------------------
     def read_back(self, actions: Sequence[Action]) -> dict[str, State]:
+        for a in [a for a in actions if a.kind == ArchiveTeam.name and a.resource in self._operations]:
+            # an (un)archive still running leaves the team as it was: the engine reads it again after poll_after
+            op = self.graph.get(self._operations[a.resource])
+            if not (op.ok and op.body.get("status") in ("notStarted", "inProgress")):
+                del self._operations[a.resource]
         paths: dict[str, str] = {}
         for a in actions:
             if a.kind == ArchiveTeam.name:
@@ -368,19 +413,7 @@ class M365GroupsConnector(Connector):
         for key, reply in replies.items():
             if not reply.ok and reply.status != 404:
                 raise self.graph.read_failure(reply, key)
-        states = {a.id: self._state(a, replies) for a in actions}
-        for a in [a for a in actions if a.kind == ArchiveTeam.name and a.resource in self._operations]:
-            op = self.graph.get(self._operations[a.resource])
-            if op.ok and op.body.get("status") in ("notStarted", "inProgress"):
-                # (un)archiving still runs on the service side: read again later rather than call it failed
-                raise ActionFailed(f"(un)archiving team {a.label or a.resource} is still in progress",
-                                   retryable=True, retry_after=self.settings.async_poll_seconds,
-                                   request_ids=[op.request_id])
-            del self._operations[a.resource]
-            team = self.graph.get(f"/teams/{a.resource}")
-            if team.ok:
-                states[a.id] = _archived(team, a.resource)
-        return states
+        return {a.id: self._state(a, replies) for a in actions}
 
     def _state(self, a: Action, replies: dict[str, Reply]) -> State:
         if a.kind == ArchiveTeam.name:
@@ -420,10 +453,7 @@ class M365GroupsConnector(Connector):
                 return Receipt(detail={"note": "the team was archived before the run; left archived"})
             reply = self.graph.send("POST", f"/teams/{a.resource}/unarchive")
             if reply.ok:
-                location = next((v for k, v in reply.headers.items() if k.casefold() == "location"), "")
-                return Receipt(request_ids=(reply.request_id,),
-                               detail={"status": reply.status, "operation": location,
-                                       **self._follow(a.resource, location)})
+                return self._follow(a.resource, reply, {"status": reply.status})
         elif a.kind == RemoveMember.name:
             reply = self.graph.send("POST", f"/groups/{a.resource}/members/$ref",
                                     {"@odata.id": directory_object_url(self.settings, a.principal or "")})

@@ -158,7 +158,7 @@ class OktaClient:
             return f"Bearer {self._bearer[0]}"
 
     def _fetch_token(self, now: float) -> tuple[str, float]:
-        import jwt   # the `okta` extra (PyJWT with cryptography)
+        import jwt  # the `okta` extra (PyJWT with cryptography)
 
         endpoint = f"{self.settings.org_url}/oauth2/v1/token"
         headers = {"kid": self.settings.key_id} if self.settings.key_id else None

@@ -18,11 +18,28 @@ from typing import Any, ClassVar, Sequence
 from revoke.actions import ActionKind, State, unverifiable
 from revoke.connector import Connector, Discovery, Entity, Identity, ListTarget, Receipt, Subject
 from revoke.connectors.okta.client import OktaClient, OktaRefused, request_ids
-from revoke.connectors.okta.discovery import (BLOCKED, find_group, find_user, plan_list, plan_person, resolve,
-                                              rule_targets, user_identifiers)
-from revoke.connectors.okta.kinds import (KINDS, READ_PERMISSIONS, ClearSessions, DeactivateUser, EmptyGroup,
-                                          RemoveFromGroup, ResetFactors, RevokeGrant, SuspendUser,
-                                          permissions_document)
+from revoke.connectors.okta.discovery import (
+    BLOCKED,
+    find_group,
+    find_user,
+    plan_list,
+    plan_person,
+    resolve,
+    rule_targets,
+    user_identifiers,
+)
+from revoke.connectors.okta.kinds import (
+    KINDS,
+    READ_PERMISSIONS,
+    ClearSessions,
+    DeactivateUser,
+    EmptyGroup,
+    RemoveFromGroup,
+    ResetFactors,
+    RevokeGrant,
+    SuspendUser,
+    permissions_document,
+)
 from revoke.connectors.okta.settings import OktaSettings
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported, RevokeError
 from revoke.exposure import ExposureRule
@@ -290,7 +307,7 @@ class OktaConnector(Connector):
                 return None
             memo[("groups", uid)] = {str(g["id"]) for g in self.client.pages(
                 f"the groups of {uid}", f"/api/v1/users/{uid}/groups")}
-        return memo[("groups", uid)]  # type: ignore[no-any-return]
+        return memo[("groups", uid)]  # type: ignore[no-any-return,unused-ignore]
 
     def _membership(self, a: Any, memo: dict[tuple[str, str], Any]) -> State:
         groups = self._groups_of(a.params["user_id"], memo)

@@ -20,8 +20,15 @@ from urllib.parse import quote
 
 from revoke.connector import Discovery, ListTarget, Notice, Step, Subject
 from revoke.connectors.okta.client import OktaClient, OktaRefused
-from revoke.connectors.okta.kinds import (ClearSessions, DeactivateUser, EmptyGroup, RemoveFromGroup, ResetFactors,
-                                          RevokeGrant, SuspendUser)
+from revoke.connectors.okta.kinds import (
+    ClearSessions,
+    DeactivateUser,
+    EmptyGroup,
+    RemoveFromGroup,
+    ResetFactors,
+    RevokeGrant,
+    SuspendUser,
+)
 
 if TYPE_CHECKING:
     from revoke.connectors.okta.connector import OktaConnector

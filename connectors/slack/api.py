@@ -2,10 +2,11 @@
 
 Slack answers most failures with HTTP 200 and `ok: false`; slack_sdk raises `SlackApiError` for those and for
 non-200 answers. Both become revoke's named errors here, once, with the fix in the message (`missing_scope` names
-the scope to add). Throttling: reads go through slack_sdk's retry handlers, which wait out a 429's `Retry-After`,
-extended to the `ratelimited` that Slack may send inside an HTTP 200 with no `Retry-After`. Writes are never
-retried here: they raise `ActionFailed(retryable=True, retry_after=...)`, so the engine reads the target back
-before it tries again (a throttled write may have been carried out anyway).
+the scope to add). slack_sdk's own retry handlers are off: every call is made once. A throttled answer (a 429 with
+`Retry-After`, or the `ratelimited` that Slack may send inside an HTTP 200 with no `Retry-After`) raises
+`ActionFailed(retryable=True, retry_after=...)`. Reads are repeated by the engine's runtime (`Runtime.read`),
+which backs off even without a `Retry-After`; writes go back to the engine, which reads the target back before it
+tries again (a throttled write may have been carried out anyway).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from urllib.error import URLError
 import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
 from revoke.errors import ActionFailed
+from revoke.runtime import Runtime
 
 TYPES = "public_channel,private_channel"
 BULK = 20  # more people than this: read users.list once rather than look each one up
@@ -57,19 +58,6 @@ class SlackRefused(ActionFailed):
     def __init__(self, reason: str, code: str, **kw: Any):
         super().__init__(reason, **kw)
         self.code = code
-
-
-class ThrottleRetryHandler(RateLimitErrorRetryHandler):
-    """slack_sdk's 429 handler (waits `Retry-After`), also for `ratelimited` inside an HTTP 200, which carries no
-    `Retry-After`: the parent then waits about a second, so the app backs off anyway."""
-
-    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
-        if response is None:
-            return False
-        if response.status_code == 429:
-            return True
-        body = response.body if isinstance(response.body, dict) else {}
-        return response.status_code == 200 and body.get("error") == "ratelimited"
 
 
 class Unproven(ActionFailed):
@@ -139,24 +127,23 @@ def translate(method: str, err: SlackApiError) -> SlackRefused:
 
 
 class SlackApi:
-    """Two WebClients on one token: `reads` wait out throttling, `writes` never retry anything themselves."""
+    """One WebClient on one token that never retries anything itself: reads are repeated by the engine's runtime,
+    writes go back to the engine (a connection error after the request left may hide a write that happened)."""
 
-    def __init__(self, token: str, base_url: str, *, timeout: int, read_retries: int):
-        self.reads = WebClient(token=token, base_url=base_url, timeout=timeout,
-                               retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1),
-                                               ThrottleRetryHandler(max_retry_count=read_retries)])
-        # a connection error after the request left may hide a write that happened: the engine reads back first
-        self.writes = WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+    def __init__(self, token: str, base_url: str, *, timeout: int, runtime: Runtime):
+        self.client = WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+        self.runtime = runtime
         self._directory: dict[str, dict[str, Any]] | None = None
         self._channels: list[dict[str, Any]] | None = None
 
     def read(self, method: str, **params: Any) -> SlackResponse:
-        return self._call(self.reads, method, params)
+        """An idempotent call: the runtime repeats it while Slack throttles it, within the system's budget."""
+        return self.runtime.read(lambda: self._call(self.client, method, params))
 
     def write(self, method: str, **params: Any) -> SlackResponse:
-        return self._call(self.writes, method, params)
+        return self._call(self.client, method, params)
 
-    def pages(self, method: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def pages(self, method: str, key: str, **params: Any) -> Iterator[Any]:
         """Every item of a cursor-paged list method."""
         cursor = ""
         while True:
@@ -210,9 +197,9 @@ class SlackApi:
                                                       exclude_archived=True, limit=200)} for uid in users}
         out: dict[str, set[str]] = {uid: set() for uid in users}
         for cid in channels:
-            for uid in self.pages("conversations.members", "members", channel=cid, limit=200):
-                if uid in out:
-                    out[uid].add(cid)
+            for member in self.pages("conversations.members", "members", channel=cid, limit=200):
+                if str(member) in out:  # conversations.members pages user ids, not objects
+                    out[str(member)].add(cid)
         return out
 
     @staticmethod

@@ -58,7 +58,6 @@ class SlackSettings(BaseModel):
     scim_token: SecretRef | None = Field(None, description="SCIM token of an Org Owner/Admin (admin scope)")
     scim_url: str = Field("https://api.slack.com/scim/v2/", description="the SCIM API root")
     timeout: int = Field(30, ge=1, description="seconds to wait for an answer")
-    read_retries: int = Field(3, ge=0, le=10, description="times a failed read is tried again")
 
     @field_validator("base_url", "scim_url")
     @classmethod
@@ -161,7 +160,7 @@ class SlackConnector(Connector):
         if self._api is None:
             s = self.settings
             self._api = SlackApi(self.secrets.get(s.token) or "", s.base_url, timeout=s.timeout,
-                                 read_retries=s.read_retries)
+                                 runtime=self.context.runtime)
         return self._api
 
     @property
@@ -232,7 +231,7 @@ class SlackConnector(Connector):
                 for cid in sorted(memberships[uid] - set(targets)):
                     if cid in by_id:
                         self._plan_removal(by_id[cid], subject, user, True, found)
-        for uid, (subject, user) in leavers.items():
+        for subject, user in leavers.values():
             self._plan_sessions(subject, user, found)
         return found
 

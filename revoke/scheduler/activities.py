@@ -28,17 +28,37 @@ from temporalio.exceptions import ApplicationError
 from revoke import __version__, approvals, attest
 from revoke.actions import Outcome, Verification
 from revoke.connector import Receipt, load
-from revoke.engine import (_System, _systems_header, attempt_batch, budget_spent, check_guardrails, check_systems,
-                           finish_run, intents, open_systems, settle)
+from revoke.engine import (
+    _System,
+    _systems_header,
+    attempt_batch,
+    budget_spent,
+    check_guardrails,
+    check_systems,
+    finish_run,
+    intents,
+    open_systems,
+    settle,
+)
 from revoke.errors import RevokeError
 from revoke.evidence import MANIFEST, EvidenceLog, iso, now
 from revoke.plan import Action
 from revoke.progress import Progress
 from revoke.run import RunResult, action_record
-from revoke.scheduler.runs import (CACHE, LoadedRun, options_for, part_key, part_text, read_part, stage_actions,
-                                   stamped)
-from revoke.scheduler.spec import (CHECK, FINAL_ERRORS, JOURNAL, SHARD, Checked, JournalInput, Shard, ShardDone,
-                                   ShardInput, StageDone, StageInput)
+from revoke.scheduler.runs import CACHE, LoadedRun, options_for, part_key, part_text, read_part, stage_actions, stamped
+from revoke.scheduler.spec import (
+    CHECK,
+    FINAL_ERRORS,
+    JOURNAL,
+    SHARD,
+    Checked,
+    JournalInput,
+    Shard,
+    ShardDone,
+    ShardInput,
+    StageDone,
+    StageInput,
+)
 from revoke.scheduler.store import LocalStore, clear_dir, put_run
 
 T = TypeVar("T")
@@ -255,7 +275,7 @@ def _journal(inp: JournalInput) -> StageDone:
     run_id = inp.stage_run_id
     local = isinstance(store, LocalStore)
     scratch = None if local else tempfile.TemporaryDirectory(prefix="revoke-journal-")
-    run_dir = store.path(run_id) if isinstance(store, LocalStore) else Path(scratch.name) / run_id
+    run_dir = store.path(run_id) if isinstance(store, LocalStore) else Path(scratch.name if scratch else "") / run_id
     try:
         clear_dir(run_dir)  # an earlier attempt that stopped half way: written again, whole, from the parts
         approved = approvals.require(plan)

@@ -18,7 +18,6 @@ from revoke.redaction import REDACTOR
 from revoke.scheduler.spec import TASK_QUEUE, WORKFLOW, RunSpec, StageDone, StageSpec, seconds, utc_iso
 from revoke.scheduler.store import SCHEDULED, EvidenceStore
 
-
 # Temporal's Python client runs a Rust runtime whose threads can outlive the interpreter: a process that exits
 # normally after using it may abort in finalisation ("PyGILState_Release", temporalio/sdk-python#300). The CLI
 # leaves such a process with os._exit once its output is flushed (`revoke.cli.main`).
@@ -56,7 +55,7 @@ def settings(address: str | None = None, namespace: str | None = None, task_queu
     import os
 
     secrets_dir = os.environ.get("REVOKE_SECRETS_DIR")
-    found = TemporalSettings(_secrets_dir=secrets_dir) if secrets_dir else TemporalSettings()
+    found = TemporalSettings(_secrets_dir=secrets_dir) if secrets_dir else TemporalSettings()  # type: ignore[call-arg]
     update = {k: v for k, v in (("address", address), ("namespace", namespace), ("task_queue", task_queue)) if v}
     found = found.model_copy(update=update)
     if found.api_key is not None:
@@ -138,7 +137,7 @@ async def work(s: TemporalSettings, *, max_activities: int = 8, ready: Any = Non
     client = await connect(s)
     _warm()
     with ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity") as pool:
-        worker = Worker(client, task_queue=s.task_queue, workflows=[RevokeRun], activities=ACTIVITIES,
+        worker = Worker(client, task_queue=s.task_queue, workflows=[RevokeRun], activities=list(ACTIVITIES),  # type: ignore[arg-type]
                         activity_executor=pool, max_concurrent_activities=max_activities)
         try:
             if ready is not None:
@@ -198,7 +197,7 @@ async def show_run(s: TemporalSettings, run_id: str) -> dict[str, Any]:
         except Exception as err:  # noqa: BLE001 - the failure's message is what the user needs
             cause = err
             while getattr(cause, "cause", None) is not None:
-                cause = cause.cause  # type: ignore[assignment]
+                cause = cause.cause  # type: ignore[attr-defined]
             info["error"] = str(cause)
     return info
 

@@ -12,8 +12,21 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from revoke.scheduler.spec import (CHECK, FINAL_ERRORS, JOURNAL, SHARD, WORKFLOW, Checked, JournalInput,
-                                       RunSpec, ShardDone, ShardInput, StageDone, StageInput, StageSpec)
+    from revoke.scheduler.spec import (
+        CHECK,
+        FINAL_ERRORS,
+        JOURNAL,
+        SHARD,
+        WORKFLOW,
+        Checked,
+        JournalInput,
+        RunSpec,
+        ShardDone,
+        ShardInput,
+        StageDone,
+        StageInput,
+        StageSpec,
+    )
 
 
 def _policy(spec: RunSpec, attempts: int | None = None) -> RetryPolicy:

@@ -22,7 +22,8 @@ integration tests):
    may be planned again: nothing can show it done);
 6. applying the same plan again writes nothing and records every action as `already_done` (an unverifiable kind
    is sent again and must leave the state as it was);
-7. (optional) restoring the run brings the before-states back, and a new plan shows the same changes again.
+7. (optional) restoring the run brings the before-states back, and a new plan shows the same changes again;
+   with `restored_state`, the system itself (read independently) is exactly as it was before apply.
 
 `server_state` is anything that changes when the system is written to, read independently of the connector: a
 recording fake's write counter, or a snapshot of the data (for LDAP, every entry with its operational attributes).
@@ -118,18 +119,62 @@ def __getattr__(name: str) -> Any:  # the degraded-server mode, imported when fi
     raise AttributeError(name)
 
 
+@dataclass
+class _Suite:
+    """One conformance run: the generated runbook, its secrets, and how the system's state is read."""
+
+    cls: type[Connector]
+    runbook: Path
+    secrets: Secrets
+    options: Any
+    server_state: Callable[[], Any]
+
+    def plan(self) -> Plan:
+        from revoke.engine import build_plan
+        from revoke.runbook import load_runbook
+
+        return build_plan(load_runbook(self.runbook), secrets=self.secrets)
+
+    def apply(self, plan: Plan, mode: str = "apply") -> RunResult:
+        from revoke.engine import apply_plan
+
+        return apply_plan(plan, self.options, secrets=self.secrets, mode=mode)
+
+
 def check_connector(connector: str, settings: Mapping[str, Any], *, server_state: Callable[[], Any],
                     workdir: Path, people: Mapping[str, str] | None = None,
                     lists: Sequence[str | Mapping[str, Any]] = (), secrets: Mapping[str, str] | None = None,
-                    protect: Sequence[str] = (), restore: bool = True) -> ConformanceReport:
+                    protect: Sequence[str] = (), restore: bool = True,
+                    restored_state: Callable[[], Any] | None = None) -> ConformanceReport:
     """Run the conformance suite against a live fake or test server (see the module docstring).
 
     `connector` is the installed name, `settings` the runbook's `settings:` for it, `people` maps each leaver's
     name to their identifier in the system, `lists` are ids (or {id, close, options}) of lists to close, and
     `secrets` the values of the secrets the settings reference. The fake must hold something to revoke.
+    `restored_state`, read independently like `server_state`, is what restore must bring back exactly as it was
+    before apply (leave out what every write changes, such as modification times, and what the restorable kinds
+    do not touch); without it, restore is judged by a new plan showing the restored targets as changes again.
     """
-    from revoke.engine import ApplyOptions, apply_plan, build_plan, build_restore_plan
-    from revoke.runbook import load_runbook
+    suite = _suite(connector, settings, server_state, workdir, people, lists, secrets, protect)
+    restorable_before = restored_state() if restored_state is not None else None
+    plan = _check_plan(suite)
+    applied = _check_apply(suite, plan)
+    replan, reapplied = _check_idempotent(suite, plan)
+    report = ConformanceReport(plan=plan, apply=applied, replan=replan, reapply=reapplied, runbook=suite.runbook)
+    restorable = [a for a in plan.changes() if suite.cls.kind(a.kind).restorable]
+    if restore and restorable:
+        report.restore = _check_restore(suite, applied, restorable)
+        if restored_state is not None:
+            after = restored_state()
+            _check(after == restorable_before, "restore did not bring the system back to its state before apply",
+                   _difference(restorable_before, after))
+    return report
+
+
+def _suite(connector: str, settings: Mapping[str, Any], server_state: Callable[[], Any], workdir: Path,
+           people: Mapping[str, str] | None, lists: Sequence[str | Mapping[str, Any]],
+           secrets: Mapping[str, str] | None, protect: Sequence[str]) -> _Suite:
+    from revoke.engine import ApplyOptions
 
     eps = installed()
     _check(connector in eps, f"no connector '{connector}' is installed in the revoke.connectors entry-point "
@@ -139,79 +184,97 @@ def check_connector(connector: str, settings: Mapping[str, Any], *, server_state
 
     runbook = write_runbook(workdir / "conformance.yaml", connector, settings, people, lists, protect)
     the_secrets = Secrets({k: SecretStr(v) for k, v in (secrets or {}).items()})
-    evidence = workdir / "evidence"
-    options = ApplyOptions(evidence_root=evidence, fsync=False)
+    return _Suite(cls, runbook, the_secrets, ApplyOptions(evidence_root=workdir / "evidence", fsync=False),
+                  server_state)
 
-    # plan (and a read-back of what it found) writes nothing
-    before = server_state()
-    plan = build_plan(load_runbook(runbook), secrets=the_secrets)
+
+def _check_plan(suite: _Suite) -> Plan:
+    """Plan (and a read-back of what it found) writes nothing, finds something to change, and agrees with
+    read-back."""
+    before = suite.server_state()
+    plan = suite.plan()
     _check(not any(s.error for s in plan.systems), "discovery failed",
            "; ".join(s.error or "" for s in plan.systems))
-    _check(server_state() == before, "plan wrote to the system: its state changed during discovery")
-    changes = plan.changes()
-    _check(bool(changes), "the plan has nothing to change: seed the fake with something to revoke",
+    _check(suite.server_state() == before, "plan wrote to the system: its state changed during discovery")
+    _check(bool(plan.changes()), "the plan has nothing to change: seed the fake with something to revoke",
            f"actions: {[(a.kind, a.resource, a.status) for a in plan.actions]}; notices: "
            f"{[n.message for n in plan.notices]}")
-    states = _read_back(cls, plan, the_secrets)
+    states = _read_back(suite.cls, plan, suite.secrets)
     for a in plan.actions:
         if a.status not in ("change", "noop"):
             continue
-        kind = cls.kind(a.kind)
+        kind = suite.cls.kind(a.kind)
         _check(a.id in states, f"read_back gave no state for {a.kind} {a.resource}",
                "read_back must answer every action it is given, keyed by action id")
         _check(kind.is_done(states[a.id]) == (a.status == "noop"),
                f"read_back disagrees with discovery on {a.kind} {a.resource}",
                f"planned {a.status} with before={a.before}, read back {states[a.id]}")
-    _check(server_state() == before, "read-back wrote to the system: its state changed")
+    _check(suite.server_state() == before, "read-back wrote to the system: its state changed")
+    return plan
 
-    # apply: every change done and read back as done
-    applied = apply_plan(plan, options, secrets=the_secrets)
+
+def _check_apply(suite: _Suite, plan: Plan) -> RunResult:
+    """Every change carried out, read back as done, and seen by the system itself."""
+    before = suite.server_state()
+    applied = suite.apply(plan)
     by_id = {r["action_id"]: r for r in applied.actions()}
-    for a in changes:
+    for a in plan.changes():
         r = by_id.get(a.id)
         # a kind the service gives nothing to read back for (Google's signOut) is done and says it is unverifiable
-        proved = ("verified", "absent") if cls.kind(a.kind).verifiable else ("unverifiable",)
+        proved = ("verified", "absent") if suite.cls.kind(a.kind).verifiable else ("unverifiable",)
         _check(r is not None and r["outcome"] == Outcome.DONE.value and r["verification"] in proved,
                f"apply did not carry out {a.kind} {a.resource}" + (f" ({a.principal})" if a.principal else ""),
                f"record: {_short(r)}")
-    _check(server_state() != before, "apply reported changes but the system's state did not change",
+    _check(suite.server_state() != before, "apply reported changes but the system's state did not change",
            "server_state() must reflect the writes the connector makes")
+    return applied
 
-    # re-plan: only no-ops
-    replan = build_plan(load_runbook(runbook), secrets=the_secrets)
+
+def _check_idempotent(suite: _Suite, plan: Plan) -> tuple[Plan, RunResult]:
+    """Re-planning finds only no-ops; applying the same plan again writes nothing and says already_done."""
+    replan = suite.plan()
     # a kind the service gives nothing to read back for (Okta's clear-sessions) cannot be seen done, so discovery
     # may plan it again; only observable kinds must be settled
-    again = [(a.kind, a.resource, a.principal) for a in replan.changes() if cls.kind(a.kind).verifiable]
+    again = [(a.kind, a.resource, a.principal) for a in replan.changes() if suite.cls.kind(a.kind).verifiable]
     _check(not again, "re-planning after apply still finds changes: discovery and apply disagree", f"{again}")
-
-    # apply the same plan again: nothing written, every change recorded as already done
-    settled = server_state()
-    reapplied = apply_plan(plan, options, secrets=the_secrets)
+    settled = suite.server_state()
+    reapplied = suite.apply(plan)
     by_id = {r["action_id"]: r for r in reapplied.actions()}
-    for a in changes:
+    for a in plan.changes():
         r = by_id.get(a.id)
         # nothing can show an unverifiable kind done, so it is sent again: it must change nothing the second time
-        again_ok = (Outcome.ALREADY_DONE.value,) if cls.kind(a.kind).verifiable else (Outcome.DONE.value,)
+        again_ok = (Outcome.ALREADY_DONE.value,) if suite.cls.kind(a.kind).verifiable else (Outcome.DONE.value,)
         _check(r is not None and r["outcome"] in again_ok,
                f"applying the plan again must record {a.kind} {a.resource} as already_done", f"record: {_short(r)}")
-    _check(server_state() == settled, "applying the plan again wrote to the system")
+    _check(suite.server_state() == settled, "applying the plan again wrote to the system")
+    return replan, reapplied
 
-    report = ConformanceReport(plan=plan, apply=applied, replan=replan, reapply=reapplied, runbook=runbook)
-    restorable = [a for a in changes if cls.kind(a.kind).restorable]
-    if restore and restorable:
-        undo = build_restore_plan(applied.run_dir)
-        report.restore = apply_plan(undo, options, secrets=the_secrets, mode="restore")
-        by_id = {r["action_id"]: r for r in report.restore.actions()}
-        for a in restorable:
-            r = by_id.get(a.id)
-            _check(r is not None and r["outcome"] == Outcome.DONE.value,
-                   f"restore did not bring back {a.kind} {a.resource}", f"record: {_short(r)}")
-        back = build_plan(load_runbook(runbook), secrets=the_secrets)
-        expected = {a.id for a in restorable}
-        _check(expected <= {a.id for a in back.changes()},
-               "after restore, a new plan must show the restored targets as changes again",
-               f"missing: {sorted(expected - {a.id for a in back.changes()})}")
-    return report
+
+def _check_restore(suite: _Suite, applied: RunResult, restorable: list[Any]) -> RunResult:
+    """Restoring the run brings each restorable target back, and a new plan shows it as a change again."""
+    from revoke.engine import build_restore_plan
+
+    restored = suite.apply(build_restore_plan(applied.run_dir), mode="restore")
+    by_id = {r["action_id"]: r for r in restored.actions()}
+    for a in restorable:
+        r = by_id.get(a.id)
+        _check(r is not None and r["outcome"] == Outcome.DONE.value,
+               f"restore did not bring back {a.kind} {a.resource}", f"record: {_short(r)}")
+    back = suite.plan()
+    expected = {a.id for a in restorable}
+    _check(expected <= {a.id for a in back.changes()},
+           "after restore, a new plan must show the restored targets as changes again",
+           f"missing: {sorted(expected - {a.id for a in back.changes()})}")
+    return restored
+
+
+def _difference(before: Any, after: Any) -> str:
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        keys = sorted({*before, *after}, key=str)
+        changed = [k for k in keys if before.get(k) != after.get(k)]
+        return "; ".join(f"{k}: before apply {before.get(k)!r}, after restore {after.get(k)!r}"
+                         for k in changed[:5])
+    return f"before apply {before!r}, after restore {after!r}"
 
 
 def write_runbook(path: Path, connector: str, settings: Mapping[str, Any], people: Mapping[str, str] | None,

@@ -140,13 +140,13 @@ def check_degraded(connector: str, settings: Mapping[str, Any], *, degrade: Call
     cls = plan_connector(plan, SYSTEM)
     seen: dict[str, int] = {}
     # one way at a time: each field dropped on its own, then the other modes; the one that lets writes through last
-    ways = [("field-dropped", (f,)) for f in fields if "field-dropped" in modes]
+    ways: list[tuple[str, tuple[str, ...]]] = [("field-dropped", (f,)) for f in fields if "field-dropped" in modes]
     ways += [(m, ()) for m in sorted(modes, key=lambda m: m == "stale-once") if m != "field-dropped"]
     for mode, dropped in ways:
         degrader = Degrader(mode, dropped)
         label = f"{mode} {dropped[0]}" if dropped else mode
         options = ApplyOptions(evidence_root=workdir / f"evidence-{label.replace(' ', '-')}", fsync=False,
-                               skip_stale=True, clock=FakeClock(dt.datetime.now(dt.timezone.utc)),
+                               skip_stale=True, clock=FakeClock(dt.datetime.now(dt.timezone.utc)),  # type: ignore[arg-type]
                                max_wait_seconds=5)
         try:
             with degrade(degrader):

@@ -15,13 +15,17 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import skip_unless_ci
 from revoke.approvals import approvals_dir
 from revoke.evidence import read_records, verify_run
 from revoke.plan import load_plan
 from revoke.sandbox.slapd import Slapd
 from tests.reliability.worlds import run_dirs
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+@pytest.fixture(autouse=True)
+def _ssh_keygen() -> None:
+    if shutil.which("ssh-keygen") is None:
+        skip_unless_ci("needs ssh-keygen (openssh-client)")
 HARNESS = Path(__file__).with_name("crashing_apply.py")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import pytest
 
 from revoke.evidence import read_records, verify_run
+from revoke.runtime import FakeClock
 from revoke.sandbox.aws import MotoServer
 from revoke.sandbox.graph import GraphFake
 from revoke.sandbox.slack import SlackFake
@@ -45,7 +46,8 @@ def proxy(moto_server: MotoServer) -> Iterator[ThrottlingProxy]:
 
 def test_every_action_done_once_under_throttling_in_three_systems(
         graph: GraphFake, graph_app: tuple[str, str], slack: SlackFake, moto_server: MotoServer,
-        proxy: ThrottlingProxy, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        proxy: ThrottlingProxy, tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch,
+        fake_clock: FakeClock) -> None:
     # Graph: three leavers in one group
     group = graph.add_group("Engagement")
     leavers = [graph.add_user(f"leaver{i}@contoso.test") for i in range(3)]
@@ -57,7 +59,7 @@ def test_every_action_done_once_under_throttling_in_three_systems(
     seeded = fresh_engagement(moto_server, member_accounts=0, identity_center=False)
     for k, v in credentials_env(seeded).items():
         monkeypatch.setenv(k, v)
-    aws = aws_system(seeded, "aws-iam", endpoint_url=proxy.url, max_attempts=1)  # throttles reach the engine
+    aws = aws_system(seeded, "aws-iam", endpoint_url=proxy.url)  # one attempt a call: throttles reach the engine
     people = [{"name": f"Leaver {i}", "ids": {"m365": f"leaver{i}@contoso.test"}} for i in range(3)]
     people[0].update({"email": "alice@example.org", "ids": {**people[0]["ids"], "aws": "alice"}})
     runbook = write_runbook(tmp_path / "acme.yaml", {
@@ -101,6 +103,7 @@ def test_every_action_done_once_under_throttling_in_three_systems(
     assert {by_id[a["id"]]["verification"] for a in changes} <= {"verified", "absent"}
     assert {s for s in ("m365", "slack", "aws")} == {r["system"] for r in records if r["attempts"] > 1}
     assert verify_run(run_dir).ok
+    assert fake_clock.slept  # every wait was the engine's, on the run's clock: none of it real
 
     # Graph, as the fake saw it: a request is sent again only when it was not carried out: a PATCH answered 429
     # (not made), or a request refused with 424 because the PATCH it depends on in the $batch was; a DELETE or POST
