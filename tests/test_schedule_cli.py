@@ -54,3 +54,27 @@ def test_stages_are_validated_with_their_line(tmp_path, run_cli) -> None:  # noq
                                                                     {"after": "2d", "kinds": ["delete-account"]}]})
     out = run_cli("validate", "--offline", str(twice))
     assert out.exit_code == 1 and "already in stages[0]" in out.stderr
+
+
+def _world(*people: tuple[str, str | None]) -> tuple[object, object]:
+    from types import SimpleNamespace as NS
+
+    rb = NS(final_day=dt.date(2026, 12, 4), cutoff=dt.time(17, 0), timezone="Europe/Berlin",
+            people=[NS(name=n, leaves_at=dt.datetime.fromisoformat(t) if t else None) for n, t in people])
+    plan = NS(actions=[NS(person=n) for n, _ in people])
+    return plan, rb
+
+
+def test_without_at_a_run_fires_when_its_people_leave() -> None:
+    import click
+    import pytest
+
+    from revoke.scheduler.cli import _leave_time
+
+    plan, rb = _world(("Alice", None), ("Bob", None))  # final_day at the runbook's cutoff in its zone
+    assert _leave_time(plan, rb).isoformat() == "2026-12-04T17:00:00+01:00"
+    plan, rb = _world(("Alice", "2026-12-05T09:00:00+00:00"), ("Bob", "2026-12-05T10:00:00+01:00"))
+    assert _leave_time(plan, rb) == dt.datetime(2026, 12, 5, 9, 0, tzinfo=dt.timezone.utc)  # the same instant
+    plan, rb = _world(("Alice", None), ("Bob", "2026-12-06T12:00:00+00:00"))
+    with pytest.raises(click.UsageError, match="leave at different times .*Alice at 2026-12-04T17:00:00\\+01:00"):
+        _leave_time(plan, rb)  # one run fires once: nobody may lose access early or keep it late

@@ -73,9 +73,10 @@ def parse_when(text: str, now: dt.datetime | None = None) -> dt.datetime:
 @click.command()
 @click.argument("plan_file", metavar="PLAN", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--at", "at", metavar="WHEN", help="When to run: '2026-12-05 17:00 Europe/Berlin', ISO 8601 with an "
-              "offset, 'now' or '+2h'. Default: the runbook's final_day at --cutoff.")
-@click.option("--cutoff", default="17:00", show_default=True, help="Time of day on the final day (without --at).")
-@click.option("--tz", "tz", default=None, help="Time zone of --cutoff (default: this machine's).")
+              "offset, 'now' or '+2h'. Default: when the plan's people leave (their leaves_at, else the runbook's "
+              "final_day at its cutoff in its timezone).")
+@click.option("--cutoff", default=None, help="Instead: the final day at this time of day (HH:MM, without --at).")
+@click.option("--tz", "tz", default=None, help="Time zone of --cutoff (default: the runbook's timezone).")
 @click.option("--evidence", "evidence", metavar="DIR|s3://BUCKET/PREFIX", help="Evidence store the workers "
               "share (default: the runbook's evidence_dir). With Object Lock on the bucket, runs are kept in "
               "compliance mode.")
@@ -112,7 +113,12 @@ def schedule(obj: Any, plan_file: Path, at: str | None, cutoff: str, tz: str | N
     the_plan = load_plan(plan_file)
     rb, warning = guardrails.trusted_runbook(the_plan, runbook_changed_ok)  # refuse now what would be refused then
     approvals.require(the_plan)
-    when = parse_when(at) if at else _default_when(rb.final_day, cutoff, tz)
+    if at:
+        when = parse_when(at)
+    elif cutoff or tz:
+        when = _default_when(rb.final_day, cutoff or rb.cutoff.strftime("%H:%M"), tz or rb.timezone)
+    else:
+        when = _leave_time(the_plan, rb)
     root = evidence or str(Path(the_plan.runbook_path).parent / rb.evidence_dir)
     store = open_store(root)
     run_id = client.run_id_for(the_plan)
@@ -135,6 +141,22 @@ def schedule(obj: Any, plan_file: Path, at: str | None, cutoff: str, tz: str | N
     if warning:
         click.echo(f"warning: {warning}")
     click.echo(f"Evidence goes to {store.url}/{run_id}/; watch it with `revoke runs show {run_id}`.")
+
+
+def _leave_time(the_plan: Any, rb: Any) -> dt.datetime:
+    """When the plan's people leave. One run fires once: people leaving at different times are scheduled apart, so
+    nobody loses access before their time and nobody keeps it past theirs."""
+    from revoke.timeliness import leaves_at
+
+    names = {a.person for a in the_plan.actions if a.person}
+    times = {p.name: leaves_at(rb, p) for p in rb.people if p.name in names}
+    if not times:  # only lists to close: the final day at the runbook's cutoff
+        return dt.datetime.combine(rb.final_day, rb.cutoff, tzinfo=ZoneInfo(rb.timezone))
+    if len(set(times.values())) > 1:
+        listed = ", ".join(f"{n} at {t.isoformat()}" for n, t in sorted(times.items(), key=lambda x: x[1]))
+        raise click.UsageError(f"the plan's people leave at different times ({listed}): give --at, or schedule "
+                               "each leave time from its own runbook")
+    return next(iter(times.values()))
 
 
 def _default_when(final_day: dt.date, cutoff: str, tz: str | None) -> dt.datetime:
