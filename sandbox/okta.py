@@ -25,6 +25,7 @@ It answers as Okta's documentation says Okta does, where revoke depends on it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets as pysecrets
 import socket
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from revoke.sandbox.okta_routes import ROUTES, Listing
@@ -73,6 +74,7 @@ class OktaFake(OktaState):
     def __init__(self, *, page_cap: int = 200):
         super().__init__()
         self.page_cap = page_cap
+        self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self.log: list[Logged] = []
         self._used: dict[tuple[str, int], int] = {}
         self._server: ThreadingHTTPServer | None = None
@@ -225,13 +227,40 @@ class OktaFake(OktaState):
             injection = self._injection(ctx)
             if injection is not None and not injection.applied:
                 return injection.status, OktaError(injection.status, injection.code, injection.summary).body()
-            answer = handler(ctx, m)
+            if self.degrader is not None and ctx.method in WRITES and self.degrader.swallow:
+                from revoke.testing.degraded import swallowed
+
+                with swallowed(self, ("users", "groups", "rules", "grants")):
+                    answer = handler(ctx, m)
+            else:
+                answer = handler(ctx, m)
             if injection is not None:
                 return injection.status, OktaError(injection.status, injection.code, injection.summary).body()
             if isinstance(answer, Listing):
-                return 200, self._page(ctx, answer, out)
-            return answer
+                page = self._page(ctx, answer, out)
+                if self.degrader is not None and 'rel="next"' in out.get("Link", "") and self.degrader.page_cap:
+                    self.degrader.cut()
+                return 200, self._degraded(ctx, page)
+            status, body = answer
+            return status, (self._degraded(ctx, body) if ctx.method == "GET" and status == 200 else body)
         raise OktaError(404, "E0000007", f"Not found: Resource not found: {ctx.path} (Resource)")
+
+    def _degraded(self, ctx: Ctx, body: Any) -> Any:
+        """A read's answer through the degraded-server mode's degrader (revoke.testing.degraded), if any."""
+        if self.degrader is None:
+            return body
+        return self.degrader.answer(f"{ctx.path}?{urlencode(sorted(ctx.query.items()))}", body)
+
+    @contextlib.contextmanager
+    def degraded(self, degrader: Any) -> Iterator[None]:
+        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
+        swallowed."""
+        self.degrader, cap = degrader, self.page_cap
+        self.page_cap = degrader.page_cap or cap
+        try:
+            yield
+        finally:
+            self.degrader, self.page_cap = None, cap
 
     def _injection(self, ctx: Ctx) -> Any:
         for inj in self._injections:

@@ -222,3 +222,20 @@ def test_the_suite_fails_the_old_entra_read_back(graph: GraphFake, graph_app: tu
         check_degraded("entra", graph_system(graph, graph_app[0])["settings"], degrade=graph.degraded,
                        workdir=tmp_path, fields=["memberOf"], people={"Ann Leaver": "ann@contoso.test"},
                        secrets={"graph_secret": graph_app[1]}, modes=["field-dropped"])
+
+
+# what the okta connector's verdicts rest on: a user's status and id, the listings of grants and groups
+OKTA_FIELDS = ("status", "id", "login")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_okta_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path, mode: str) -> None:
+    from revoke.sandbox.okta import OktaFake
+    from revoke.sandbox.okta_seed import seed_engagement
+
+    with OktaFake(page_cap=2) as fake:
+        seeded = seed_engagement(fake)
+        seen = check_degraded("okta", seeded.settings(fake), degrade=fake.degraded, workdir=tmp_path,
+                              fields=OKTA_FIELDS, people=seeded.leavers, lists=list(seeded.lists),
+                              secrets={"okta_token": seeded.token}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

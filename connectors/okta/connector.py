@@ -293,7 +293,10 @@ class OktaConnector(Connector):
         uid, gid = a.params["user_id"], a.params["grant_id"]
         try:
             g = self.client.read(f"grant {gid}", f"/api/v1/users/{uid}/grants/{gid}")
-            return {"granted": g.get("status") == "ACTIVE", "client": g.get("clientId"), "scope": g.get("scopeId")}
+            if not isinstance(g, dict) or g.get("id") != gid or not g.get("status"):
+                # an answer for another grant, or without its status, proves neither revoked nor active
+                return unverifiable(f"Okta answered grant {gid} of user {uid} without its id and status")
+            return {"granted": g["status"] == "ACTIVE", "client": g.get("clientId"), "scope": g.get("scopeId")}
         except OktaRefused as err:
             if err.status != 404:
                 raise
