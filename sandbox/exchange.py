@@ -22,6 +22,7 @@ refused with 401. Then, like the service:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -33,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 from revoke.connectors.microsoft.exchange_cmdlets import (CMDLETS, DISTRIBUTION_LIST, MAIL_SECURITY_GROUP,
@@ -71,6 +72,7 @@ class ExchangeFake:
         self.calls: list[Call] = []
         self._pages: dict[str, tuple[str, list[dict[str, Any]], list[str]]] = {}  # skiptoken -> (body digest, rest)
         self._injections: list[_Injection] = []
+        self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self._rate: int | None = None
         self._bucket = (0.0, 0.0)
         self._lock = threading.Lock()
@@ -278,10 +280,32 @@ class ExchangeFake:
             headers = {"Retry-After": str(inj.retry_after)} if inj.status in (429, 503) else {}
             return inj.status, _error(inj.status, inj.exception, "The operation failed; try again."), headers
         try:
-            values, warnings = self.org.run(name, params)
+            if self.degrader is not None and self.degrader.swallow and not name.startswith("Get-"):
+                from revoke.testing.degraded import swallowed
+
+                with swallowed(self.org, ("recipients", "members", "mailbox_permissions", "send_as", "inbox_rules")):
+                    values, warnings = self.org.run(name, params)
+            else:
+                values, warnings = self.org.run(name, params)
         except CmdletFailure as err:
             return err.status, _error(err.status, err.exception, err.message), {}
-        return 200, self._page(values, warnings, digest), {}
+        page = self._page(values, warnings, digest)
+        if self.degrader is not None and name.startswith("Get-"):
+            if "@odata.nextLink" in page and self.degrader.page_cap:
+                self.degrader.cut()
+            page = self.degrader.answer(f"{name}?{digest}", page)
+        return 200, page, {}
+
+    @contextlib.contextmanager
+    def degraded(self, degrader: Any) -> Iterator[None]:
+        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
+        swallowed."""
+        self.degrader, size = degrader, self.page_size
+        self.page_size = degrader.page_cap or size
+        try:
+            yield
+        finally:
+            self.degrader, self.page_size = None, size
 
     def _page(self, values: list[dict[str, Any]], warnings: list[str], digest: str) -> dict[str, Any]:
         out: dict[str, Any] = {"@odata.context": f"{self.endpoint}/$metadata#Collection(Exchange.GenericHashTable)",

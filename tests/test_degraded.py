@@ -15,6 +15,7 @@ from tests.aws_env import moto_server  # noqa: F401 - fixture
 from tests.conftest import slapd  # noqa: F401 - fixture
 from tests.test_active_directory import samba_dc  # noqa: F401 - fixture
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401 - fixtures
+from tests.exchange_env import exo, exo_app  # noqa: F401 - fixtures
 
 # the answer fields Entra's read-back verdicts rest on
 ENTRA_FIELDS = ("memberOf", "accountEnabled", "signInSessionsValidFromDateTime", "value", "id")
@@ -238,4 +239,28 @@ def test_okta_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path, m
         seen = check_degraded("okta", seeded.settings(fake), degrade=fake.degraded, workdir=tmp_path,
                               fields=OKTA_FIELDS, people=seeded.leavers, lists=list(seeded.lists),
                               secrets={"okta_token": seeded.token}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+# what the exchange-online connector's verdicts rest on: each recipient's Guid and lock settings, each member's and
+# permission entry's identity
+EXCHANGE_FIELDS = ("Guid", "AcceptMessagesOnlyFromSendersOrMembers", "HiddenFromAddressListsEnabled", "User",
+                   "AccessRights", "value")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_exchange_online_claims_nothing_the_degraded_server_did_not_prove(exo: Any, exo_app: tuple[str, str],
+                                                                         tmp_path: Path, mode: str) -> None:
+    from tests.exchange_env import exo_settings
+
+    ann = exo.add_mailbox("ann@contoso.test", "Ann")
+    carl = exo.add_mailbox("carl@contoso.test", "Carl")
+    support = exo.add_mailbox("support@contoso.test", "Support", shared=True)
+    exo.add_list("Acme DL", "acme-dl@contoso.test", members=(ann, carl), owners=(carl,))
+    exo.add_list("Other DL", "other-dl@contoso.test", members=(ann, carl))
+    exo.grant_full_access(support, ann)
+    exo.page_size = 2
+    seen = check_degraded("exchange-online", exo_settings(exo, exo_app[0]), degrade=exo.degraded, workdir=tmp_path,
+                          fields=EXCHANGE_FIELDS, people={"Ann": "ann@contoso.test"}, lists=["acme-dl@contoso.test"],
+                          secrets={"exo_secret": exo_app[1]}, modes=[mode])
     assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
