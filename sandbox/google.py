@@ -22,6 +22,7 @@ It answers as Google's reference pages say, where revoke depends on it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets as pysecrets
@@ -33,7 +34,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from revoke.sandbox.google_routes import ROUTES, Ctx
@@ -69,6 +70,7 @@ class GoogleFake(GoogleState):
         super().__init__()
         self.page_cap = page_cap
         self.domain = domain
+        self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self.clock: Callable[[], float] = time.time
         self.log: list[Logged] = []
         self.round_trips: list[tuple[float, int]] = []   # (when, calls in it) for every HTTP request but /token
@@ -214,12 +216,33 @@ class GoogleFake(GoogleState):
             injection = self._injection(method, path)
             if injection is not None and not injection.apply:
                 raise GError(injection.status, f"injected {injection.reason}", injection.reason)
-            status, answer = fn(Ctx(self, method, path, query, body, match))
+            if self.degrader is not None and self.degrader.swallow and method != "GET":
+                from revoke.testing.degraded import swallowed
+
+                with swallowed(self, ("users", "groups", "spaces", "_user_names", "_group_names")):
+                    status, answer = fn(Ctx(self, method, path, query, body, match))
+            else:
+                status, answer = fn(Ctx(self, method, path, query, body, match))
+            if self.degrader is not None and method == "GET" and status == 200:
+                if isinstance(answer, dict) and answer.get("nextPageToken") and self.degrader.page_cap:
+                    self.degrader.cut()
+                answer = self.degrader.answer(f"{path}?{sorted(query.items())}", answer)
             if injection is not None:
                 raise GError(injection.status, f"injected {injection.reason} (the write was carried out)",
                              injection.reason)
             return status, answer
         raise GError(404, f"The requested URL {path} was not found on this server.", "notFound")
+
+    @contextlib.contextmanager
+    def degraded(self, degrader: Any) -> Iterator[None]:
+        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
+        swallowed."""
+        self.degrader, cap = degrader, self.page_cap
+        self.page_cap = degrader.page_cap or cap
+        try:
+            yield
+        finally:
+            self.degrader, self.page_cap = None, cap
 
     def _injection(self, method: str, path: str) -> Injection | None:
         for inj in self.injections:

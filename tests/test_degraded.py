@@ -264,3 +264,23 @@ def test_exchange_online_claims_nothing_the_degraded_server_did_not_prove(exo: A
                           fields=EXCHANGE_FIELDS, people={"Ann": "ann@contoso.test"}, lists=["acme-dl@contoso.test"],
                           secrets={"exo_secret": exo_app[1]}, modes=[mode])
     assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"
+
+
+# what the google-workspace connector's verdicts rest on: an account's id and suspension, each listing's kind, a
+# membership's id and role. Not `items`: Google leaves it out of an empty list, so its absence is an answer
+GOOGLE_FIELDS = ("id", "suspended", "kind", "role", "codeId", "clientId", "status")
+
+
+# not short-page: Google's read-back reads each target by id (users.get, members.get) or an unpaged listing (codes,
+# app passwords, tokens), so no page of it can be cut short
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "short-page"])
+def test_google_workspace_claims_nothing_the_degraded_server_did_not_prove(tmp_path: Path, mode: str) -> None:
+    from revoke.sandbox.google import GoogleFake
+    from revoke.sandbox.google_seed import seed_engagement
+
+    with GoogleFake(page_cap=2) as fake:
+        seeded = seed_engagement(fake)
+        seen = check_degraded("google-workspace", seeded.settings(fake), degrade=fake.degraded, workdir=tmp_path,
+                              fields=GOOGLE_FIELDS, people=seeded.leavers, lists=seeded.lists,
+                              secrets={"google_key": seeded.key_json}, modes=[mode])
+    assert seen and all(n > 0 for n in seen.values()), f"a degradation never reached the connector: {seen}"

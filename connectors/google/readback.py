@@ -141,9 +141,13 @@ def _credential(g: Google, a: "Action", answers: dict[str, Any], uid: str) -> St
     if listing is None:
         return unverifiable(f"the {'app passwords' if asp else 'OAuth tokens'} of {uid} were answered without "
                             "their list kind")
-    item = a.resource.rsplit("/", 1)[1]
+    item, key = a.resource.rsplit("/", 1)[1], "codeId" if asp else "clientId"
+    if any(x.get(key) in (None, "") for x in listing):
+        # an entry without its id could be this one: its absence from the listing proves nothing
+        return unverifiable(f"the {'app passwords' if asp else 'OAuth tokens'} of {uid} were listed without "
+                            f"their {key}")
     for x in listing:
-        if str(x.get("codeId" if asp else "clientId")) == item:
+        if str(x.get(key)) == item:
             return {"exists": True, **({"name": x.get("name")} if asp else {"app": x.get("displayText")})}
     return {"exists": False, **({"name": a.before.get("name")} if asp else {"app": a.before.get("app")})}
 
