@@ -40,7 +40,9 @@ def connector_classes() -> dict[str, Any]:
 
 def list_options_model(cls: Any) -> type[BaseModel] | None:
     """The model of a connector's list `options:`: `cls.ListOptions`, else the `options` models its kinds declare,
-    merged (the first declaration of a field wins)."""
+    merged (the first declaration of a field wins). None for a connector that closes no lists."""
+    if not any(getattr(k, "item", None) == "lists" for k in getattr(cls, "kinds", ())):
+        return None
     own = getattr(cls, "ListOptions", None)
     if isinstance(own, type) and issubclass(own, BaseModel):
         return own

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from revoke.cli import cli
 from revoke.runtime import FakeClock
+from revoke.sandbox.samba import SambaDC, SambaUnavailable
+from revoke.sandbox.samba import unavailable_reason as samba_unavailable_reason
 from revoke.sandbox.slapd import Slapd, unavailable_reason
 from tests.demo_env import demo_sandbox, demo_world  # noqa: F401 - fixtures: the demo's sandbox, kept running
 
@@ -110,3 +112,30 @@ def engagement(slapd: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     })
     return {"runbook": runbook, "people": people, "erin": posix, "eng": eng, "solo": solo, "uniq": uniq,
             "shell": shell, "list": team_list, "dir": tmp_path}
+
+
+# One definition for the whole session: Samba's LDAP ports are fixed, so a second DC (a fixture imported into another
+# module is a second fixture) could not start
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    reason = samba_unavailable_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"a Samba AD DC is required in CI: {reason}")
+        pytest.skip(reason)
+    dc = SambaDC(tmp_path_factory.mktemp("samba"))
+    try:
+        dc.start()
+    except SambaUnavailable as err:
+        dc.stop()
+        raced = samba_unavailable_reason()  # another test session took the fixed ports between the check and the start
+        if raced and not os.environ.get("CI"):
+            pytest.skip(raced)
+        pytest.fail(str(err))
+    service = dc.add_user("svc-revoke-tests")
+    dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn])
+    dc.service = service  # type: ignore[attr-defined]
+    try:
+        yield dc
+    finally:
+        dc.stop()

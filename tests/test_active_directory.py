@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from revoke.evidence import read_records
-from revoke.sandbox.samba import (ACCOUNTDISABLE, DONT_EXPIRE_PASSWORD, NORMAL_ACCOUNT, SambaDC, SambaUnavailable,
-                                  runbook_settings, seed_engagement, unavailable_reason)
+from revoke.sandbox.samba import (ACCOUNTDISABLE, DONT_EXPIRE_PASSWORD, NORMAL_ACCOUNT, SambaDC, runbook_settings, seed_engagement)
 from revoke.sandbox.exchange import ExchangeFake
 from revoke.sandbox.graph import GraphFake
 from tests.conftest import write_runbook, yesterday
@@ -29,31 +27,6 @@ pytestmark = pytest.mark.samba
 
 NOT_DELEGATED = 0x100000  # an unrelated bit the disable must keep
 DOMAIN_USERS_RID = "513"
-
-
-@pytest.fixture(scope="session")
-def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
-    reason = unavailable_reason()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"a Samba AD DC is required in CI: {reason}")
-        pytest.skip(reason)
-    dc = SambaDC(tmp_path_factory.mktemp("samba"))
-    try:
-        dc.start()
-    except SambaUnavailable as err:
-        dc.stop()
-        raced = unavailable_reason()  # another test session took the fixed ports between the check and the start
-        if raced and not os.environ.get("CI"):
-            pytest.skip(raced)
-        pytest.fail(str(err))
-    service = dc.add_user("svc-revoke-tests")
-    dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn])
-    dc.service = service  # type: ignore[attr-defined]
-    try:
-        yield dc
-    finally:
-        dc.stop()
 
 
 def ad_system(dc: SambaDC, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from revoke.sandbox.graph import GraphFake
 from revoke.testing.degraded import MODES, Degrader, check_degraded, drop_fields, over_claims
 from tests.aws_env import moto_server  # noqa: F401 - fixture
 from tests.conftest import slapd  # noqa: F401 - fixture
-from tests.test_active_directory import samba_dc  # noqa: F401 - fixture
 from tests.graph_env import graph, graph_app, graph_system  # noqa: F401 - fixtures
 from tests.exchange_env import exo, exo_app  # noqa: F401 - fixtures
 
