@@ -22,7 +22,6 @@ refused with 401. Then, like the service:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -34,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, ContextManager
 from urllib.parse import parse_qsl, urlsplit
 
 from revoke.connectors.microsoft.exchange_cmdlets import (CMDLETS, DISTRIBUTION_LIST, MAIL_SECURITY_GROUP,
@@ -296,16 +295,11 @@ class ExchangeFake:
             page = self.degrader.answer(f"{name}?{digest}", page)
         return 200, page, {}
 
-    @contextlib.contextmanager
-    def degraded(self, degrader: Any) -> Iterator[None]:
-        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
-        swallowed."""
-        self.degrader, size = degrader, self.page_size
-        self.page_size = degrader.page_cap or size
-        try:
-            yield
-        finally:
-            self.degrader, self.page_size = None, size
+    def degraded(self, degrader: Any) -> ContextManager[None]:
+        """Answer through `degrader` inside the block (revoke.testing.degraded.serving)."""
+        from revoke.testing.degraded import serving
+
+        return serving(self, degrader, "page_size")
 
     def _page(self, values: list[dict[str, Any]], warnings: list[str], digest: str) -> dict[str, Any]:
         out: dict[str, Any] = {"@odata.context": f"{self.endpoint}/$metadata#Collection(Exchange.GenericHashTable)",

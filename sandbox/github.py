@@ -32,7 +32,6 @@ GitHub's as commonly reported; the status codes and shapes are the documented on
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -46,7 +45,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from revoke.sandbox import github_repos  # noqa: F401 - registers the repository and team routes
@@ -300,16 +299,11 @@ class GitHubFake(GitHubState):
             d.cut()
         return d.answer(f"{ctx.path}?{urlencode(sorted(ctx.query.items()))}", body)
 
-    @contextlib.contextmanager
-    def degraded(self, degrader: Any) -> Iterator[None]:
-        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
-        swallowed."""
-        self.degrader, cap = degrader, self.page_cap
-        self.page_cap = degrader.page_cap or cap
-        try:
-            yield
-        finally:
-            self.degrader, self.page_cap = None, cap
+    def degraded(self, degrader: Any) -> ContextManager[None]:
+        """Answer through `degrader` inside the block (revoke.testing.degraded.serving)."""
+        from revoke.testing.degraded import serving
+
+        return serving(self, degrader)
 
     def _injection(self, ctx: Ctx) -> Injection | None:
         for inj in self._injections:

@@ -22,7 +22,6 @@ It answers as Google's reference pages say, where revoke depends on it:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import secrets as pysecrets
@@ -34,7 +33,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from revoke.sandbox.google_routes import ROUTES, Ctx
@@ -233,16 +232,11 @@ class GoogleFake(GoogleState):
             return status, answer
         raise GError(404, f"The requested URL {path} was not found on this server.", "notFound")
 
-    @contextlib.contextmanager
-    def degraded(self, degrader: Any) -> Iterator[None]:
-        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
-        swallowed."""
-        self.degrader, cap = degrader, self.page_cap
-        self.page_cap = degrader.page_cap or cap
-        try:
-            yield
-        finally:
-            self.degrader, self.page_cap = None, cap
+    def degraded(self, degrader: Any) -> ContextManager[None]:
+        """Answer through `degrader` inside the block (revoke.testing.degraded.serving)."""
+        from revoke.testing.degraded import serving
+
+        return serving(self, degrader)
 
     def _injection(self, method: str, path: str) -> Injection | None:
         for inj in self.injections:

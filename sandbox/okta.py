@@ -25,7 +25,6 @@ It answers as Okta's documentation says Okta does, where revoke depends on it:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets as pysecrets
 import socket
@@ -36,7 +35,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from revoke.sandbox.okta_routes import ROUTES, Listing
@@ -251,16 +250,11 @@ class OktaFake(OktaState):
             return body
         return self.degrader.answer(f"{ctx.path}?{urlencode(sorted(ctx.query.items()))}", body)
 
-    @contextlib.contextmanager
-    def degraded(self, degrader: Any) -> Iterator[None]:
-        """Answer through `degrader` inside the block: pages of `degrader.page_cap`, reads degraded, writes
-        swallowed."""
-        self.degrader, cap = degrader, self.page_cap
-        self.page_cap = degrader.page_cap or cap
-        try:
-            yield
-        finally:
-            self.degrader, self.page_cap = None, cap
+    def degraded(self, degrader: Any) -> ContextManager[None]:
+        """Answer through `degrader` inside the block (revoke.testing.degraded.serving)."""
+        from revoke.testing.degraded import serving
+
+        return serving(self, degrader)
 
     def _injection(self, ctx: Ctx) -> Any:
         for inj in self._injections:

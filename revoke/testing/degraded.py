@@ -194,3 +194,17 @@ def _read_back_degraded(connector: str, settings: Mapping[str, Any], degrade: Ca
     with degrade(degrader):
         states = _read_back(plan_connector(plan, SYSTEM), plan, the_secrets)
     return {(a.kind, a.resource): states[a.id] for a in plan.changes() if a.id in states}
+
+
+@contextlib.contextmanager
+def serving(fake: Any, degrader: Degrader, page_attr: str = "page_cap") -> Iterator[None]:
+    """A fake answering through `degrader` inside the block: its pages limited to `degrader.page_cap` (through the
+    fake's own `page_attr`), reads degraded, writes swallowed; the fake's own `degrader` attribute is what its
+    request handler consults. One implementation for every fake."""
+    fake.degrader, size = degrader, getattr(fake, page_attr)
+    setattr(fake, page_attr, degrader.page_cap or size)
+    try:
+        yield
+    finally:
+        fake.degrader = None
+        setattr(fake, page_attr, size)
