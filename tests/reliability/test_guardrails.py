@@ -148,8 +148,12 @@ def test_over_the_blast_radius_nothing_changes_anywhere(engagement: dict, slapd:
         assert directory(slapd) == before, "the directory changed"
         assert slack.writes() == [], "the other system in the runbook was written to"
         assert run_dirs(evidence) == [], "an apply run folder was made"
-        refusal = refused_runs(evidence)[-1]  # the refusal itself is evidence, sealed, with its reason
-        assert verify_run(refusal).ok and refusal.name in refused.stderr
+        # the refusal itself is evidence, sealed, with its reason; the error names its folder (two refusals in one
+        # second sort by their random suffix, so the folder is found by name, not by order)
+        named = [r for r in refused_runs(evidence) if r.name in refused.stderr]
+        assert len(named) == 1, refused.stderr
+        refusal = named[0]
+        assert verify_run(refusal).ok
         assert [r for r in read_records(refusal) if r["type"] == "action"] == []
         assert "blast-radius" in next(r for r in read_records(refusal) if r["type"] == "refused")["reason"]
 
