@@ -19,9 +19,14 @@ def test_apply_commit_versions_page_and_evidence(engagement: dict, run_cli) -> N
     wiki = engagement["dir"] / "wiki"
     wiki.mkdir()
     shutil.copy(SEED, wiki / "Offboarding.md")
-    git(wiki, "init", "-q")
+    git(wiki, "init", "-q", "-b", "main")
     git(wiki, "-c", "user.email=t@example.org", "-c", "user.name=t", "add", ".")
     git(wiki, "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "seed")
+    remote = engagement["dir"] / "wiki-remote.git"   # the wiki's server, as a clone of Azure DevOps' wiki has one
+    git(engagement["dir"], "init", "-q", "--bare", "-b", "main", str(remote))
+    git(wiki, "remote", "add", "origin", str(remote))
+    git(wiki, "push", "-q", "-u", "origin", "main")
+    seed = git(remote, "rev-parse", "main")
     runbook = engagement["runbook"]
     data = yaml.safe_load(runbook.read_text())
     data["checklist"] = "wiki/Offboarding.md"
@@ -37,7 +42,9 @@ def test_apply_commit_versions_page_and_evidence(engagement: dict, run_cli) -> N
     assert "acme-2026" in message and run_id in message
     assert git(wiki, "status", "--porcelain") == ""  # page and attachments are all in the commit
     assert "| 3 | Done |" in (wiki / "Offboarding.md").read_text()
-    assert git(wiki, "remote") == ""
+    # committed in the clone, never sent: the wiki's server still has only the seed (`--push` would send it)
+    assert git(wiki, "rev-parse", "HEAD") != seed and git(remote, "rev-parse", "main") == seed
+    assert git(wiki, "status", "--porcelain", "--branch").startswith("## main...origin/main [ahead 1]")
 
 
 def test_validate_reports_a_missing_checklist_page(engagement: dict, run_cli) -> None:
