@@ -1,11 +1,12 @@
 """Sealed run folders made by the engine's own record functions, for the checklist and report tests.
 
 A scenario is a list of `Step`s: actions of the real `ldap` and `slack` kinds and what happened to each. The plan
-is a real `Plan`; a dry run is recorded by `revoke.engine.record_plan`, an apply's action records are
-`revoke.run.action_record`'s (summaries, checklist items and fields come from the kinds, as in a real run), and
-its closing records (residual exposure computed from the plan's rules, end, summary, the closure reports, seal)
-by `revoke.engine.finish_run`. Only the apply's `run` and `resume` headers are written here, with the fields
-`revoke.engine.apply_plan` gives them (the engine has no function that writes them alone).
+is a real `Plan`; a dry run is recorded by `revoke.engine.record_plan`. An apply opens with the run journal's
+records (`revoke.journal.run_record`, `notice_records`), its action records are `revoke.run.action_record`'s
+(summaries, checklist items and fields come from the kinds, as in a real run), and its closing records (residual
+exposure computed from the plan's rules, end, summary, the closure reports, seal) are `revoke.engine.finish_run`'s.
+Only a resumed run's `resume` record is written here, with the fields the engine gives it (it has no function
+that writes it alone).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from revoke import __version__, evidence
+from revoke import evidence, journal
 from revoke.actions import ACCESS, ActionKind, Outcome, Verification
 from revoke.checklist.reports import write_reports
 from revoke.connector import Receipt, load
@@ -145,19 +146,14 @@ def _apply_run(plan: Plan, runbook: Runbook, steps: list[Step], run_dir: Path, m
                resume: list[Step]) -> Path:
     log = EvidenceLog(run_dir, run_dir.name, ENGAGEMENT, fsync=False)
     result = RunResult(run_id=run_dir.name, run_dir=run_dir, mode=mode)
-    systems = {s.name: {"connector": s.connector, "operator": s.operator, "warnings": s.warnings, "error": None}
-               for s in plan.systems}
+    systems = journal.planned_systems(plan)   # as the plan saw them: every system connected, no error
     try:
         plan.save(run_dir / "plan.json")
-        result.add(log.append({"type": "run", "mode": mode, "plan_id": plan.plan_id, "plan_digest": plan.digest(),
-                               "plan_facts": plan.facts(), "runbook_sha256": plan.runbook_sha256,
-                               "tool": f"revoke {__version__}", "started_at": iso(evidence.now()),
-                               "systems": systems}))
-        for n in plan.notices:
-            result.add(log.append({"type": "notice", "mode": mode, **n.model_dump()}))
+        result.add(log.append(journal.run_record(plan, mode, evidence.now(), systems)))
+        result.extend(log.append_many(journal.notice_records(plan.notices, mode)))
         by_key = {(a.system, a.kind, a.resource): a for a in plan.actions}
         result.extend(log.append_many([_record(s, by_key[(s.system, s.kind, s.resource)], mode) for s in steps]))
-        if resume:
+        if resume:   # the fields revoke.engine gives a resumed run's opening record
             result.add(log.append({"type": "resume", "mode": mode, "resumed_at": iso(evidence.now()),
                                    "remaining": len(resume), "interrupted_intents": [], "systems": systems}))
             result.extend(log.append_many([_record(s, by_key[(s.system, s.kind, s.resource)], mode)
