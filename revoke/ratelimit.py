@@ -42,7 +42,7 @@ class ResetGate:
         self.remaining: int | None = None
         self.reset: float | None = None
         self.in_flight = 0
-        self.held = 0.0   # seconds requests were held in all (benchmarks and tests read it)
+        self.held = 0.0   # seconds requests were held in all, for a test or a benchmark to read
 
     def enter(self) -> None:
         while True:
