@@ -26,20 +26,23 @@ import hashlib
 import json
 import math
 import re
-import socket
-import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ContextManager
 from urllib.parse import parse_qsl, urlsplit
 
-from revoke.connectors.microsoft.exchange_cmdlets import (CMDLETS, DISTRIBUTION_LIST, MAIL_SECURITY_GROUP,
-                                                          SHARED_MAILBOX, USER_MAILBOX)
+from revoke.connectors.microsoft.exchange_cmdlets import (
+    CMDLETS,
+    DISTRIBUTION_LIST,
+    MAIL_SECURITY_GROUP,
+    SHARED_MAILBOX,
+    USER_MAILBOX,
+)
 from revoke.sandbox.exchange_org import CmdletFailure, Organization
 from revoke.sandbox.graph import GraphFake
+from revoke.sandbox.https_fake import FakeHandler, HttpsFake
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,38 @@ class _Injection:
     exception: str
 
 
-class ExchangeFake:
+class _Handler(FakeHandler):
+    fake: ExchangeFake
+
+    def serve(self, method: str) -> None:
+        if method != "POST":  # the endpoint is POST only
+            self.send(405, {}, b"")
+            return
+        raw = self.read_body()
+        parts = urlsplit(self.path)
+        path = re.fullmatch(r"/adminapi/beta/([^/]+)/InvokeCommand", parts.path)
+        headers: dict[str, str] = {}
+        if path is None or path.group(1) not in (self.fake.graph.tenant_id, *self.fake.org.domains):
+            status, body = 404, _error(404, "System.ArgumentException", "No such tenant or endpoint.")
+        elif (refused := self.fake.authorize(self.headers.get("Authorization"))) is not None:
+            status, body = refused[0], _error(refused[0], "System.UnauthorizedAccessException", refused[1])
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if refused[0] == 401 else ""
+        else:
+            try:
+                request = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                request = None
+            status, body, headers = self.fake.invoke(request, dict(parse_qsl(parts.query)),
+                                                     self.headers.get("X-AnchorMailbox") or "",
+                                                     self.headers.get("Prefer") or "")
+        out = {"request-id": str(uuid.uuid4()), **{k: v for k, v in headers.items() if v}}
+        self.send(status, out, json.dumps(body).encode(), "application/json;odata.metadata=minimal;charset=utf-8")
+
+
+class ExchangeFake(HttpsFake):
+    handler_class = _Handler
+    server_name = "exchange-fake"
+
     def __init__(self, graph: GraphFake, *, domain: str = "contoso.test", page_size: int = 100):
         self.graph = graph
         self.org = Organization(domain)
@@ -75,33 +109,14 @@ class ExchangeFake:
         self._rate: int | None = None
         self._bucket = (0.0, 0.0)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self.port = 0
 
-    # ---- lifecycle -----------------------------------------------------------------------------------------
-    def start(self) -> "ExchangeFake":
-        cert = self.graph.ca.issue_cert("127.0.0.1", "localhost")  # the Graph fake's CA: one ca_file for both
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="exchange-fake",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def issuing_ca(self) -> Any:
+        return self.graph.ca  # the Graph fake's CA: one ca_file (graph.ca_file) for both
 
     @property
     def base_url(self) -> str:
         """Like https://outlook.office365.com: the resource tokens must be issued for."""
-        return f"https://127.0.0.1:{self.port}"
+        return self.origin
 
     @property
     def endpoint(self) -> str:
@@ -320,50 +335,3 @@ def _error(status: int, exception: str, text: str) -> dict[str, Any]:
                       "details": [{"code": "Context", "target": "", "message": f"Ex6F9304|{exception}|{text}"}],
                       "innererror": {"message": "Error executing cmdlet",
                                      "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"}}}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: ExchangeFake
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        path = re.fullmatch(r"/adminapi/beta/([^/]+)/InvokeCommand", parts.path)
-        headers: dict[str, str] = {}
-        if path is None or path.group(1) not in (self.fake.graph.tenant_id, *self.fake.org.domains):
-            status, body = 404, _error(404, "System.ArgumentException", "No such tenant or endpoint.")
-        elif (refused := self.fake.authorize(self.headers.get("Authorization"))) is not None:
-            status, body = refused[0], _error(refused[0], "System.UnauthorizedAccessException", refused[1])
-            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if refused[0] == 401 else ""
-        else:
-            try:
-                request = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
-                request = None
-            status, body, headers = self.fake.invoke(request, dict(parse_qsl(parts.query)),
-                                                     self.headers.get("X-AnchorMailbox") or "",
-                                                     self.headers.get("Prefer") or "")
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("request-id", str(uuid.uuid4()))
-        for k, v in headers.items():
-            if v:
-                self.send_header(k, v)
-        self.send_header("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:  # the endpoint is POST only
-        self.send_response(405)
-        self.send_header("Content-Length", "0")
-        self.end_headers()

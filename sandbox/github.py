@@ -37,14 +37,8 @@ import json
 import math
 import re
 import secrets as pysecrets
-import socket
-import ssl
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ContextManager
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -52,6 +46,7 @@ from revoke.sandbox import github_repos  # noqa: F401 - registers the repository
 from revoke.sandbox.github_model import App, GhError, Grant, Installation, User
 from revoke.sandbox.github_routes import ROUTES, Listing
 from revoke.sandbox.github_state import WRITES, GitHubState, Injection
+from revoke.sandbox.https_fake import HttpsFake, JsonFakeHandler
 from revoke.testing.degraded import swallowed
 
 PRIMARY_MESSAGE = "API rate limit exceeded for {who}."
@@ -74,7 +69,7 @@ class Logged:
 class Ctx:
     """One request as the route handlers see it."""
 
-    fake: "GitHubFake"
+    fake: GitHubFake
     method: str
     path: str
     query: dict[str, str]
@@ -92,8 +87,20 @@ class Ctx:
         return app.bot.id if app else 0
 
 
-class GitHubFake(GitHubState):
-    """The fake service: start()/stop() and the HTTP side; seeding and inspection come from GitHubState."""
+class _Handler(JsonFakeHandler):
+    fake: GitHubFake
+    server_version = "github-fake"
+    content_type = "application/json; charset=utf-8"
+
+    def crash_body(self, exc: Exception) -> Any:
+        return {"message": f"github fake: {type(exc).__name__}: {exc}"}
+
+
+class GitHubFake(HttpsFake, GitHubState):
+    """The fake service: the HTTP side (start()/stop() from HttpsFake); seeding and inspection from GitHubState."""
+
+    handler_class = _Handler
+    server_name = "github-fake"
 
     def __init__(self, *, page_cap: int = 100, prefix: str = ""):
         super().__init__()
@@ -103,49 +110,6 @@ class GitHubFake(GitHubState):
         self.log: list[Logged] = []
         self._used: dict[tuple[str, int], int] = {}
         self._writes: dict[tuple[str, int], int] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self.ca_file = ""
-        self.port = 0
-
-    # ---- lifecycle -----------------------------------------------------------------------------------------
-    def start(self) -> "GitHubFake":
-        import trustme  # the sandbox extra; imported here so `revoke` itself does not need it
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="revoke-github-fake-")
-        ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
-        cert = ca.issue_cert("127.0.0.1", "localhost", key_type=trustme.KeyType.ECDSA)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        self.ca_file = str(Path(self._tmp.name) / "github-fake-ca.pem")
-        ca.cert_pem.write_to_path(self.ca_file)
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="github-fake",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._tmp:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> "GitHubFake":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def origin(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -333,49 +297,3 @@ class GitHubFake(GitHubState):
             out["Link"] = ", ".join(links)
         out["Cache-Control"] = "private, max-age=60, s-maxage=60"
         return items[(page - 1) * per_page:page * per_page]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: GitHubFake
-    protocol_version = "HTTP/1.1"
-    server_version = "github-fake"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out, body = self.fake.handle(method, self.path, headers, raw)
-        except Exception as exc:  # a fake bug answers 500 instead of dropping the connection
-            status, out, body = 500, {}, {"message": f"github fake: {type(exc).__name__}: {exc}"}
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        for k, v in out.items():
-            self.send_header(k, v)
-        if payload:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")

@@ -25,19 +25,14 @@ from __future__ import annotations
 import json
 import re
 import secrets as pysecrets
-import socket
-import ssl
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Callable, ContextManager
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from revoke.sandbox.google_routes import ROUTES, Ctx
 from revoke.sandbox.google_state import GError, GoogleState
+from revoke.sandbox.https_fake import HttpsFake, JsonFakeHandler
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -64,7 +59,18 @@ class Injection:
     times: int
 
 
-class GoogleFake(GoogleState):
+class _Handler(JsonFakeHandler):
+    fake: GoogleFake
+    server_version = "google-fake"
+
+    def crash_body(self, exc: Exception) -> Any:
+        return GError(500, f"google fake: {type(exc).__name__}: {exc}").body()
+
+
+class GoogleFake(HttpsFake, GoogleState):
+    handler_class = _Handler
+    server_name = "google-fake"
+
     def __init__(self, *, page_cap: int = 200, domain: str = "acme.test"):
         super().__init__()
         self.page_cap = page_cap
@@ -80,49 +86,10 @@ class GoogleFake(GoogleState):
         self._share = 0
         self._share_status = 429
         self._calls = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self.ca_file = ""
-        self.port = 0
-
-    # ---- lifecycle
-    def start(self) -> "GoogleFake":
-        import trustme   # the sandbox extra; imported here so `revoke` itself does not need it
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="revoke-google-fake-")
-        ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
-        cert = ca.issue_cert("127.0.0.1", "localhost", key_type=trustme.KeyType.ECDSA)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        self.ca_file = str(Path(self._tmp.name) / "google-fake-ca.pem")
-        ca.cert_pem.write_to_path(self.ca_file)
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="google-fake",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._tmp:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> "GoogleFake":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}/"
+        return f"{self.origin}/"
 
     @property
     def token_uri(self) -> str:
@@ -254,7 +221,7 @@ class GoogleFake(GoogleState):
         return grant[2]
 
     def _token(self, raw: bytes) -> tuple[int, dict[str, Any]]:
-        from google.auth import jwt as gjwt   # the google extra: verifies RS256 with the registered public key
+        from google.auth import jwt as gjwt  # the google extra: verifies RS256 with the registered public key
 
         form = dict(parse_qsl(raw.decode()))
         if form.get("grant_type") != JWT_BEARER or not form.get("assertion"):
@@ -311,47 +278,3 @@ class GoogleFake(GoogleState):
                   .encode() + payload + b"\r\n" for cid, payload in answers]
         return 200, {"Content-Type": f"multipart/mixed; boundary={out_boundary}"}, b"".join(chunks) + \
             f"--{out_boundary}--\r\n".encode()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: GoogleFake
-    protocol_version = "HTTP/1.1"
-    server_version = "google-fake"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out, payload = self.fake.handle(method, self.path, headers, raw)
-        except Exception as exc:  # a fake bug answers 500 instead of dropping the connection
-            status, out = 500, {"Content-Type": "application/json"}
-            payload = json.dumps(GError(500, f"google fake: {type(exc).__name__}: {exc}").body()).encode()
-        self.send_response(status)
-        for k, v in out.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")

@@ -27,17 +27,12 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
-import socket
-import ssl
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ContextManager
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from revoke.sandbox.https_fake import HttpsFake, JsonFakeHandler
 from revoke.sandbox.okta_routes import ROUTES, Listing
 from revoke.sandbox.okta_state import WRITES, OktaError, OktaState, User
 
@@ -69,56 +64,28 @@ class Ctx:
         return tuple(self.admin.admin_roles) if self.admin is not None else self.app_roles
 
 
-class OktaFake(OktaState):
+class _Handler(JsonFakeHandler):
+    fake: OktaFake
+    server_version = "okta-fake"
+
+    def crash_body(self, exc: Exception) -> Any:
+        return {"errorCode": "E0000009", "errorSummary": f"okta fake: {exc!r}"}
+
+
+class OktaFake(HttpsFake, OktaState):
+    handler_class = _Handler
+    server_name = "okta-fake"
+
     def __init__(self, *, page_cap: int = 200):
         super().__init__()
         self.page_cap = page_cap
         self.degrader: Any = None  # revoke.testing.degraded.Degrader: reads answered badly, writes swallowed
         self.log: list[Logged] = []
         self._used: dict[tuple[str, int], int] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self.ca_file = ""
-        self.port = 0
-
-    # ---- lifecycle -----------------------------------------------------------------------------------------
-    def start(self) -> "OktaFake":
-        import trustme  # the sandbox extra
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="revoke-okta-fake-")
-        ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
-        cert = ca.issue_cert("127.0.0.1", "localhost", key_type=trustme.KeyType.ECDSA)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        self.ca_file = str(Path(self._tmp.name) / "okta-fake-ca.pem")
-        ca.cert_pem.write_to_path(self.ca_file)
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="okta-fake",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._tmp:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> "OktaFake":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def org_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return self.origin
 
     def writes(self) -> list[Logged]:
         """Every request that could change something (the OAuth token exchange aside), answered or not."""
@@ -281,46 +248,3 @@ class OktaFake(OktaState):
             links.append(f'<{self.org_url}{ctx.path}?{query}>; rel="next"')
         out["Link"] = ", ".join(links)
         return page
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: OktaFake
-    protocol_version = "HTTP/1.1"
-    server_version = "okta-fake"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out, body = self.fake.handle(method, self.path, headers, raw)
-        except Exception as exc:  # a fake bug answers 500 instead of dropping the connection
-            status, out, body = 500, {}, {"errorCode": "E0000009", "errorSummary": f"okta fake: {exc!r}"}
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        for k, v in out.items():
-            self.send_header(k, v)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")

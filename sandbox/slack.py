@@ -18,6 +18,9 @@ Seed it, start it, point a client at it, then inspect its state independently of
     fake.add_token("xoxb-...", fake.add_bot("revoke"), scopes=BOT_SCOPES)
     alice = fake.add_user("alice", "alice@example.com")
     fake.add_channel("acme-general", members=[alice, bot])
+
+Its parts: the workspace's objects in slack_model, one function per Web API method in slack_methods, the SCIM
+resource in slack_scim, a rehearsal workspace in slack_seed; serving in https_fake (plain HTTP here).
 """
 
 from __future__ import annotations
@@ -28,81 +31,61 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
-from revoke.sandbox._slack_methods import METHODS, SlackError, scopes_needed
+from revoke.sandbox import slack_scim
+from revoke.sandbox.https_fake import FakeHandler, HttpsFake
+from revoke.sandbox.slack_methods import METHODS, SlackError, scopes_needed
+from revoke.sandbox.slack_model import BOT_SCOPES, WRITE_METHODS, Call, Channel, Injection, Token, User
+from revoke.sandbox.slack_seed import seed_engagement
 from revoke.testing.degraded import swallowed
 
-# Everything the `slack` connector can need; tests take scopes away to see `missing_scope`.
-BOT_SCOPES = ("channels:read", "groups:read", "users:read", "users:read.email", "channels:join",
-              "channels:manage", "groups:write", "chat:write", "channels:history", "groups:history")
-WRITE_METHODS = ("conversations.join", "chat.postMessage", "conversations.archive", "conversations.unarchive",
-                 "conversations.kick", "conversations.invite")
+__all__ = ["BOT_SCOPES", "WRITE_METHODS", "Call", "Channel", "Injection", "SlackFake", "Token", "User",
+           "seed_engagement"]
 
 
-@dataclass
-class User:
-    id: str
-    name: str
-    email: str | None
-    real_name: str = ""
-    is_bot: bool = False
-    deleted: bool = False
-    is_restricted: bool = False   # a multi-channel guest
-    bot_id: str | None = None
+class _Handler(FakeHandler):
+    fake: SlackFake
+
+    def _token(self, params: dict[str, Any]) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return params.get("token")
+
+    def _json(self, status: int, headers: dict[str, str], body: dict | None, content_type: str) -> None:
+        self.send(status, headers, json.dumps(body).encode() if body is not None and status != 204 else b"",
+                  content_type)
+
+    def serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        raw, ctype = self.read_body(), self.headers.get("Content-Type", "")
+        if url.path.startswith("/scim/v2/Users/"):
+            body = json.loads(raw) if raw else None
+            auth = self.headers.get("Authorization", "")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+            status, answer = self.fake.scim(method, url.path.rsplit("/", 1)[-1], token, body)
+            self._json(status, {}, answer, "application/scim+json")
+            return
+        if not url.path.startswith("/api/"):
+            self._json(404, {}, {"ok": False, "error": "unknown_method"}, "application/json")
+            return
+        params: dict[str, Any] = dict(parse_qsl(url.query))
+        if raw and "json" in ctype:
+            params.update(json.loads(raw))
+        elif raw:
+            params.update(parse_qsl(raw.decode()))
+        status, headers, body = self.fake.call(url.path[len("/api/"):], self._token(params), params)
+        self._json(status, headers, body, "application/json; charset=utf-8")
 
 
-@dataclass
-class Channel:
-    id: str
-    name: str
-    is_private: bool = False
-    is_archived: bool = False
-    is_ext_shared: bool = False
-    is_general: bool = False
-    created: int = 0
-    creator: str = ""
-    members: list[str] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Token:
-    user_id: str
-    scopes: tuple[str, ...]
-
-
-@dataclass
-class Injection:
-    method: str
-    times: int
-    error: str = "ratelimited"
-    status: int = 429
-    retry_after: int | None = 1
-    applied: bool = False
-
-
-@dataclass
-class Call:
-    """One request the fake answered: what the test asserts on (the token is never kept)."""
-
-    method: str
-    params: dict[str, Any]
-    status: int
-    ok: bool
-    error: str | None
-    request_id: str
-
-
-WRITE_METHODS = {"conversations.join", "chat.postMessage", "conversations.archive", "conversations.unarchive",
-                 "conversations.kick", "conversations.invite"}
-
-
-class SlackFake:
+class SlackFake(HttpsFake):
     """The workspace: users, channels, tokens, and what each request did to them."""
+
+    handler_class = _Handler
+    server_name = "slack-fake"
+    tls = False   # slack_sdk is pointed at it by `base_url`; plain HTTP on loopback keeps its client unchanged
 
     def __init__(self, team: str = "Acme Consulting", team_id: str = "T0ACME001", domain: str = "acme-consulting",
                  page_cap: int = 1000):
@@ -117,48 +100,14 @@ class SlackFake:
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self._clock = itertools.count(int(time.time()) * 1_000_000)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ---------------------------------------------------------------------------------------------- lifecycle
-
-    def start(self) -> "SlackFake":
-        fake = self
-
-        class Handler(_Handler):
-            state = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="slack-fake", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "SlackFake":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server, "start the fake first"
-        return self._server.server_address[1]
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/"
+        return f"{self.origin}/api/"
 
     @property
     def scim_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/scim/v2/"
+        return f"{self.origin}/scim/v2/"
 
     # ---------------------------------------------------------------------------------------------- seeding
 
@@ -349,129 +298,8 @@ class SlackFake:
     def scim(self, verb: str, user_id: str, token: str | None, body: dict | None) -> tuple[int, dict]:
         with self.lock:
             grant = self.tokens.get(token or "")
-            status, answer = self._scim(verb, user_id, grant, body)
+            status, answer = slack_scim.answer(self, verb, user_id, grant, body)
             self.calls.append(Call(f"scim.{verb.lower()}", {"id": user_id, "body": body or {}}, status,
                                    status < 300, None if status < 300 else answer.get("detail"),
                                    self._new_id("req-").lower()))
             return status, answer
-
-    def _scim(self, verb: str, user_id: str, grant: Token | None, body: dict | None) -> tuple[int, dict]:
-        if grant is None:
-            return 401, _scim_error(401, "invalid_authentication")
-        if "admin" not in grant.scopes:
-            return 403, _scim_error(403, "missing_scope: admin")
-        user = self.users.get(user_id)
-        if user is None or user.is_bot:
-            return 404, _scim_error(404, "User not found")
-        if self.degrader is not None and verb == "GET":
-            return 200, self.degrader.answer(f"scim/{user_id}", scim_user(user))
-        if self.degrader is not None and self.degrader.swallow and verb != "GET":
-            return (204, {}) if verb == "DELETE" else (200, scim_user(user))
-        if verb == "PATCH":
-            for op in (body or {}).get("Operations", []):
-                value = op.get("value")
-                if op.get("path") == "active":
-                    user.deleted = not bool(value)
-                elif isinstance(value, dict) and "active" in value:
-                    user.deleted = not bool(value["active"])
-        elif verb == "DELETE":
-            user.deleted = True
-            return 204, {}
-        return 200, scim_user(user)
-
-
-def seed_engagement(fake: SlackFake, token: str, *, prefix: str = "acme-",
-                    leavers: dict[str, str] | None = None, stays: dict[str, str] | None = None) -> dict[str, str]:
-    """A workspace for rehearsing a runbook (and for `revoke demo`): the app's bot with `token`, the leavers and the
-    colleagues who stay (name -> email), and the engagement's channels: `<prefix>general` and `<prefix>dev` to
-    archive, a private `<prefix>leads`, an archived `<prefix>kickoff`, a Slack Connect `<prefix>partner`, plus
-    `client-team` and `#general`, which stay open. Answers name -> id for people and channels."""
-    leavers = leavers or {"alice": "alice@consult.example", "bob": "bob@consult.example"}
-    stays = stays or {"carol": "carol@client.example"}
-    ids: dict[str, str] = {"bot": fake.add_bot("revoke")}
-    fake.add_token(token, ids["bot"])
-    for name, email in {**leavers, **stays}.items():
-        ids[name] = fake.add_user(name, email)
-    people = [ids[n] for n in (*leavers, *stays)]
-    first_leaver, first_stay = ids[next(iter(leavers))], ids[next(iter(stays))]
-    ids["general"] = fake.add_channel("general", members=people, general=True)
-    ids[f"{prefix}general"] = fake.add_channel(f"{prefix}general", members=people)
-    ids[f"{prefix}dev"] = fake.add_channel(f"{prefix}dev", members=people)
-    ids[f"{prefix}leads"] = fake.add_channel(f"{prefix}leads", members=[first_leaver, first_stay, ids["bot"]],
-                                             private=True)
-    ids[f"{prefix}kickoff"] = fake.add_channel(f"{prefix}kickoff", members=people, archived=True)
-    ids[f"{prefix}partner"] = fake.add_channel(f"{prefix}partner", members=[first_leaver, first_stay], shared=True)
-    ids["client-team"] = fake.add_channel("client-team", members=people)
-    return ids
-
-
-def scim_user(user: User) -> dict:
-    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": user.id, "userName": user.name,
-            "displayName": user.real_name, "active": not user.deleted,
-            "emails": [{"value": user.email, "primary": True}] if user.email else []}
-
-
-def _scim_error(status: int, detail: str) -> dict:
-    return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    state: SlackFake
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
-        pass
-
-    def _body(self) -> tuple[bytes, str]:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b"", self.headers.get("Content-Type", "")
-
-    def _token(self, params: dict[str, Any]) -> str | None:
-        auth = self.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer "):
-            return auth[7:].strip()
-        return params.get("token")
-
-    def _send(self, status: int, headers: dict[str, str], body: dict | None, content_type: str) -> None:
-        raw = json.dumps(body).encode() if body is not None and status != 204 else b""
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        if raw:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def _handle(self, verb: str) -> None:
-        url = urlsplit(self.path)
-        raw, ctype = self._body()
-        if url.path.startswith("/scim/v2/Users/"):
-            body = json.loads(raw) if raw else None
-            auth = self.headers.get("Authorization", "")
-            token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-            status, answer = self.state.scim(verb, url.path.rsplit("/", 1)[-1], token, body)
-            self._send(status, {}, answer, "application/scim+json")
-            return
-        if not url.path.startswith("/api/"):
-            self._send(404, {}, {"ok": False, "error": "unknown_method"}, "application/json")
-            return
-        params: dict[str, Any] = dict(parse_qsl(url.query))
-        if raw and "json" in ctype:
-            params.update(json.loads(raw))
-        elif raw:
-            params.update(parse_qsl(raw.decode()))
-        status, headers, body = self.state.call(url.path[len("/api/"):], self._token(params), params)
-        self._send(status, headers, body, "application/json; charset=utf-8")
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._handle("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle("POST")
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._handle("DELETE")

@@ -19,21 +19,20 @@ from revoke.sandbox.slapd import Slapd, unavailable_reason
 from tests.demo_env import demo_sandbox, demo_world  # noqa: F401 - fixtures: the demo's sandbox, kept running
 
 
-def skip_unless_ci(reason: str) -> None:
+def skip_unless_ci(reason: str, *, module: bool = False) -> None:
     """Skip a test whose server or tool is missing on a developer's machine; in CI (CI=true) the machine is meant
-    to have it, so the same gap fails instead of hiding the code the test covers."""
+    to have it, so the same gap fails instead of hiding the code the test covers. The one way a test skips
+    (tests/test_ci_skips.py holds every test file to it); `module`: skip the whole module, at import."""
     if os.environ.get("CI"):
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 @pytest.fixture
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     reason = unavailable_reason()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"slapd is required in CI: {reason}")
-        pytest.skip(reason)
+        skip_unless_ci(f"slapd: {reason}")
     server = Slapd(tmp_path_factory.mktemp("slapd")).start()
     try:
         yield server
@@ -120,17 +119,15 @@ def engagement(slapd: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
     reason = samba_unavailable_reason()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"a Samba AD DC is required in CI: {reason}")
-        pytest.skip(reason)
+        skip_unless_ci(f"a Samba AD DC: {reason}")
     dc = SambaDC(tmp_path_factory.mktemp("samba"))
     try:
         dc.start()
     except SambaUnavailable as err:
         dc.stop()
         raced = samba_unavailable_reason()  # another test session took the fixed ports between the check and the start
-        if raced and not os.environ.get("CI"):
-            pytest.skip(raced)
+        if raced:
+            skip_unless_ci(raced)
         pytest.fail(str(err))
     service = dc.add_user("svc-revoke-tests")
     dc.add_members(f"CN=Domain Admins,{dc.users_dn}", [service.dn])

@@ -3,6 +3,7 @@ benchmarks are measurements (bench/README.md), not timed tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ def test_quick_benchmarks_complete_and_print_the_table() -> None:
     assert "| benchmark" in out and "| measured" in out
     assert "FAILED" not in out
     expected = ["2 Graph", "3 AWS fan-out", "6 GitHub"]
-    if unavailable_reason() is None:
+    if unavailable_reason() is None or os.environ.get("CI"):   # in CI slapd is there: its benchmarks must run
         expected += ["1 LDAP floor", "4 LDAP scale", "5 evidence overhead", "fitted exponent"]
     for name in expected:
         assert name in out, out

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from revoke.sandbox.slack import SlackFake
 
-from tests.conftest import write_runbook, yesterday
+from revoke.sandbox.slack import SlackFake
+from tests.conftest import skip_unless_ci, write_runbook, yesterday
 from tests.reliability.worlds import slack_system, slack_world
 
 SEED_PAGE = Path(__file__).parent / "data" / "customer-offboarding-checklist.md"
@@ -67,6 +68,7 @@ class _NamedSlapd:
     @staticmethod
     def start(workdir: Path) -> Any:
         import trustme
+
         from revoke.sandbox.slapd import Slapd
 
         class Named(Slapd):
@@ -95,7 +97,7 @@ def test_a_certificate_for_another_name_says_so_and_tls_server_name_fixes_it(tmp
     from revoke.sandbox.slapd import unavailable_reason
 
     if unavailable_reason():
-        pytest.skip(unavailable_reason())
+        skip_unless_ci(f"slapd: {unavailable_reason()}")
     server = _NamedSlapd.start(tmp_path / "slapd")
     try:
         server.add_user("alice")
@@ -117,7 +119,7 @@ def test_plain_ldap_without_starttls_says_how_to_choose(tmp_path: Path, run_cli:
     from revoke.sandbox.slapd import Slapd, unavailable_reason
 
     if unavailable_reason():
-        pytest.skip(unavailable_reason())
+        skip_unless_ci(f"slapd: {unavailable_reason()}")
     server = Slapd(tmp_path / "slapd", tls=False).start()
     try:
         server.add_user("alice")
@@ -193,7 +195,8 @@ def test_bad_input_messages(tmp_path: Path, run_cli: Any) -> None:
 
 
 def test_an_unreachable_aws_endpoint_is_not_called_bad_credentials(tmp_path: Path, run_cli: Any) -> None:
-    pytest.importorskip("boto3")
+    if importlib.util.find_spec("boto3") is None:
+        skip_unless_ci("boto3 is not installed (pip install -e '.[aws]')")
     runbook = write_runbook(tmp_path / "aws.yaml", {
         "engagement": "acme-2026", "final_day": yesterday(),
         "systems": {"aws": {"connector": "aws-iam", "settings": {

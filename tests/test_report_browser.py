@@ -5,19 +5,15 @@ installed, and never in CI (CI=true installs it: .ci/run)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from revoke.pdf import browser, headless
+from tests.conftest import skip_unless_ci
 
 if browser() is None:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("CI must have Chromium for the report's browser tests (.ci/run installs it)")
-    pytestmark = pytest.mark.skip(reason="headless Chromium is not installed (Debian package chromium)")
+    skip_unless_ci("headless Chromium is not installed (Debian package chromium; .ci/run installs it)", module=True)
 
 A4_LANDSCAPE_CONTENT_PX = 1031  # 297 mm - 2 x 12 mm margins (the report's @page), at 96 px per inch
 PROBE = """<script>

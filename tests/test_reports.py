@@ -4,13 +4,19 @@ are sealed with the run, so an edited report fails `revoke evidence verify`."""
 from __future__ import annotations
 
 import json
+import secrets
 from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from revoke.checklist.reports import REPORTS, write_reports
-
 from revoke.evidence import file_sha256, read_records, verify_run
 from revoke.plan import NoticeRecord
-from tests.checklist_runs import LDAP_OPERATOR, Step, default_steps, make_run
+from revoke.sandbox.slack import SlackFake
+from tests.checklist_runs import LDAP_EXPOSURE, LDAP_OPERATOR, Step, default_steps, make_run
+from tests.conftest import write_runbook, yesterday
 
 
 class _Html(HTMLParser):
@@ -65,7 +71,8 @@ def test_json_report_gives_each_item_its_actions_with_who_what_when_and_verifica
     access, lists = item(report, 3), item(report, 4)
     assert (access["title"], access["status"]) == ("Site/Network Access", "Done")
     assert access["result"] == "1 already done, 1 skipped, 2 verified"
-    assert (lists["title"], lists["status"], lists["result"]) == ("Team Collaboration", "Done", "1 verified, 1 verified gone")
+    assert (lists["title"], lists["status"], lists["result"]) == ("Team Collaboration", "Done",
+                                                                  "1 verified, 1 verified gone")
     lock = next(a for a in access["actions"] if a["resource"].startswith("uid=alice"))
     assert lock["person"] == "Alice Example" and lock["operator"] == LDAP_OPERATOR["display"]
     assert (lock["before"], lock["after"]) == ({"locked": False}, {"locked": True})
@@ -84,12 +91,12 @@ def test_a_failed_action_blocks_its_item_and_is_shown_as_needing_a_person(tmp_pa
     assert lists["result"] == "1 failed, 1 verified"
     assert item(report, 3)["status"] == "Done" and item(report, 3)["needs_person"] == []
     assert lists["needs_person"] == [{
-        "system": "corp-ldap", "person": None, "what": "close mail group cn=acme-list",
+        "system": "corp-ldap", "person": None, "what": "delete mail group cn=acme-list,ou=lists,dc=example,dc=org",
         "resource": "cn=acme-list,ou=lists,dc=example,dc=org", "problem": "failed",
         "detail": "insufficientAccessRights: no write access to cn=acme-list"}]
     md = (run / "closure-report.md").read_text()
-    assert ("Needs a person:\n\n- **failed**: corp-ldap: close mail group cn=acme-list "
-            "(`cn=acme-list,ou=lists,dc=example,dc=org`): insufficientAccessRights") in md
+    assert ("Needs a person:\n\n- **failed**: corp-ldap: delete mail group cn=acme-list,ou=lists,dc=example,dc=org"
+            ": insufficientAccessRights") in md
     assert "| 4 | [Team Collaboration](#item-4) | **Blocked** | 1 failed, 1 verified |" in md
     assert "insufficientAccessRights: no write access to cn=acme-list" in md
     page = parse_html((run / "closure-report.html").read_text())
@@ -123,7 +130,7 @@ def test_resumed_run_reports_the_latest_record_of_each_action(tmp_path):
     assert report["run"]["resumed"] == 1
     lists = item(report, 4)
     assert lists["status"] == "Done"
-    closed = next(a for a in lists["actions"] if a["kind"] == "close-mail-group")
+    closed = next(a for a in lists["actions"] if a["kind"] == "delete-group")
     assert closed["outcome"] == "done" and closed["records"] == 2
 
 
@@ -186,33 +193,77 @@ def test_reports_render_deterministically_so_only_a_real_edit_fails_verification
     assert not verify_run(run).ok
 
 
-def test_residual_exposure_is_stated_for_every_leaver(tmp_path):
-    exposure = [
-        {"person": "Alice Example", "system": "corp-ldap", "items": [
-            {"what": "sessions of applications that authenticated before the lock (issued before 2026-11-25 10:00 UTC)",
-             "until": None, "bound": "no upper bound known", "basis": "LDAP has no session revocation"}]},
-        {"person": "Bob Example", "system": "corp-ldap", "items": [
-            {"what": "none", "until": None, "bound": "nothing remains valid",
-             "basis": "every action was verified and no credential outlives it"}]},
-    ]
-    run = make_run(tmp_path, exposure=exposure)
-    report = json.loads((run / "closure-report.json").read_text())
-    assert report["exposure"] == exposure
-    md = (run / "closure-report.md").read_text()
-    assert ("| Alice Example | corp-ldap | sessions of applications that authenticated before the lock (issued before "
-            "2026-11-25 10:00 UTC) | no upper bound known | LDAP has no session revocation |") in md
-    assert "| Bob Example | corp-ldap | none | nothing remains valid |" in md
-    text = " ".join(parse_html((run / "closure-report.html").read_text()).text)
-    assert "Residual exposure" in text and "no upper bound known" in text
+def slack_engagement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: SlackFake) -> tuple[Path, str]:
+    """Alice leaves, Carol stays; Alice is in #client-team, which stays open, and her account is deactivated
+    through SCIM, so nothing of hers outlives a run that did everything (Slack states no standing exposure then)."""
+    bot, token, admin = fake.add_bot("revoke"), "xoxb-" + secrets.token_hex(16), "xoxp-" + secrets.token_hex(16)
+    fake.add_token(token, bot)
+    fake.add_token(admin, fake.add_user("owner", "owner@client.example"), scopes=["admin"])
+    monkeypatch.setenv("REVOKE_SLACK_TOKEN", token)
+    monkeypatch.setenv("REVOKE_SLACK_SCIM", admin)
+    alice = fake.add_user("alice", "alice@consult.example")
+    fake.add_channel("client-team", members=[alice, fake.add_user("carol", "carol@client.example")])
+    runbook = write_runbook(tmp_path / "acme.yaml", {
+        "engagement": "acme-2026", "final_day": yesterday(),
+        "systems": {"slack": {"connector": "slack", "identify_by": "email", "settings": {
+            "token": {"secret": "slack_token"}, "base_url": fake.base_url, "channel_prefix": "#acme-*",
+            "scim_deactivate": True, "scim_token": {"secret": "slack_scim"}, "scim_url": fake.scim_url}}},
+        "people": [{"name": "Alice", "email": "alice@consult.example"}],
+        "lists": [{"system": "slack", "id": "#client-team", "close": "keep"}]})
+    return runbook, alice
+
+
+def residual_rows(run_dir: Path, person: str) -> list[str]:
+    """The rows of the closure report's residual-exposure table about `person`, as a reader sees them."""
+    md = (run_dir / "closure-report.md").read_text()
+    section = md.split("## Residual exposure", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith(f"| {person} |")]
+
+
+def apply_run(run_cli: Any, runbook: Path) -> Path:
+    result = run_cli("--quiet", "--output", "json", "apply", str(runbook), "--yes",
+                     "--evidence-dir", str(runbook.parent / "evidence"))
+    return Path(json.loads(result.output)["run_dir"])
+
+
+def test_residual_exposure_names_what_the_server_still_shows(tmp_path, monkeypatch, run_cli, fake_clock):
+    with SlackFake() as fake:
+        runbook, alice = slack_engagement(tmp_path, monkeypatch, fake)
+        fake.fail("conversations.kick", "restricted_action")   # a workspace preference forbids removing her
+        run_dir = apply_run(run_cli, runbook)
+        still_member = alice in fake.members("client-team")
+        deactivated = fake.users[alice].deleted
+    assert still_member and deactivated   # what Slack shows: one thing left, read from the workspace itself
+    rows = residual_rows(run_dir, "Alice")
+    assert len(rows) == 1 and "still in place: remove from #client-team" in rows[0], rows
+    assert "restricted_action" in rows[0] and "until a person acts" in rows[0]
+    assert verify_run(run_dir).ok
+
+
+@pytest.mark.parametrize("answer", ["answered", "applied-then-throttled"])
+def test_residual_exposure_is_none_when_the_server_shows_nothing_left(tmp_path, monkeypatch, run_cli, fake_clock,
+                                                                      answer):
+    with SlackFake() as fake:
+        runbook, alice = slack_engagement(tmp_path, monkeypatch, fake)
+        if answer == "applied-then-throttled":   # the removal happened, but the answer said 429: the report must
+            fake.throttle("conversations.kick", applied=True)   # follow what Slack shows, not what it answered
+        run_dir = apply_run(run_cli, runbook)
+        still_member = alice in fake.members("client-team")
+        deactivated = fake.users[alice].deleted
+        kicks = [c.status for c in fake.calls_to("conversations.kick")]
+    assert not still_member and deactivated
+    assert kicks == ([429] if answer == "applied-then-throttled" else [200])   # never sent twice
+    assert residual_rows(run_dir, "Alice") == ["| Alice | slack | none | nothing remains valid | every action was "
+                                               "verified and no credential outlives it |"]
+    assert verify_run(run_dir).ok
 
 
 def test_dry_run_report_states_the_exposure_expected_after_apply(tmp_path):
     run = make_run(tmp_path, mode="plan")
     report = json.loads((run / "closure-report.json").read_text())
     assert report["exposure"] == []
-    assert report["expected_exposure"] == {
-        "corp-ldap": [("sessions of applications that authenticated before the lock: no upper bound known "
-                       "(LDAP has no session revocation)")]}
+    (rule,) = LDAP_EXPOSURE   # the ldap connector's own: its sessions have no known bound
+    assert report["expected_exposure"] == {"corp-ldap": [f"{rule['what']}: no upper bound known ({rule['basis']})"]}
     assert "## Residual exposure expected after apply" in (run / "closure-report.md").read_text()
 
 

@@ -16,8 +16,10 @@ import pytest
 
 from revoke import attest
 from revoke.evidence import LOG, MANIFEST, file_sha256, manifest_text, read_records, record_hash, verify_run
+from tests.conftest import skip_unless_ci
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+if shutil.which("ssh-keygen") is None:
+    skip_unless_ci("needs ssh-keygen (openssh-client)", module=True)
 README = Path(__file__).parents[1] / "README.md"
 
 

@@ -8,11 +8,12 @@ from typing import Iterator
 import pytest
 
 from revoke.sandbox.tsa import Tsa, local_tsa, make_authority  # noqa: F401 - make_authority is for tests
+from tests.conftest import skip_unless_ci
 
 
 @pytest.fixture
 def tsa() -> Iterator[Tsa]:
     if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command line")
+        skip_unless_ci("needs the openssl command line")
     with local_tsa() as authority:
         yield authority

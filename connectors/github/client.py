@@ -11,7 +11,8 @@ Every provider failure becomes revoke's error here: the primary rate limit (`x-r
 `ActionFailed(retryable=True, retry_after=...)`; other answers are `GitHubRefused` with the status, so the
 connector can tell a 404 from a refusal. Idempotent reads, each page of a listing included, go through
 `runtime.read`, which repeats a retryable failure within the system's budget; writes are made once. Before
-sending, a `RateGate` holds a request while GitHub's own headers say the primary limit is spent until its reset.
+sending, a `ResetGate` (revoke.ratelimit) holds a request while GitHub's own headers say the primary limit is
+spent until its reset.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from githubkit.response import Response
 
 from revoke.connectors.github.settings import GitHubSettings
 from revoke.errors import ActionFailed, ConnectionFailed
+from revoke.ratelimit import ResetGate, seconds_until
 from revoke.runtime import Runtime
 from revoke.secrets import Secrets
 
@@ -83,11 +85,7 @@ def translate(what: str, resp: httpx.Response, now: float) -> ActionFailed:
             return ActionFailed(f"GitHub's secondary rate limit stopped {what}: retry after {wait:g}s",
                                 retryable=True, retry_after=wait, request_ids=ids)
         if _header(resp, "x-ratelimit-remaining") == "0":
-            try:
-                wait = float(_header(resp, "x-ratelimit-reset") or "") - now
-            except ValueError:
-                wait = 60.0
-            wait = wait if wait > 0 else 1.0   # our clock is past GitHub's reset: look again shortly
+            wait = seconds_until(_header(resp, "x-ratelimit-reset"), now)
             return ActionFailed(f"GitHub's primary rate limit is spent for {what}: it resets in {wait:.0f}s",
                                 retryable=True, retry_after=wait, request_ids=ids)
         if "secondary rate limit" in message.casefold():
@@ -98,51 +96,6 @@ def translate(what: str, resp: httpx.Response, now: float) -> ActionFailed:
         hint = "the GitHub App lacks a permission this needs: see `revoke permissions RUNBOOK`"
     reason = f"GitHub refused {what}: HTTP {status} {message}".rstrip() + (f" ({hint})" if hint else "")
     return GitHubRefused(reason, status=status, message=message, retryable=status >= 500, request_ids=ids)
-
-
-class RateGate:
-    """GitHub's primary rate limit, as its own headers announce it: every answer says how many requests are left
-    (`x-ratelimit-remaining`) until when (`x-ratelimit-reset`). Once none are left, the next request waits for the
-    reset on the run's clock (`runtime.sleep`, pacing, as the Graph client paces) instead of being refused: GitHub
-    asks integrations not to send into a spent limit. Requests in flight count against what is left, so the
-    engine's threads together never overshoot. A 403 or 429 still comes back as a retryable ActionFailed (another
-    client of the same token may spend the limit unseen)."""
-
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-        self._lock = threading.Lock()
-        self.remaining: int | None = None
-        self.reset: float | None = None
-        self.in_flight = 0
-        self.held = 0.0
-
-    def enter(self) -> None:
-        while True:
-            with self._lock:
-                now = self.runtime.now().timestamp()
-                if self.reset is not None and now >= self.reset:
-                    self.remaining, self.reset = None, None   # a new window: its size comes with the next answer
-                if self.remaining is None or self.reset is None or self.remaining - self.in_flight > 0:
-                    self.in_flight += 1
-                    return
-                wait = self.reset - now
-                self.held += wait
-            self.runtime.sleep(wait)
-
-    def leave(self, resp: httpx.Response | None) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            if resp is None:
-                return
-            try:
-                remaining = int(resp.headers["x-ratelimit-remaining"])
-                reset = float(resp.headers["x-ratelimit-reset"])
-            except (KeyError, ValueError):
-                return
-            if self.reset is None or reset > self.reset:
-                self.remaining, self.reset = remaining, reset
-            elif reset == self.reset and self.remaining is not None:
-                self.remaining = min(self.remaining, remaining)
 
 
 class _Transport(httpx.BaseTransport):
@@ -177,7 +130,8 @@ class Api:
                              cache_strategy=MemCacheStrategy(), rest_api_validate_body=False)
         self.rest = self.github.rest(API_VERSION)
         self.page_size = settings.page_size
-        self.gate = RateGate(runtime)
+        # GitHub asks integrations not to send into a spent primary limit: requests wait for its reset instead
+        self.gate = ResetGate(runtime, remaining="x-ratelimit-remaining", reset="x-ratelimit-reset")
 
     def call(self, what: str, fn: Callable[[], Response]) -> Response:
         """One attempt, translated."""
@@ -201,7 +155,7 @@ class Api:
         except (AuthCredentialError, GitHubException) as err:
             raise ActionFailed(f"GitHub credentials for {what} are unusable: {type(err).__name__}: {err}") from None
         finally:
-            self.gate.leave(answer)
+            self.gate.leave(answer.headers if answer is not None else None)
 
     def read(self, what: str, fn: Callable[[], Response]) -> Response:
         """An idempotent read: repeated by the runtime while it fails retryably."""

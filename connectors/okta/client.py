@@ -11,9 +11,9 @@ client assertion (RS256, `iss` = `sub` = the client id, `aud` = the org's `/oaut
 Bearer access token with the scopes the runbook's kinds need, renewed a minute before it expires (run's clock).
 
 Throttling: Okta announces on every answer how many requests its endpoint bucket has left (`X-Rate-Limit-Remaining`)
-until when (`X-Rate-Limit-Reset`, epoch seconds; Okta sends no `Retry-After`). A `RateGate` per bucket holds a
-request while none are left, until the reset, through `runtime.sleep` (pacing on the run's clock, never
-`time.sleep`); a 429 anyway (another client of the org spent the bucket) is `ActionFailed(retryable=True,
+until when (`X-Rate-Limit-Reset`, epoch seconds; Okta sends no `Retry-After`). A `ResetGate` (revoke.ratelimit)
+per bucket holds a request while none are left, until the reset, through `runtime.sleep` (pacing on the run's
+clock, never `time.sleep`); a 429 anyway (another client of the org spent the bucket) is `ActionFailed(retryable=True,
 retry_after=reset - now)` for the engine to wait out. Buckets are tracked per top-level resource (`/api/v1/users`,
 `/api/v1/groups`), which is at least as strict as Okta's per-endpoint buckets.
 """
@@ -29,6 +29,7 @@ import requests
 
 from revoke.connectors.okta.settings import OktaSettings
 from revoke.errors import ActionFailed, ConnectionFailed
+from revoke.ratelimit import ResetGate, seconds_until
 from revoke.runtime import Runtime
 from revoke.secrets import Secrets
 
@@ -52,46 +53,6 @@ def _bucket(path: str) -> str:
     return "/".join(path.split("?")[0].split("/")[:4])
 
 
-class RateGate:
-    """One bucket's `X-Rate-Limit-*` as Okta reports it; requests in flight count against what is left."""
-
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-        self._lock = threading.Lock()
-        self.remaining: int | None = None
-        self.reset: float | None = None
-        self.in_flight = 0
-        self.held = 0.0
-
-    def enter(self) -> None:
-        while True:
-            with self._lock:
-                now = self.runtime.now().timestamp()
-                if self.reset is not None and now >= self.reset:
-                    self.remaining, self.reset = None, None
-                if self.remaining is None or self.reset is None or self.remaining - self.in_flight > 0:
-                    self.in_flight += 1
-                    return
-                wait = self.reset - now
-                self.held += wait
-            self.runtime.sleep(wait)
-
-    def leave(self, resp: requests.Response | None) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            if resp is None:
-                return
-            try:
-                remaining = int(resp.headers["X-Rate-Limit-Remaining"])
-                reset = float(resp.headers["X-Rate-Limit-Reset"])
-            except (KeyError, ValueError):
-                return
-            if self.reset is None or reset > self.reset:
-                self.remaining, self.reset = remaining, reset
-            elif reset == self.reset and self.remaining is not None:
-                self.remaining = min(self.remaining, remaining)
-
-
 def _error(resp: requests.Response) -> tuple[str, str, list[str]]:
     try:
         body = resp.json()
@@ -113,11 +74,7 @@ def translate(what: str, resp: requests.Response, now: float) -> ActionFailed:
     status, ids = resp.status_code, request_ids(resp)
     code, summary, causes = _error(resp)
     if status == 429:
-        try:
-            wait = float(resp.headers.get("X-Rate-Limit-Reset") or "") - now
-        except ValueError:
-            wait = 60.0
-        wait = wait if wait > 0 else 1.0   # our clock is past Okta's reset: look again shortly
+        wait = seconds_until(resp.headers.get("X-Rate-Limit-Reset"), now)
         return ActionFailed(f"Okta's rate limit is spent for {what}: it resets in {wait:.0f}s", retryable=True,
                             retry_after=wait, request_ids=ids)
     detail = summary + (f" ({'; '.join(c for c in causes if c)})" if any(causes) else "")
@@ -139,7 +96,7 @@ class OktaClient:
         self._key = secrets.get(settings.private_key) if settings.private_key else None
         self._bearer: tuple[str, float] | None = None
         self._lock = threading.Lock()
-        self._gates: dict[str, RateGate] = {}
+        self._gates: dict[str, ResetGate] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -185,10 +142,13 @@ class OktaClient:
         return str(body["access_token"]), now + float(body.get("expires_in") or 3600)
 
     # ---- calls ------------------------------------------------------------------------------------------------
-    def _gate(self, path: str) -> RateGate:
+    def _gate(self, path: str) -> ResetGate:
         key = _bucket(path.replace(self.settings.org_url, ""))
         with self._lock:
-            return self._gates.setdefault(key, RateGate(self.runtime))
+            if key not in self._gates:
+                self._gates[key] = ResetGate(self.runtime, remaining="X-Rate-Limit-Remaining",
+                                             reset="X-Rate-Limit-Reset")
+            return self._gates[key]
 
     def call(self, what: str, method: str, path: str, **params: Any) -> requests.Response:
         """One attempt, translated: an answer of 2xx is returned, anything else raised."""
@@ -204,7 +164,7 @@ class OktaClient:
         except requests.RequestException as err:
             raise ActionFailed(f"cannot reach Okta for {what}: {type(err).__name__}", retryable=True) from None
         finally:
-            gate.leave(resp)
+            gate.leave(resp.headers if resp is not None else None)
         if resp.status_code >= 300:
             raise translate(what, resp, self.runtime.now().timestamp())
         return resp

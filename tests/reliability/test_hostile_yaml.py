@@ -17,6 +17,7 @@ import yaml
 from revoke.errors import RunbookError
 from revoke.located import MAX_BYTES, _loader, parse_yaml
 from revoke.runbook import load_runbook
+from tests.conftest import skip_unless_ci
 from tests.test_validate import GOOD
 
 _MEASURED = """
@@ -162,7 +163,7 @@ def test_values_keep_their_types_and_lines() -> None:
 
 def test_a_normal_runbook_keeps_libyamls_fast_parser() -> None:
     if getattr(yaml, "CSafeLoader", None) is None:
-        pytest.skip("PyYAML built without libyaml")
+        skip_unless_ci("PyYAML built without libyaml")
     loader = _loader(GOOD)
     try:
         assert isinstance(loader, yaml.CSafeLoader)

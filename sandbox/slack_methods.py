@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from revoke.sandbox.slack import Channel, SlackFake, Token, User
+    from revoke.sandbox.slack import SlackFake
+    from revoke.sandbox.slack_model import Channel, Token, User
 
 
 class SlackError(Exception):
