@@ -193,6 +193,10 @@ class AwsIamConnector(AwsConnector):
                                 "role_name": s.role_name, "region": s.region, "endpoint_url": s.endpoint_url})
 
     def identify(self, names: Sequence[str]) -> dict[str, Entity | None]:
+        # accounts not listed in this phase yet (by discovery or the check phase's read) are listed side by side
+        unlisted = [a for a in self.accounts if a not in self._listed]
+        self.context.runtime.map(self._users, unlisted, limit=self.settings.max_accounts_in_parallel,
+                                 name="aws-identify")
         return aws_names.iam_identify(names, {a: self._users(a) for a in self.accounts})
 
     def known_as(self, person: str) -> list[str]:
@@ -433,7 +437,10 @@ class AwsIamConnector(AwsConnector):
             saved = per_user_reads_saved((a.kind, a.params) for a in by_account[account])
             if account_read_pays(saved, self._users_in.get(account)):
                 try:
-                    self._users_in[account] = reader.read_all_users()
+                    # every user of the account, complete: it also answers `identify` in this phase (the check
+                    # phase reads, then the engine re-derives its guardrails), instead of one ListUsers an account
+                    self._listed[account] = reader.read_all_users()
+                    self._users_in[account] = len(self._listed[account])
                 except ActionFailed as err:
                     if err.retryable:
                         raise  # throttled or a passing outage: the engine waits and reads everything again
