@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from revoke.cli import cli
-from revoke.connectors.aws import base as _aws, iam as aws_iam
+from revoke.connectors.aws import base as _aws
+from revoke.connectors.aws import iam as aws_iam
 from revoke.connectors.aws.iam_account import IamReader
-from revoke.connectors.aws.iam_kinds import state_of
+from revoke.connectors.aws.iam_kinds import RemoveFromGroup, state_of
 from revoke.evidence import read_records
 from revoke.sandbox.aws import (
     ACCESS_ROLE,
@@ -147,7 +148,7 @@ def test_a_user_the_listing_lacks_is_asked_about_alone(moto_server: MotoServer) 
     # a user that is nowhere: never read as out of the group
     state = state_of("remove-from-group", reader, {"user": "nobody", "group": "developers"}, None)
     assert state == {"member": None, "user_exists": False}
-    assert not aws_iam.RemoveFromGroup.is_done(state)
+    assert not RemoveFromGroup.is_done(state)
 
 
 def test_timestamps_read_through_revoke_equal_botocore_own(moto_server: MotoServer) -> None:  # noqa: F811
