@@ -10,19 +10,23 @@ made again under the same name is not.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from revoke.actions import ActionKind, State
+from revoke.actions import State
 from revoke.connector import Receipt
-from revoke.connectors.directory.ad_directory import AdDirectory, guid_dn
+from revoke.connectors.directory.ad_directory import AdDirectory, AdObject, guid_dn
+from revoke.connectors.directory.ad_kinds import AdKind
 from revoke.connectors.directory.session import SUCCESS
 from revoke.errors import ActionFailed
+
+if TYPE_CHECKING:
+    from revoke.connectors.directory.active_directory import ActiveDirectoryConnector
 
 NOT_ALLOWED_ON_NON_LEAF = 66
 TREE_DELETE = "1.2.840.113556.1.4.805"  # LDAP_SERVER_TREE_DELETE_OID
 
 
-class DeleteAccount(ActionKind):
+class DeleteAccount(AdKind):
     name = "delete-account"
     summary = "delete account"
     done_summary = "account already deleted"
@@ -34,6 +38,14 @@ class DeleteAccount(ActionKind):
                     "lifetime): reanimate it in AD; its groups come back only with the Recycle Bin")
     permissions = ("Delete on user objects (or Delete Child on their container)",
                    "Delete Subtree on user objects that have child objects")
+
+    @classmethod
+    def state(cls, user: AdObject, params: dict[str, Any]) -> State:
+        return delete_state(user)
+
+    @classmethod
+    def apply(cls, ad: ActiveDirectoryConnector, a: Any) -> Receipt:
+        return delete_user(ad.directory, ad.user(a))
 
 
 def delete_state(user: Any) -> State:

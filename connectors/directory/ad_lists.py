@@ -8,15 +8,19 @@ A security group named as a list is refused at plan time: emptying it would take
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import ldap3
 
-from revoke.actions import LISTS, ActionKind, State, unverifiable
+from revoke.actions import LISTS, State, unverifiable
 from revoke.connector import Discovery, ListTarget, Notice, Receipt, Step
 from revoke.connectors.directory.ad_directory import GROUP_ATTRS, AdDirectory, AdObject, guid_dn
+from revoke.connectors.directory.ad_kinds import AdKind
 from revoke.connectors.directory.session import NO_SUCH_ATTRIBUTE, SUCCESS, VALUE_EXISTS, norm_dn
 from revoke.errors import ActionFailed
+
+if TYPE_CHECKING:
+    from revoke.connectors.directory.active_directory import ActiveDirectoryConnector
 
 HIDE_ATTR = "msExchHideFromAddressLists"
 GROUP_FILTER = "(objectClass=group)"
@@ -25,7 +29,7 @@ MEMBER_CHUNK = 1000  # values per modify when AD refuses to drop them all at onc
 ADMIN_LIMIT_EXCEEDED = 11
 
 
-class CloseDistributionList(ActionKind):
+class CloseDistributionList(AdKind):
     name = "close-distribution-list"
     item = LISTS
     resource_types = ("group",)
@@ -36,8 +40,16 @@ class CloseDistributionList(ActionKind):
     desired = {"exists": True, "closed": True}
     restore_note = "re-adds the recorded members that still exist and shows the list again"
 
+    @classmethod
+    def apply(cls, ad: ActiveDirectoryConnector, a: Any) -> Receipt:
+        return ad.lists.close(a)
 
-class DeleteDistributionList(ActionKind):
+    @classmethod
+    def restore(cls, ad: ActiveDirectoryConnector, a: Any) -> Receipt:
+        return ad.lists.reopen(a)
+
+
+class DeleteDistributionList(AdKind):
     name = "delete-distribution-list"
     item = LISTS
     resource_types = ("group",)
@@ -48,6 +60,10 @@ class DeleteDistributionList(ActionKind):
     restorable = False
     restore_note = ("a deleted group comes back only from the AD Recycle Bin (Restore-ADObject), with its SID; "
                     "the evidence holds its full entry and members")
+
+    @classmethod
+    def apply(cls, ad: ActiveDirectoryConnector, a: Any) -> Receipt:
+        return ad.lists.delete(a)
 
 
 LIST_KINDS = (CloseDistributionList.name, DeleteDistributionList.name)

@@ -126,10 +126,38 @@ def discover_people(g: Google, settings: "GoogleSettings", people: list[Person],
 
 def plan_person(settings: "GoogleSettings", p: Person, lists: dict[str, Any], groups: list[dict[str, Any]],
                 roles: dict[str, Any]) -> list[Step]:
+    """A leaver's steps: their credentials revoked and sessions ended first (`first`, the suspend's
+    prerequisites), then the suspend, then each group membership removed."""
     uid, email, user = p.uid, p.email, p.user
     suspended = bool(user.get("suspended"))
     base = {"user_id": uid, "email": email}
     who: dict[str, Any] = {"principal": uid, "person": p.subject.person, "aliases": p.aliases}
+    steps, first = _credential_steps(settings, p, lists, base, who)
+    steps.append(Step(kind=SignOut.name, resource=uid, before={"signed_out": False}, needed=not suspended,
+                      params=base, label=email, **who,
+                      note=("suspended before this run: not signed out again" if suspended else
+                            "ends web and device sessions; Google gives nothing to read back, so its time is "
+                            "recorded and access tokens already issued live until they expire (about an hour)")))
+    if not suspended:
+        first.append({"kind": SignOut.name, "resource": uid})
+    admin = bool(user.get("isAdmin"))
+    held = admin and not settings.allow_super_admins
+    steps.append(Step(kind=SuspendUser.name, resource=uid, before={"suspended": suspended}, needed=not suspended
+                      and not held, params={**base, "first": first}, label=email, **who,
+                      outcome="attention" if held and not suspended else None,
+                      note=(f"{email} is a super administrator: revoke never suspends one unless the settings say "
+                            "allow_super_admins: true; take the role away or suspend by hand" if held else
+                            "the engagement's reason is in this evidence (Google's suspensionReason is set by Google "
+                            "itself: ADMIN)")))
+    return steps + _group_steps(p, groups, roles, base)
+
+
+def _credential_steps(settings: "GoogleSettings", p: Person, lists: dict[str, Any], base: dict[str, Any],
+                      who: dict[str, Any]) -> tuple[list[Step], list[dict[str, str]]]:
+    """The backup codes, app passwords, OAuth grants and mobile devices of a leaver, and those of them to be
+    done before the suspend (Google changes none of them on a suspended account)."""
+    uid, email = p.uid, p.email
+    suspended = bool(p.user.get("suspended"))
     steps: list[Step] = []
     codes = [c for c in (lists["codes"] or {}).get("items") or [] if c.get("verificationCode")]
     steps.append(Step(kind=InvalidateBackupCodes.name, resource=uid, before={"codes": len(codes)},
@@ -167,22 +195,12 @@ def plan_person(settings: "GoogleSettings", p: Person, lists: dict[str, Any], gr
                           "carried out when the device next syncs"))
         if not wiped:
             first.append({"kind": WipeMobileAccount.name, "resource": resource})
-    steps.append(Step(kind=SignOut.name, resource=uid, before={"signed_out": False}, needed=not suspended,
-                      params=base, label=email, **who,
-                      note=("suspended before this run: not signed out again" if suspended else
-                            "ends web and device sessions; Google gives nothing to read back, so its time is "
-                            "recorded and access tokens already issued live until they expire (about an hour)")))
-    if not suspended:
-        first.append({"kind": SignOut.name, "resource": uid})
-    admin = bool(user.get("isAdmin"))
-    held = admin and not settings.allow_super_admins
-    steps.append(Step(kind=SuspendUser.name, resource=uid, before={"suspended": suspended}, needed=not suspended
-                      and not held, params={**base, "first": first}, label=email, **who,
-                      outcome="attention" if held and not suspended else None,
-                      note=(f"{email} is a super administrator: revoke never suspends one unless the settings say "
-                            "allow_super_admins: true; take the role away or suspend by hand" if held else
-                            "the engagement's reason is in this evidence (Google's suspensionReason is set by Google "
-                            "itself: ADMIN)")))
+    return steps, first
+
+
+def _group_steps(p: Person, groups: list[dict[str, Any]], roles: dict[str, Any], base: dict[str, Any]) -> list[Step]:
+    uid = p.uid
+    steps: list[Step] = []
     for gr in groups:
         role = roles.get(f"{gr['id']}|{uid}")
         if _missing(role):

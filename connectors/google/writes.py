@@ -26,6 +26,7 @@ from googleapiclient.http import HttpRequest
 from revoke.connector import Receipt
 from revoke.connectors.google.client import Google, GoogleRefused
 from revoke.connectors.google.kinds import (
+    KINDS,
     ArchiveGroup,
     DeleteAppPassword,
     DeleteGroup,
@@ -66,38 +67,11 @@ def call_of(a: Any) -> Call:
 
 
 def request_for(g: Google, c: Call, params: dict[str, Any] | None = None) -> tuple[str, HttpRequest]:
-    """The one API call that carries out a step, and how to name it in an error."""
-    d, uid = g.directory, c.user
-    if c.kind == InvalidateBackupCodes.name:
-        return f"invalidate the backup codes of {uid}", d.verificationCodes().invalidate(userKey=uid)
-    if c.kind == DeleteAppPassword.name:
-        code = int(c.resource.rsplit("/", 1)[1])
-        return f"delete app password {code} of {uid}", d.asps().delete(userKey=uid, codeId=code)
-    if c.kind == DeleteOAuthToken.name:
-        client = c.resource.rsplit("/", 1)[1]
-        return f"delete the OAuth grant to {client} of {uid}", d.tokens().delete(userKey=uid, clientId=client)
-    if c.kind == WipeMobileAccount.name:
-        device = c.resource.rsplit("/", 1)[1]
-        return (f"wipe the account of {uid} from device {device}", d.mobiledevices().action(
-            customerId=g.settings.customer, resourceId=device, body={"action": "admin_account_wipe"}))
-    if c.kind == SignOut.name:
-        return f"sign {uid} out", d.users().signOut(userKey=uid)
-    if c.kind == SuspendUser.name:
-        # suspensionReason is output-only: Google sets it (ADMIN); the engagement's reason is in the evidence
-        return f"suspend {uid}", d.users().patch(userKey=uid, body={"suspended": True})
-    if c.kind == RemoveFromGroup.name:
-        return (f"remove {c.principal} from group {c.resource}",
-                d.members().delete(groupKey=c.resource, memberKey=str(c.principal)))
-    p = params or {}
-    if c.kind == ArchiveGroup.name:
-        return (f"make {p.get('email')} archive-only", g.groups_settings.groups().patch(
-            groupUniqueId=p["email"], body={"archiveOnly": "true"}))
-    if c.kind == DeleteGroup.name:
-        return f"delete group {p.get('email')}", d.groups().delete(groupKey=p["group_id"])
-    if c.kind == RemoveFromChatSpace.name:
-        return (f"remove {c.principal} from {c.resource}", g.chat.spaces().members().delete(
-            name=p["membership"], useAdminAccess=True))
-    raise NotSupported(f"google-workspace has no action '{c.kind}'")
+    """The one API call that carries out a step, and how to name it in an error: the kind's own."""
+    kind = next((k for k in KINDS if k.name == c.kind), None)
+    if kind is None:
+        raise NotSupported(f"google-workspace has no action '{c.kind}'")
+    return kind.request(g, c, params or {})
 
 
 class Writer:

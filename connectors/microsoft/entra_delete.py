@@ -10,13 +10,17 @@ deleted in the cloud (the next sync would bring them back): that is said at plan
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from revoke.actions import ActionKind, State
+from revoke.actions import State
 from revoke.connector import Step, Subject
+from revoke.connectors.microsoft.entra_kinds import EntraKind, EntraReads
 from revoke.connectors.microsoft.graph import GraphSettings, Reply, Sub
+
+if TYPE_CHECKING:
+    from revoke.plan import Action
 
 
 class EntraSettings(GraphSettings):
@@ -24,7 +28,7 @@ class EntraSettings(GraphSettings):
                                  "put it in a later stage: stages: [{after: 30d, kinds: [delete-account]}])")
 
 
-class DeleteAccount(ActionKind):
+class DeleteAccount(EntraKind):
     name = "delete-account"
     summary = "delete user (to deleted items, restorable for 30 days)"
     done_summary = "user already deleted"
@@ -35,6 +39,25 @@ class DeleteAccount(ActionKind):
     restore_note = ("restore the user from deleted items within 30 days (Entra admin center, or POST "
                     "/directory/deletedItems/{id}/restore); its group memberships come back with it")
     permissions = ("User.ReadWrite.All",)
+    unproven_404 = True  # the read-back looks in deleted items
+
+    @classmethod
+    def write(cls, a: Action) -> Sub:
+        return Sub(a.id, "DELETE", f"/users/{a.resource}")
+
+    @classmethod
+    def reads(cls, a: Action, containers_seen: set[str]) -> dict[str, str]:
+        return {f"deleted:{a.resource}": f"/directory/deletedItems/{a.resource}"}
+
+    @classmethod
+    def state(cls, a: Action, user: Reply, got: EntraReads) -> State:
+        uid = a.principal or a.resource
+        if user.ok:
+            return {"exists": True, "in_deleted_items": False, "id": uid}
+        deleted = got.replies.get(f"deleted:{uid}")
+        if deleted is not None and deleted.ok:
+            return {"exists": False, "in_deleted_items": True, "id": uid}
+        return {"exists": None, "in_deleted_items": None, "missing": "user, in the directory and in deleted items"}
 
 
 def delete_step(s: Subject, user: dict[str, Any]) -> Step:
@@ -47,19 +70,3 @@ def delete_step(s: Subject, user: dict[str, Any]) -> Step:
                     "Entra ID comes back with the next sync")
     return Step(kind=DeleteAccount.name, resource=uid, person=s.person, before=before, needed=True, aliases=(upn,),
                 label=upn)
-
-
-def delete_write(uid: str, action_id: str) -> Sub:
-    return Sub(action_id, "DELETE", f"/users/{uid}")
-
-
-def deleted_path(uid: str) -> str:
-    return f"/directory/deletedItems/{uid}"
-
-
-def delete_state(uid: str, user: Reply, deleted: Reply | None) -> State:
-    if user.ok:
-        return {"exists": True, "in_deleted_items": False, "id": uid}
-    if deleted is not None and deleted.ok:
-        return {"exists": False, "in_deleted_items": True, "id": uid}
-    return {"exists": None, "in_deleted_items": None, "missing": "user, in the directory and in deleted items"}
