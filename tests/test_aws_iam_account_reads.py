@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from revoke.cli import cli
-from revoke.connectors.aws import base as _aws, iam as aws_iam
+from revoke.connectors.aws import base as _aws
+from revoke.connectors.aws import iam as aws_iam
 from revoke.connectors.aws.iam_account import IamReader
-from revoke.connectors.aws.iam_kinds import state_of
+from revoke.connectors.aws.iam_kinds import RemoveFromGroup, state_of
 from revoke.evidence import read_records
 from revoke.sandbox.aws import (
     ACCESS_ROLE,
@@ -103,6 +104,8 @@ def test_a_batch_of_users_is_verified_with_one_account_wide_read(moto_server: Mo
     assert all(r["outcome"] == "done" and r["verification"] == "verified" for r in records)
     assert all(r["after"]["user_exists"] is True for r in records)
     assert calls["iam:GetAccountAuthorizationDetails"] >= 2  # the check phase, then each batch's read-back
+    # the guardrails re-derived after the check phase name accounts from its listing: no ListUsers of their own
+    assert calls["iam:ListUsers"] == 0, calls
 
     # the same work read back user by user: more calls for the same verified end state
     seeded = _seed(moto_server)
@@ -111,6 +114,7 @@ def test_a_batch_of_users_is_verified_with_one_account_wide_read(moto_server: Mo
     per_user_calls, _ = _apply(seeded, tmp_path / "per-user", monkeypatch)
     _assert_revoked(seeded)
     assert per_user_calls["iam:GetAccountAuthorizationDetails"] == 0
+    assert per_user_calls["iam:ListUsers"] == 1  # nothing listed the account: identify lists it, once
     assert sum(calls.values()) < sum(per_user_calls.values()) * 0.75, (calls, per_user_calls)
     # the reads the listing answers: a batch's few leftover actions may still be read user by user, where that is
     # the cheaper way, but most are gone
@@ -147,7 +151,7 @@ def test_a_user_the_listing_lacks_is_asked_about_alone(moto_server: MotoServer) 
     # a user that is nowhere: never read as out of the group
     state = state_of("remove-from-group", reader, {"user": "nobody", "group": "developers"}, None)
     assert state == {"member": None, "user_exists": False}
-    assert not aws_iam.RemoveFromGroup.is_done(state)
+    assert not RemoveFromGroup.is_done(state)
 
 
 def test_timestamps_read_through_revoke_equal_botocore_own(moto_server: MotoServer) -> None:  # noqa: F811
@@ -183,3 +187,33 @@ def test_timestamps_read_through_revoke_equal_botocore_own(moto_server: MotoServ
     listed = sessions.client("iam", seeded["member"]).get_account_authorization_details(Filter=["User"])
     expected = plain.get_account_authorization_details(Filter=["User"])
     assert [u["CreateDate"] for u in listed["UserDetailList"]] == [u["CreateDate"] for u in expected["UserDetailList"]]
+
+
+def test_role_credentials_about_to_expire_are_assumed_again(moto_server: MotoServer,  # noqa: F811
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore asks before every request whether a role's credentials expire soon, on revoke's UTC clock (not
+    dateutil's tzlocal()): credentials 5 minutes from expiry are assumed again before the call, which succeeds."""
+    import datetime as dt
+
+    from pydantic import SecretStr
+
+    from revoke.secrets import Secrets
+
+    seeded = _seed(moto_server)
+    calls: Counter[str] = Counter()
+    on_every_call(monkeypatch, lambda prefix, operation: calls.update([f"{prefix}:{operation}"]))
+    settings = aws_iam.AwsIamSettings(endpoint_url=seeded["url"], access_key_id={"secret": "k"},
+                                      secret_access_key={"secret": "s"})
+    sessions = _aws.AwsSessions(settings, Secrets({
+        "k": SecretStr(seeded["credentials"]["aws_access_key_id"]),
+        "s": SecretStr(seeded["credentials"]["aws_secret_access_key"])}), "aws")
+    sessions.enter(seeded["member"], f"arn:aws:iam::{seeded['member']}:role/{ACCESS_ROLE}", "revoke", None)
+    iam = sessions.client("iam", seeded["member"])
+    iam.list_access_keys(UserName="leaver0")
+    assert calls["sts:AssumeRole"] == 1  # fresh credentials: no refresh
+    credentials = iam._request_signer._credentials
+    now = dt.datetime.now(dt.timezone.utc)
+    credentials._expiry_time = now + dt.timedelta(minutes=5)  # as an hour later, near the end of the session
+    assert iam.list_access_keys(UserName="leaver0")["AccessKeyMetadata"]
+    assert calls["sts:AssumeRole"] == 2
+    assert credentials._expiry_time > now + dt.timedelta(minutes=30)

@@ -45,10 +45,10 @@ def test_with_a_scope_batches_stay_in_one_account_and_take_turns() -> None:
 
 
 def test_the_first_workers_start_in_different_accounts() -> None:
-    # 30 accounts of 200 changes, batches of 40 (aws-iam's figures in bench/): the first 8 batches, which 8 workers
-    # take first, are in 8 accounts; plain slices would have put them all in the first two
+    # 30 accounts of 200 changes, aws-iam's batches (bench/'s figures): the first 8 batches, which 8 workers take
+    # first, are in 8 accounts; plain slices would have put them all in the first few (two at 40 a batch)
     changes = _plan_order({f"{n:012d}": 200 for n in range(30)})
     first = _batches(changes, AwsIamConnector.batch_size, AwsIamConnector.rate_scope)[:8]
     assert len({b[0].params["account"] for b in first}) == 8
     plain = _batches(changes, AwsIamConnector.batch_size, None)[:8]
-    assert len({a.params["account"] for b in plain for a in b}) == 2
+    assert len({a.params["account"] for b in plain for a in b}) == 8 * AwsIamConnector.batch_size // 200 < 8

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 import threading
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
@@ -24,6 +25,7 @@ from botocore.parsers import ResponseParserError, ResponseParserFactory
 from botocore.utils import parse_timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from revoke import __version__
 from revoke.actions import ActionKind
 from revoke.connector import Connector
 from revoke.errors import ActionFailed, ConnectionFailed, NotSupported, RevokeError
@@ -187,6 +189,21 @@ def timestamp(value: Any) -> Any:
     return parse_timestamp(value)
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class _RoleCredentials(RefreshableCredentials):
+    """A role's temporary credentials, refreshed by botocore before they expire. Every request asks whether they
+    are about to; botocore's default clock for that is `datetime.now(tzlocal())`, whose dateutil time zone costs
+    more than the rest of the question (about 3% of revoke's CPU on an IAM apply). The expiry is an aware datetime,
+    so UTC's now answers the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("time_fetcher", _utc_now)
+        super().__init__(*args, **kwargs)
+
+
 def _response_parsers() -> ResponseParserFactory:
     factory = ResponseParserFactory()
     factory.set_parser_defaults(timestamp_parser=timestamp)
@@ -213,9 +230,12 @@ class AwsSessions:
         self._sessions[None] = boto3.session.Session(botocore_session=base, region_name=settings.region)
         # One attempt per call: retries and waits are the engine's (see the module's docstring). The engine's
         # workers of one system (at most 64) share each account's client: with botocore's default pool of 10
-        # connections, the others would open and close a connection per call.
+        # connections, the others would open and close a connection per call. The User-Agent is given whole:
+        # botocore's own is assembled twice per request from a dozen sanitised parts (about a tenth of a call's
+        # CPU in revoke), and CloudTrail shows this one as revoke's.
         self.config = Config(region_name=settings.region, retries={"mode": "standard", "total_max_attempts": 1},
-                             user_agent_extra="revoke", max_pool_connections=64)
+                             user_agent=f"revoke/{__version__} Python/{platform.python_version()}",
+                             max_pool_connections=64)
 
     def client(self, service: str, account: str | None = None) -> Any:
         """A client in `account` (None: the base credentials), made once and shared."""
@@ -270,7 +290,7 @@ class AwsSessions:
             raise ConnectionFailed(self.system, f"cannot act in account {account} through {role_arn} ({reason}); "
                                    "check that the role exists there and trusts the credentials revoke starts "
                                    "from") from None
-        creds = RefreshableCredentials.create_from_metadata(first, refresh_using=assume, method="assume-role")
+        creds = _RoleCredentials.create_from_metadata(first, refresh_using=assume, method="assume-role")
         core = botocore.session.Session()
         core._credentials = creds  # botocore's way to give a session ready credentials (no public setter)
         # shared by all accounts: the service models, read and parsed once (a loader of its own costs each

@@ -54,12 +54,12 @@ class IamReader:
             return out
         return self._once(op, user, fetch)
 
-    def read_all_users(self) -> int:
+    def read_all_users(self) -> list[dict[str, Any]]:
         """One account-wide read of every user (all pages, up to 1,000 users a page), answering the per-user
-        reads above for every listed user. Returns how many users the account has."""
+        reads above for every listed user. Returns the users (UserDetail) listed."""
         users = account_users(self.iam, self.account)
         self._listed = {u["UserName"]: u for u in users}
-        return len(users)
+        return users
 
     def user_exists(self, user: str) -> bool:
         if user in self._listed:
