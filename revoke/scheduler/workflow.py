@@ -129,6 +129,10 @@ class RevokeRun:
                 segment.cancelled += result.cancelled
             elif i not in started:
                 segment.cancelled += shard.ids
+            elif not any(x["index"] == i for x in segment.lost):
+                # cancelled as its answer came in (Temporal drops that answer): the journal reads what its
+                # checkpoints saved, and records the rest as not known to be done
+                segment.lost.append({"index": i, "ids": shard.ids, "error": "cancelled while it ran"})
         mark["state"] = "cancelled" if self._cancelled() else "done"
         return segment
 
@@ -160,10 +164,12 @@ class RevokeRun:
             for last in (False, True):  # kinds that end the account once the system's other changes are done
                 if self._cancelled():
                     return
-                await asyncio.gather(*(one(i, gates[name]) for i, s in enumerate(checked.shards)
-                                       if s.system == name and s.last == last))
+                _first_error(await asyncio.gather(*(one(i, gates[name]) for i, s in enumerate(checked.shards)
+                                                    if s.system == name and s.last == last), return_exceptions=True))
 
-        await asyncio.gather(*(system(name) for name in checked.concurrency))
+        # return_exceptions: every shard answers before this returns or raises (a plain gather raises at the first
+        # cancelled child, while the others still write)
+        _first_error(await asyncio.gather(*(system(name) for name in checked.concurrency), return_exceptions=True))
 
     async def _journal(self, spec: RunSpec, stage: int, segments: list[Segment], not_run: list[int] | None = None,
                        stopped: str = "") -> StageDone:
@@ -177,6 +183,16 @@ class RevokeRun:
         self._state["stages"].append({"run_id": done.run_id, "location": done.location, "counts": done.counts,
                                       "exit_code": done.exit_code, "waves": done.waves})
         return done
+
+
+def _first_error(outcomes: list[Any]) -> None:
+    """Raise what a gather with return_exceptions collected: a refusal first, else a cancellation."""
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    for err in errors:
+        if not isinstance(err, asyncio.CancelledError):
+            raise err
+    if errors:
+        raise errors[0]
 
 
 def _beat(spec: RunSpec) -> dt.timedelta:
