@@ -117,9 +117,11 @@ def _trusted_wave(loaded: LoadedRun, spec: RunSpec, index: int) -> WaveSpec:
         raise PlanMismatch(f"wave {index + 1} of {spec.run_id} ({given.fire_at}: {', '.join(given.people)}) is not "
                            "what the scheduled plan and its runbook say: nothing was changed; schedule the plan again")
     fires = dt.datetime.fromisoformat(wave.fire_at)
-    if now() < fires - EARLY_TOLERANCE:
-        raise GuardrailRefused(f"wave {index + 1} fires at {wave.fire_at} and it is {iso(now())}: nobody is revoked "
-                               "before their time; nothing was changed")
+    # the server's clock, the one the workflow's timer ran on (a test server may skip it ahead of the wall's)
+    scheduled = activity.info().current_attempt_scheduled_time
+    if scheduled < fires - EARLY_TOLERANCE:
+        raise GuardrailRefused(f"wave {index + 1} fires at {wave.fire_at} and its check was started at "
+                               f"{iso(scheduled)}: nobody is revoked before their time; nothing was changed")
     return wave
 
 
