@@ -23,15 +23,16 @@ from temporalio.exceptions import ApplicationError
 
 from revoke import __version__, approvals, attest
 from revoke.engine import (
-    _System,
-    _systems_header,
+    SystemRun,
     attempt_batch,
     budget_spent,
     check_guardrails,
     check_systems,
     intents,
     open_systems,
+    safe_read,
     settle,
+    systems_header,
 )
 from revoke.errors import GuardrailRefused, RevokeError
 from revoke.evidence import MANIFEST, iso, now
@@ -125,7 +126,7 @@ def _trusted_wave(loaded: LoadedRun, spec: RunSpec, index: int) -> WaveSpec:
     return wave
 
 
-def _header(inp: StageInput, loaded: LoadedRun, wave: WaveSpec, systems: dict[str, _System], approved: Any,
+def _header(inp: StageInput, loaded: LoadedRun, wave: WaveSpec, systems: dict[str, SystemRun], approved: Any,
             started_at: str) -> list[dict[str, Any]]:
     """The stage's run record (its first wave), or a wave record (a later one): who leaves now, who connected."""
     spec, plan = inp.spec, loaded.plan
@@ -133,7 +134,7 @@ def _header(inp: StageInput, loaded: LoadedRun, wave: WaveSpec, systems: dict[st
     words = {"fires_at": wave.fire_at, "people": wave.people, "lists": wave.lists,
              "wave": mine.index(wave) + 1 if wave in mine else 1, "waves": len(mine)}
     if mine and mine[0].index != wave.index:
-        return [{"type": "wave", "mode": "apply", "started_at": started_at, "systems": _systems_header(systems),
+        return [{"type": "wave", "mode": "apply", "started_at": started_at, "systems": systems_header(systems),
                  **words}]
     stage_words = {"stage": inp.stage + 1, "stages": len(loaded.rb.stages) + 1, "workflow_id": spec.run_id,
                    "scheduled_for": wave.fire_at, "waves": [{"fires_at": w.fire_at, "people": w.people,
@@ -141,7 +142,7 @@ def _header(inp: StageInput, loaded: LoadedRun, wave: WaveSpec, systems: dict[st
     records: list[dict[str, Any]] = [{
         "type": "run", "mode": "apply", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
         "plan_facts": plan.facts(), "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-        "started_at": started_at, "systems": _systems_header(systems), **approvals.header(approved),
+        "started_at": started_at, "systems": systems_header(systems), **approvals.header(approved),
         "scheduled": stage_words}]
     if inp.stage == 0:
         records += [{"type": "notice", "mode": "apply", **n.model_dump()} for n in plan.notices]
@@ -151,7 +152,7 @@ def _header(inp: StageInput, loaded: LoadedRun, wave: WaveSpec, systems: dict[st
     return records
 
 
-def _shards(sys_: _System, changes: list[Action], size: int, last: bool = False) -> list[Shard]:
+def _shards(sys_: SystemRun, changes: list[Action], size: int, last: bool = False) -> list[Shard]:
     """A system's changes cut into shards of whole engine batches, one rate scope (an AWS account) each."""
     per = max(1, sys_.cls.batch_size)
     size = max(per, size - size % per)
@@ -234,11 +235,9 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
     return ShardDone(parts=progress["parts"], cancelled=cancelled)
 
 
-def _reread(sys_: _System, pending: list[Action], records: list[dict[str, Any]]) -> list[Action]:
+def _reread(sys_: SystemRun, pending: list[Action], records: list[dict[str, Any]]) -> list[Action]:
     """Read back before writing: what an earlier attempt already did is recorded as done, the rest is answered."""
-    from revoke.engine import _safe_read
-
-    states, _ = _safe_read(sys_, pending)
+    states, _ = safe_read(sys_, pending)
     changes: list[Action] = []
     records += stamped(list(settle(sys_, pending, states, set(), {a.id for a in pending}, {}, changes)))
     return changes
