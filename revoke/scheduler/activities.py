@@ -1,6 +1,7 @@
 """The activities of a scheduled run, each a thin caller of the engine (`revoke.engine`).
 
-- `check`: at fire time, the engine's check phase on the saved plan, exactly as `revoke apply PLAN` runs it: the
+- `check`: at a wave's time, the engine's check phase on the saved plan for the wave's actions (the wave derived
+  again from the trusted plan and runbook), exactly as `revoke apply PLAN` runs it: the
   runbook re-read and compared, the final day, the approvals, every guardrail re-derived from the live systems,
   every target re-read; a stale target stops the run (or, with `on_stale: skip`, is skipped and recorded). Its
   records and the shards to run go to the store.
@@ -8,8 +9,8 @@
   Progress is heartbeated; a retry (the worker died, or the provider throttled) continues after the last batch
   it reported and first re-reads the batch that was in flight, so nothing is written twice. Throttling is handed
   to Temporal (`ApplicationError(next_retry_delay=retry_after)`) under a bounded retry policy: no retry loop here.
-- `journal`: chains every record in the workflow's order into one run folder, sealed as a local apply's, puts it
-  in the store and marks the checklist page.
+  A cancelled run's shard stops between batches and says which actions it did not start.
+- `journal` (revoke/scheduler/journal.py): chains a stage's records in the workflow's order into one run folder.
 """
 
 from __future__ import annotations
