@@ -80,3 +80,37 @@ def test_each_person_is_revoked_at_their_own_leave_time(slapd, tmp_path, workers
     assert records.index(wave2) > max(i for i, r in enumerate(records) if whose.get(r.get("action_id")) == "Ann")
     finals = [r for r in records if r["type"] == "action"]
     assert {r["outcome"] for r in finals} == {"done"} and len(finals) == len({r["action_id"] for r in finals})
+
+
+def test_a_later_wave_gone_stale_stops_there_and_the_earlier_wave_is_still_sealed(slapd, tmp_path, workers,  # noqa: F811
+                                                                                 run_cli, monkeypatch):
+    monkeypatch.setenv("REVOKE_CORP_LDAP", slapd.service.password)
+    ann, ben = slapd.add_user("ann"), slapd.add_user("ben")
+    start = int(time.time()) + 1
+    ann_leaves, ben_leaves = start + 10, start + 22
+    runbook = write_runbook(tmp_path / "rb.yaml", {
+        "engagement": "waves-2026", "final_day": yesterday(),
+        "systems": {"corp-ldap": ldap_system(slapd)},
+        "people": [{"name": "Ann", "ids": {"corp-ldap": "ann"}, "leaves_at": _utc(ann_leaves)},
+                   {"name": "Ben", "ids": {"corp-ldap": "ben"}, "leaves_at": _utc(ben_leaves)}]})
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
+    w = workers({"REVOKE_CORP_LDAP": slapd.service.password})
+    w.start(1)
+    run_id = json.loads(w.revoke("--output", "json", "schedule", str(plan_file)).stdout)["run_id"]
+    while slapd.can_bind(ann.dn, ann.password):
+        assert time.time() < ben_leaves, w.logs()
+        time.sleep(0.3)
+    with slapd.admin_connection() as c:  # Ben's account moves before his time: the plan no longer matches it
+        c.modify(ben.dn, {"pwdAccountLockedTime": [("MODIFY_REPLACE", ["20261125010000Z"])]})
+
+    info = w.wait(run_id, timeout=120)
+    assert info["status"] == "failed" and "no longer match" in info["error"], info
+    [stage] = info["stages"]  # Ann's wave, done before, is sealed all the same
+    run_dir = Path(stage["location"])
+    assert verify_run(run_dir).ok, verify_run(run_dir).problems
+    finals = {(r["person"], r["kind"]): r for r in read_records(run_dir) if r["type"] == "action"}
+    assert {r["outcome"] for k, r in finals.items() if k[0] == "Ann"} == {"done"}
+    bens = [r for k, r in finals.items() if k[0] == "Ben"]
+    assert bens and all(r["outcome"] == "failed" and "nothing of this wave was written" in r["error"] for r in bens)
+    assert [x["state"] for x in info["waves"]] == ["done", "not run"]

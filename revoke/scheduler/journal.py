@@ -116,7 +116,7 @@ def _not_run(loaded: LoadedRun, inp: JournalInput, index: int, write: Any) -> di
     """A wave that never fired: each of its changes is recorded as not attempted, and why."""
     wave = inp.spec.waves[index]
     why = CANCELLED if inp.stopped == "cancelled" else (
-        f"not attempted: the run {inp.stopped} before this wave fired; nothing was written")
+        f"not attempted: the run {inp.stopped}; nothing of this wave was written")
     changes = [a.id for a in wave_actions(loaded.plan, loaded.rb, wave) if a.status == "change"]
     written = write(_failed(loaded, changes, why))
     return {"wave": wave.index + 1, "fires_at": wave.fire_at, "people": wave.people, "lists": wave.lists,

@@ -61,8 +61,7 @@ class RevokeRun:
         try:
             for wave in spec.waves:
                 await self._wait(wave)
-                segment = await self._wave(spec, wave)
-                segments.setdefault(wave.stage, []).append(segment)
+                await self._wave(spec, wave, segments.setdefault(wave.stage, []))
                 if self._cancelled():
                     stopped = "cancelled"
                     break
@@ -79,7 +78,7 @@ class RevokeRun:
         if not stopped:
             self._state["phase"] = "done"
             return done
-        for stage in sorted(segments):
+        for stage in sorted(k for k, v in segments.items() if v):  # the stages that began
             began = {seg.wave for seg in segments[stage]}
             not_run = [w.index for w in spec.waves if w.stage == stage and w.index not in began]
             done.append(await self._journal(spec, stage, segments[stage], not_run, stopped))
@@ -101,27 +100,32 @@ class RevokeRun:
         if wait > 0:
             await workflow.sleep(wait)  # a durable timer: it survives servers and workers restarting
 
-    async def _wave(self, spec: RunSpec, wave: WaveSpec) -> Segment:
-        """The wave's check phase, then its shards. Cancelled while they run, each running shard stops after the
-        batch in flight and says what it did not start; the segment carries all of it to the journal."""
+    async def _wave(self, spec: RunSpec, wave: WaveSpec, segments: list[Segment]) -> None:
+        """The wave's check phase, then its shards; its segment joins the stage's once the check passed. Cancelled
+        while they run, each running shard stops after the batch in flight and says what it did not start; the
+        segment carries all of it to the journal, as it does when a shard is refused."""
         mark = self._state["waves"][wave.index]
         self._state["phase"] = mark["state"] = "checking"
         checked: Checked = await workflow.execute_activity(
             CHECK, StageInput(spec, wave.stage, wave.index), result_type=Checked,
             start_to_close_timeout=dt.timedelta(hours=2), heartbeat_timeout=_beat(spec), retry_policy=_policy(spec))
         segment = Segment(wave.index, checked.header_part)
+        segments.append(segment)
         if self._cancelled():
             segment.cancelled = [i for s in checked.shards for i in s.ids]
-            return segment
+            return
         self._state.update(phase="applying", run_id=checked.stage_run_id,
                            shards={"total": len(checked.shards), "done": 0, "lost": 0})
         mark["state"] = "applying"
         results: list[ShardDone | None] = [None] * len(checked.shards)
         started: set[int] = set()
+        refused: ActivityError | None = None
         try:
             await self._shards(spec, wave, checked, results, started, segment.lost)
         except asyncio.CancelledError:
             pass  # every shard has answered (gather waits for them): what each did is in results
+        except ActivityError as err:
+            refused = err
         for i, shard in enumerate(checked.shards):
             result = results[i]
             if result is not None:
@@ -130,11 +134,13 @@ class RevokeRun:
             elif i not in started:
                 segment.cancelled += shard.ids
             elif not any(x["index"] == i for x in segment.lost):
-                # cancelled as its answer came in (Temporal drops that answer): the journal reads what its
-                # checkpoints saved, and records the rest as not known to be done
-                segment.lost.append({"index": i, "ids": shard.ids, "error": "cancelled while it ran"})
-        mark["state"] = "cancelled" if self._cancelled() else "done"
-        return segment
+                # refused, or cancelled as its answer came in (Temporal drops that answer): the journal reads
+                # what its checkpoints saved, and records the rest as not known to be done
+                why = "cancelled while it ran" if self._cancelled() else f"refused: {refused.cause if refused else ''}"
+                segment.lost.append({"index": i, "ids": shard.ids, "error": why})
+        mark["state"] = "cancelled" if self._cancelled() else ("refused" if refused else "done")
+        if refused is not None:
+            raise refused
 
     async def _shards(self, spec: RunSpec, wave: WaveSpec, checked: Checked, results: list[ShardDone | None],
                       started: set[int], lost: list[dict[str, Any]]) -> None:
