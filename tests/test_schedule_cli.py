@@ -99,3 +99,17 @@ def test_a_later_stage_counts_from_each_persons_own_leave_time_and_at_overrides_
     at = dt.datetime(2026, 12, 5, 17, 0, tzinfo=dt.timezone.utc)
     assert _fires(waves_for(plan, rb, at)) == [(0, "2026-12-05T17:00:00+00:00", ["Alice", "Bob"], False),
                                                (1, "2027-01-04T17:00:00+00:00", ["Alice", "Bob"], False)]
+
+
+def test_a_wave_that_would_fire_before_the_final_day_is_refused_when_scheduled() -> None:
+    from types import SimpleNamespace as NS
+
+    from revoke.scheduler.cli import _refuse_before_final_day
+    from revoke.scheduler.waves import waves_for
+
+    plan, rb = _world(("Alice", "2026-12-03T09:00:00+00:00"), ("Bob", None))  # Alice leaves a day early
+    spec = NS(waves=waves_for(plan, rb))
+    with pytest.raises(click.UsageError, match="before the final day .*Alice at 2026-12-03T09:00:00"):
+        _refuse_before_final_day(spec, rb)
+    plan, rb = _world(("Bob", None))
+    _refuse_before_final_day(NS(waves=waves_for(plan, rb)), rb)  # the final day itself is fine
