@@ -90,9 +90,9 @@ def _evidence_off() -> None:
 
 
 def _reports_off() -> None:
-    from revoke import cli
+    from revoke import cli_run
 
-    cli._report_writer = lambda: None
+    cli_run.report_writer = lambda: None
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def approve(plan_file: Path, key: Path, yes: bool) -> None:
     changed after it was approved. Needs OpenSSH's ssh-keygen (Debian package openssh-client).
     """
     from revoke import approvals
-    from revoke.cli import out
+    from revoke.console import out
     from revoke.plan import load_plan
     from revoke.render import render_plan
 

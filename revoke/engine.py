@@ -34,8 +34,9 @@ from revoke.execute import (
     verification_of,
 )
 from revoke.exposure import residual
+from revoke.journal import record_plan
 from revoke.plan import Action, Plan
-from revoke.planner import build_plan, check_runbook, load_secrets, new_run_id, record_plan, setups_for
+from revoke.planner import build_plan, check_runbook, load_secrets, new_run_id, setups_for
 from revoke.progress import Progress
 from revoke.restore import build_restore_plan
 from revoke.resume import check_resumed_digest, prior_records, resume_plan, unfinished_runs

@@ -212,8 +212,6 @@ def init(people_csv: Path | None, systems_spec: str | None, template: Path | Non
     With --discover, each person is looked up by email in each system (read-only) and the id found is
     written; who is not found is listed, and said in the runbook.
     """
-    from revoke.runbook import NAME
-
     interactive = sys.stdin.isatty()
     say = click.echo
     if people_csv is None:
@@ -230,16 +228,7 @@ def init(people_csv: Path | None, systems_spec: str | None, template: Path | Non
                                     f"{', '.join(connector_classes())})")
     systems = choose_systems(systems_spec, template_data)
     people = read_people(people_csv, list(systems))
-    if engagement is None:
-        guess = re.sub(r"[^A-Za-z0-9_.-]+", "-", people_csv.stem).strip("-") or "engagement"
-        engagement = click.prompt("Engagement slug", default=guess) if interactive else guess
-    if not re.match(NAME, engagement):
-        raise RevokeError(f"--engagement {engagement!r}: letters, digits, '_', '.' and '-' only (e.g. acme-2026)")
-    day = final_day.date() if final_day else max((p.leaves for p in people if p.leaves), default=None)
-    if day is None:
-        if not interactive:
-            raise click.UsageError("--final-day is needed: the CSV has no leave dates")
-        day = click.prompt("Final day (YYYY-MM-DD)", type=click.DateTime(formats=["%Y-%m-%d"])).date()
+    engagement, day = _engagement_and_day(engagement, final_day, people_csv, people, interactive)
     out_path = out_path or Path(f"{engagement}.yaml")
     if out_path.exists() and not force:
         raise RevokeError(f"{out_path} exists; choose another --out, or --force to overwrite it")
@@ -263,6 +252,25 @@ def init(people_csv: Path | None, systems_spec: str | None, template: Path | Non
     say(f"wrote {out_path}: {len(people)} {'person' if len(people) == 1 else 'people'}, {len(systems)} "
         f"system(s)" + (f"; not found somewhere: {', '.join(not_found)}" if not_found else "")
         + f"; next: `revoke validate {out_path}`")
+
+
+def _engagement_and_day(engagement: str | None, final_day: dt.datetime | None, people_csv: Path,
+                        people: list[Leaver], interactive: bool) -> tuple[str, dt.date]:
+    """The engagement's slug (default: the CSV file's name) and final day (default: the latest leave date in the
+    CSV), asked for on a terminal when there is no default."""
+    from revoke.runbook import NAME
+
+    if engagement is None:
+        guess = re.sub(r"[^A-Za-z0-9_.-]+", "-", people_csv.stem).strip("-") or "engagement"
+        engagement = click.prompt("Engagement slug", default=guess) if interactive else guess
+    if not re.match(NAME, engagement):
+        raise RevokeError(f"--engagement {engagement!r}: letters, digits, '_', '.' and '-' only (e.g. acme-2026)")
+    day = final_day.date() if final_day else max((p.leaves for p in people if p.leaves), default=None)
+    if day is None:
+        if not interactive:
+            raise click.UsageError("--final-day is needed: the CSV has no leave dates")
+        day = click.prompt("Final day (YYYY-MM-DD)", type=click.DateTime(formats=["%Y-%m-%d"])).date()
+    return engagement, day
 
 
 def _read_template(path: Path | None) -> dict[str, Any] | None:

@@ -14,19 +14,18 @@ import secrets as pysecrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import ValidationError
 
-from revoke import attest, guardrails, journal
-from revoke.actions import ACCESS, LISTS, Outcome, Verification
+from revoke import guardrails
+from revoke.actions import ACCESS, LISTS, Outcome
 from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
 from revoke.errors import ConnectorNotFound, Problem, RunbookError
-from revoke.evidence import EvidenceLog, now
+from revoke.evidence import now
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
 from revoke.progress import Progress
 from revoke.redaction import failure_message
-from revoke.run import RunResult, action_record
 from revoke.runbook import LoadedRunbook, Runbook
 from revoke.runtime import Clock, Runtime
 from revoke.secrets import RevokeSettings, Secrets, secret_refs
@@ -386,35 +385,3 @@ def _to_action(rb: Runbook, setup: SystemSetup, step: Step, guards: dict[str, gu
                   resource=step.resource, principal=step.principal, person=step.person, params=dict(step.params),
                   before=step.before, fingerprint=fingerprint(step.before), status=status, outcome=outcome,
                   reason=reason, label=step.label, note=step.note)
-
-
-def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
-                before_seal: Callable[[Path], Iterable[Path]] | None = None,
-                signing_key: Path | None = None) -> RunResult:
-    """The dry run's own evidence: one record per planned action, sealed (and signed, timestamped) like any run."""
-    attestor = attest.attestor(plan.runbook.timestamp_authority, signing_key)
-    run_dir = evidence_root / plan.plan_id
-    evidence = EvidenceLog(run_dir, plan.plan_id, plan.engagement, fsync=fsync)
-    result = RunResult(run_id=plan.plan_id, run_dir=run_dir, mode="plan")
-    try:
-        plan.save(run_dir / "plan.json")
-        opening = [journal.run_record(plan, "plan", plan.created_at, journal.planned_systems(plan))]
-        result.extend(evidence.append_many(opening + journal.notice_records(plan.notices, "plan")))
-        operators = {s.name: s.operator.get("display") for s in plan.systems}
-        # a dry run journals nothing to resume from: one fsync per thousand records, not one each (2,000 leavers:
-        # 8,000 fsyncs, most of the plan's time), and never all the records in memory at once
-        for start in range(0, len(plan.actions), 1000):
-            planned = []
-            for a in plan.actions[start:start + 1000]:
-                kind = load(a.connector).kind(a.kind)
-                outcome = {"change": Outcome.PLANNED, "noop": Outcome.ALREADY_DONE, "skip": Outcome.SKIPPED}.get(
-                    a.status) or Outcome(a.outcome or Outcome.ATTENTION.value)
-                planned.append(action_record(kind, operators.get(a.system), a, "plan", outcome, Verification.NONE,
-                                             error=a.reason if a.status == "skip" else ""))
-            result.extend(evidence.append_many(planned))
-        journal.close_run(plan, result, evidence, before_seal, attestor)
-    finally:
-        evidence.close()
-    return result
-
-
