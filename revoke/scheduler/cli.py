@@ -215,7 +215,8 @@ def runs_list(obj: Any, address: str | None, namespace: str | None, task_queue: 
 @_connection
 @click.pass_obj
 def runs_show(obj: Any, run_id: str, address: str | None, namespace: str | None, task_queue: str | None) -> None:
-    """One run: status, progress while it runs, each stage's evidence and counts when done."""
+    """One run: status, its waves (who leaves when, each wave's state), progress while it runs, each stage's
+    evidence and counts once sealed."""
     client = _temporal()
     info = client.run(client.show_run(client.settings(address, namespace, task_queue), run_id))
     click.echo(json.dumps(info, indent=1, default=str))
@@ -227,7 +228,8 @@ def runs_show(obj: Any, run_id: str, address: str | None, namespace: str | None,
 @click.argument("run_id")
 @_connection
 def runs_cancel(run_id: str, address: str | None, namespace: str | None, task_queue: str | None) -> None:
-    """Cancel a run. Before it fires nothing happens; a run already applying stops its shards."""
+    """Cancel a run. Before it fires nothing happens. A run already applying stops each shard after the batch in
+    flight, then seals every stage it began: what was done, and each change not done, recorded as cancelled."""
     client = _temporal()
     client.run(client.cancel_run(client.settings(address, namespace, task_queue), run_id))
     click.echo(f"cancel requested for {run_id}")
