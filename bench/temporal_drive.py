@@ -27,8 +27,8 @@ async def drive(plan_file: Path, store_url: str, shard_actions: int) -> dict:
     store = open_store(store_url)
     run_id = client.run_id_for(plan)
     client.store_plan(store, plan, plan_file, run_id)
-    spec = client.run_spec(plan, store, dt.datetime.now(dt.timezone.utc), run_id, shard_actions=shard_actions,
-                           heartbeat_seconds=30)
+    spec = client.run_spec(plan, plan.runbook, store, dt.datetime.now(dt.timezone.utc), run_id,
+                           shard_actions=shard_actions, heartbeat_seconds=30)
     s = client.settings()
     started = time.perf_counter()
     await client.start(s, spec)

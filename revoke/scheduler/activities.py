@@ -1,6 +1,7 @@
 """The activities of a scheduled run, each a thin caller of the engine (`revoke.engine`).
 
-- `check`: at fire time, the engine's check phase on the saved plan, exactly as `revoke apply PLAN` runs it: the
+- `check`: at a wave's time, the engine's check phase on the saved plan for the wave's actions (the wave derived
+  again from the trusted plan and runbook), exactly as `revoke apply PLAN` runs it: the
   runbook re-read and compared, the final day, the approvals, every guardrail re-derived from the live systems,
   every target re-read; a stale target stops the run (or, with `on_stale: skip`, is skipped and recorded). Its
   records and the shards to run go to the store.
@@ -8,141 +9,85 @@
   Progress is heartbeated; a retry (the worker died, or the provider throttled) continues after the last batch
   it reported and first re-reads the batch that was in flight, so nothing is written twice. Throttling is handed
   to Temporal (`ApplicationError(next_retry_delay=retry_after)`) under a bounded retry policy: no retry loop here.
-- `journal`: chains every record in the workflow's order into one run folder, sealed as a local apply's, puts it
-  in the store and marks the checklist page.
+  A cancelled run's shard stops between batches and says which actions it did not start.
+- `journal` (revoke/scheduler/journal.py): chains a stage's records in the workflow's order into one run folder.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import json
-import tempfile
-import threading
-from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from revoke import __version__, approvals, attest
-from revoke.actions import Outcome, Verification
-from revoke.connector import Receipt, load
 from revoke.engine import (
     SystemRun,
     attempt_batch,
     budget_spent,
     check_guardrails,
     check_systems,
-    finish_run,
     intents,
     open_systems,
     safe_read,
     settle,
     systems_header,
 )
-from revoke.errors import RevokeError
-from revoke.evidence import MANIFEST, EvidenceLog, iso, now
+from revoke.errors import GuardrailRefused, RevokeError
+from revoke.evidence import MANIFEST, iso, now
 from revoke.plan import Action
 from revoke.progress import Progress
-from revoke.run import RunResult, action_record
-from revoke.scheduler.runs import CACHE, LoadedRun, options_for, part_key, part_text, read_part, stage_actions, stamped
+from revoke.scheduler.beat import Beat, beating, final
+from revoke.scheduler.runs import (
+    CACHE,
+    LoadedRun,
+    PlanMismatch,
+    options_for,
+    part_key,
+    part_text,
+    stamped,
+)
 from revoke.scheduler.spec import (
     CHECK,
-    FINAL_ERRORS,
-    JOURNAL,
     SHARD,
     Checked,
-    JournalInput,
+    RunSpec,
     Shard,
     ShardDone,
     ShardInput,
-    StageDone,
     StageInput,
+    WaveSpec,
+    stage_run_id,
 )
-from revoke.scheduler.store import LocalStore, clear_dir, put_run
+from revoke.scheduler.waves import trusted_wave, wave_actions
 
-T = TypeVar("T")
 CHECKPOINT_ACTIONS = 50
-
-
-class Beat:
-    """The progress an activity reports with each heartbeat; replaced whole, so a heartbeat never sees it half
-    updated."""
-
-    def __init__(self, latest: Any = None):
-        self.latest = latest
-
-    def details(self) -> list[Any]:
-        return [] if self.latest is None else [self.latest]
-
-
-def _beating(fn: Callable[[], T], beat: Beat | None = None) -> T:
-    """Run `fn` while this activity heartbeats (with the progress so far), so a worker that dies is noticed within
-    the heartbeat timeout, however long one call to a server takes. `fn` runs in the activity's context."""
-    info = activity.info()
-    interval = max(0.5, (info.heartbeat_timeout.total_seconds() if info.heartbeat_timeout else 30) / 3)
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def body() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as err:  # noqa: BLE001 - handed to the activity's thread below
-            box["error"] = err
-        finally:
-            done.set()
-
-    context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(body,), name=f"{info.activity_type}-{info.attempt}",
-                     daemon=True).start()
-    while not done.wait(interval):
-        activity.heartbeat(*(beat.details() if beat else []))
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def _final(err: RevokeError) -> ApplicationError:
-    """A refusal no retry can change (stale, guardrail, approvals): the run stops with revoke's own words."""
-    name = type(err).__name__
-    return ApplicationError(str(err), type=name, non_retryable=name in FINAL_ERRORS)
 
 
 @activity.defn(name=CHECK)
 def check(inp: StageInput) -> Checked:
     try:
-        return _beating(lambda: _check(inp))
+        return beating(lambda: _check(inp))
     except RevokeError as err:
-        raise _final(err) from None
+        raise final(err) from None
 
 
 def _check(inp: StageInput) -> Checked:
     spec = inp.spec
-    from revoke.scheduler.spec import stage_run_id
-
     run_id = stage_run_id(spec.run_id, inp.stage)
     loaded = CACHE.run(spec)
     plan, rb = loaded.plan, loaded.rb
+    wave = _trusted_wave(loaded, spec, inp.wave)
     options = options_for(spec, rb)
     check_guardrails(plan, options, "apply", rb)
     attest.attestor(rb.timestamp_authority)  # a signing key that is set but missing stops the run before any change
     approved = approvals.require(plan)
-    todo = stage_actions(plan, rb, inp.stage)
+    todo = wave_actions(plan, rb, wave)
     systems, context, secrets = open_systems(plan, rb, options, "apply", run_id)
     current, gone, stale = check_systems(systems, todo, set(), rb, secrets, Progress(), options.skip_stale)
-    stage_words = {"stage": inp.stage + 1, "stages": len(rb.stages) + 1, "workflow_id": spec.run_id,
-                   "scheduled_for": spec.fire_at}
-    records: list[dict[str, Any]] = [{
-        "type": "run", "mode": "apply", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
-        "plan_facts": plan.facts(), "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-        "started_at": iso(context.started_at), "systems": systems_header(systems), **approvals.header(approved),
-        "scheduled": stage_words}]
-    if inp.stage == 0:
-        records += [{"type": "notice", "mode": "apply", **n.model_dump()} for n in plan.notices]
-    if loaded.runbook_warning:
-        records.append({"type": "notice", "mode": "apply", "system": "revoke", "item": 0, "severity": "warning",
-                        "message": loaded.runbook_warning, "person": None, "resource": None})
+    records = _header(inp, loaded, wave, systems, approved, iso(context.started_at))
     stale_ids = {a.id for a in stale}
     shards: list[Shard] = []
     try:
@@ -156,10 +101,56 @@ def _check(inp: StageInput) -> Checked:
     finally:
         for sys_ in systems.values():
             sys_.connector.close()
-    key = part_key(spec.run_id, run_id, "check")
+    key = part_key(spec.run_id, run_id, f"w{wave.index:03d}-check")
     loaded.store.put(key, part_text(stamped(records)))
     concurrency = {name: rb.systems[name].concurrency for name in systems}
     return Checked(run_id, key, _interleaved(shards), concurrency, len(todo))
+
+
+EARLY_TOLERANCE = dt.timedelta(seconds=60)
+
+
+def _trusted_wave(loaded: LoadedRun, spec: RunSpec, index: int) -> WaveSpec:
+    """The wave re-derived from the trusted plan and runbook, refused if the workflow's differs or if it is not
+    yet its time (a clock that jumped, a workflow started by hand): nobody is revoked early."""
+    given = spec.waves[index]
+    wave = trusted_wave(loaded.plan, loaded.rb, spec.at, given)
+    if wave is None:
+        raise PlanMismatch(f"wave {index + 1} of {spec.run_id} ({given.fire_at}: {', '.join(given.people)}) is not "
+                           "what the scheduled plan and its runbook say: nothing was changed; schedule the plan again")
+    fires = dt.datetime.fromisoformat(wave.fire_at)
+    # the server's clock, the one the workflow's timer ran on (a test server may skip it ahead of the wall's)
+    scheduled = activity.info().current_attempt_scheduled_time
+    if scheduled < fires - EARLY_TOLERANCE:
+        raise GuardrailRefused(f"wave {index + 1} fires at {wave.fire_at} and its check was started at "
+                               f"{iso(scheduled)}: nobody is revoked before their time; nothing was changed")
+    return wave
+
+
+def _header(inp: StageInput, loaded: LoadedRun, wave: WaveSpec, systems: dict[str, SystemRun], approved: Any,
+            started_at: str) -> list[dict[str, Any]]:
+    """The stage's run record (its first wave), or a wave record (a later one): who leaves now, who connected."""
+    spec, plan = inp.spec, loaded.plan
+    mine = [w for w in spec.waves if w.stage == inp.stage]
+    words = {"fires_at": wave.fire_at, "people": wave.people, "lists": wave.lists,
+             "wave": mine.index(wave) + 1 if wave in mine else 1, "waves": len(mine)}
+    if mine and mine[0].index != wave.index:
+        return [{"type": "wave", "mode": "apply", "started_at": started_at, "systems": systems_header(systems),
+                 **words}]
+    stage_words = {"stage": inp.stage + 1, "stages": len(loaded.rb.stages) + 1, "workflow_id": spec.run_id,
+                   "scheduled_for": wave.fire_at, "waves": [{"fires_at": w.fire_at, "people": w.people,
+                                                             "lists": w.lists} for w in mine]}
+    records: list[dict[str, Any]] = [{
+        "type": "run", "mode": "apply", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
+        "plan_facts": plan.facts(), "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
+        "started_at": started_at, "systems": systems_header(systems), **approvals.header(approved),
+        "scheduled": stage_words}]
+    if inp.stage == 0:
+        records += [{"type": "notice", "mode": "apply", **n.model_dump()} for n in plan.notices]
+    if loaded.runbook_warning:
+        records.append({"type": "notice", "mode": "apply", "system": "revoke", "item": 0, "severity": "warning",
+                        "message": loaded.runbook_warning, "person": None, "resource": None})
+    return records
 
 
 def _shards(sys_: SystemRun, changes: list[Action], size: int, last: bool = False) -> list[Shard]:
@@ -186,7 +177,8 @@ def _interleaved(shards: list[Shard]) -> list[Shard]:
     return out
 
 
-@activity.defn(name=SHARD)
+# cancellation is read between batches (activity.is_cancelled), never raised into a batch half written
+@activity.defn(name=SHARD, no_thread_cancel_exception=True)
 def shard(inp: ShardInput) -> ShardDone:
     info = activity.info()
     saved = info.heartbeat_details[0] if info.heartbeat_details else {}
@@ -194,9 +186,9 @@ def shard(inp: ShardInput) -> ShardDone:
                 "pending": saved.get("pending"), "attempts": dict(saved.get("attempts", {}))}
     beat = Beat(saved or None)
     try:
-        return _beating(lambda: _shard(inp, progress, beat, resumed=info.attempt > 1), beat)
+        return beating(lambda: _shard(inp, progress, beat, resumed=info.attempt > 1), beat)
     except RevokeError as err:
-        raise _final(err) from None
+        raise final(err) from None
 
 
 def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bool) -> ShardDone:
@@ -214,10 +206,18 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
     # an attempt that stopped may have written anything up to its next checkpoint: read that much back first
     reread_until = begin + max(1, CHECKPOINT_ACTIONS // per) + 1 if resumed else begin
     records: list[dict[str, Any]] = []
+    cancelled: list[str] = []
     for k in range(begin, len(batches)):
         pending = [loaded.by_id[i] for i in progress["pending"]] if k == begin and progress["pending"] else batches[k]
         if k < reread_until:
             pending = _reread(sys_, pending, records)
+        if activity.is_cancelled():  # `revoke runs cancel`: the batch in flight was finished; nothing more starts
+            cancelled += [a.id for a in pending]
+            if k == len(batches) - 1 or k + 1 >= reread_until:
+                cancelled += [a.id for b in batches[k + 1:] for a in b]
+                _save(inp, progress, beat, records, len(batches), f"b{k:05d}-cancelled", None, attempts)
+                return ShardDone(parts=progress["parts"], cancelled=cancelled)
+            continue  # batches an earlier attempt may have written are read back first, never left unknown
         if pending:
             for a in pending:
                 attempts.setdefault(a.id, 0)
@@ -233,7 +233,7 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
         if len(records) >= 2 * CHECKPOINT_ACTIONS or k == len(batches) - 1:
             _save(inp, progress, beat, records, k + 1, f"b{k:05d}", None, attempts)
             records = []
-    return ShardDone(parts=progress["parts"])
+    return ShardDone(parts=progress["parts"], cancelled=cancelled)
 
 
 def _reread(sys_: SystemRun, pending: list[Action], records: list[dict[str, Any]]) -> list[Action]:
@@ -249,7 +249,7 @@ def _save(inp: ShardInput, progress: dict[str, Any], beat: Beat, records: list[d
     """A checkpoint: the records since the last one go to the store, and the progress is reported (the next
     attempt starts from it). Checkpoints every CHECKPOINT_ACTIONS actions or so, not every batch: one file and one
     heartbeat per batch cost more than the writes themselves for one-action batches (LDAP)."""
-    key = part_key(inp.spec.run_id, inp.stage_run_id, f"shard{inp.index:05d}-{name}")
+    key = part_key(inp.spec.run_id, inp.stage_run_id, f"w{inp.wave:03d}-shard{inp.index:05d}-{name}")
     if records:
         CACHE.run(inp.spec).store.put(key, part_text(records))
         progress["parts"].append(key)
@@ -260,80 +260,7 @@ def _save(inp: ShardInput, progress: dict[str, Any], beat: Beat, records: list[d
     activity.heartbeat(*beat.details())
 
 
-@activity.defn(name=JOURNAL)
-def journal(inp: JournalInput) -> StageDone:
-    try:
-        return _beating(lambda: _journal(inp))
-    except RevokeError as err:
-        raise _final(err) from None
-
-
-def _journal(inp: JournalInput) -> StageDone:
-    spec, loaded = inp.spec, CACHE.run(inp.spec)
-    plan, rb, store = loaded.plan, loaded.rb, loaded.store
-    run_id = inp.stage_run_id
-    local = isinstance(store, LocalStore)
-    scratch = None if local else tempfile.TemporaryDirectory(prefix="revoke-journal-")
-    run_dir = store.path(run_id) if isinstance(store, LocalStore) else Path(scratch.name if scratch else "") / run_id
-    try:
-        clear_dir(run_dir)  # an earlier attempt that stopped half way: written again, whole, from the parts
-        approved = approvals.require(plan)
-        evidence = EvidenceLog(run_dir, run_id, rb.engagement, fsync=spec.fsync)
-        from revoke.checklist.reports import ReportWriter
-
-        writer = ReportWriter()
-        result = RunResult(run_id=run_id, run_dir=run_dir, mode="apply")
-        try:
-            plan.save(run_dir / "plan.json")
-            approvals.keep(approved, plan.source_file, run_dir)
-            for key in [inp.header_part, *inp.parts]:
-                written = evidence.append_many(read_part(store, key))
-                result.extend(written)
-                writer.observe(written)
-            lost = _lost_records(loaded, inp.lost, {r["action_id"] for r in result.actions()})
-            if lost:
-                written = evidence.append_many(lost)
-                result.extend(written)
-                writer.observe(written)
-            # signed by the journalling worker's REVOKE_SIGNING_KEY, timestamped by the runbook's TSA, as a local apply
-            finish_run(plan, rb, result, evidence, writer, attest.attestor(rb.timestamp_authority))
-        finally:
-            evidence.close()
-        location = str(run_dir) if local else put_run(store, run_dir, run_id)
-        line = _checklist(loaded, run_dir)
-        return StageDone(inp.stage, run_id, location, result.counts(), result.exit_code, line)
-    finally:
-        if scratch is not None:
-            scratch.cleanup()
-
-
-def _lost_records(loaded: LoadedRun, lost: list[dict[str, Any]], recorded: set[str]) -> list[dict[str, Any]]:
-    """Actions of shards that never finished: whether they were written is not known, so they failed; applying
-    the plan again re-reads them and finishes (nothing done is repeated)."""
-    out = []
-    for shard_ in lost:
-        for aid in shard_["ids"]:
-            if aid in recorded:
-                continue
-            a = loaded.by_id[aid]
-            kind = load(a.connector).kind(a.kind)
-            out.append(action_record(kind, None, a, "apply", Outcome.FAILED, Verification.NONE,
-                                     receipt=Receipt(), error=f"its shard did not finish ({shard_['error']}); "
-                                     "apply the plan again to verify and finish it"))
-    return stamped(out)
-
-
-def _checklist(loaded: LoadedRun, run_dir: Path) -> str:
-    """The checklist page marked from the sealed run, as after a local apply; a failure is said, not raised."""
-    if loaded.rb.checklist is None:
-        return ""
-    from revoke.checklist.record import record_run
-
-    try:
-        return record_run(loaded.rb.checklist, Path(loaded.plan.runbook_path).parent, run_dir, mark=True)
-    except RevokeError as err:
-        return f"checklist not updated: {err}"
-
+from revoke.scheduler.journal import journal  # noqa: E402 - it uses the shard's part names
 
 ACTIVITIES = [check, shard, journal]
 __all__ = ["ACTIVITIES", "MANIFEST", "now"]

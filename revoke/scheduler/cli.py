@@ -73,8 +73,8 @@ def parse_when(text: str, now: dt.datetime | None = None) -> dt.datetime:
 @click.command()
 @click.argument("plan_file", metavar="PLAN", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--at", "at", metavar="WHEN", help="When to run: '2026-12-05 17:00 Europe/Berlin', ISO 8601 with an "
-              "offset, 'now' or '+2h'. Default: when the plan's people leave (their leaves_at, else the runbook's "
-              "final_day at its cutoff in its timezone).")
+              "offset, 'now' or '+2h', for everyone. Default: each person at their own leave time (their "
+              "leaves_at, else the runbook's final_day at its cutoff in its timezone), lists once all have left.")
 @click.option("--cutoff", default=None, help="Instead: the final day at this time of day (HH:MM, without --at).")
 @click.option("--tz", "tz", default=None, help="Time zone of --cutoff (default: the runbook's timezone).")
 @click.option("--evidence", "evidence", metavar="DIR|s3://BUCKET/PREFIX", help="Evidence store the workers "
@@ -100,10 +100,12 @@ def schedule(obj: Any, plan_file: Path, at: str | None, cutoff: str, tz: str | N
     revoke worker                       # on each machine that has the connectors and secrets
     revoke runs show RUN_ID
 
-    At fire time the plan is re-checked exactly as `revoke apply plan.json` would: every guardrail re-derived
-    live, every target re-read; a stale target stops the run (or is skipped with on_stale: skip). The run's id
-    is the workflow's, so scheduling the same plan twice is harmless. Later `stages:` of the runbook (e.g.
-    delete-account after 30d) fire on their own durable timers. Evidence is one sealed run folder per stage.
+    Without --at, each person's actions fire at their own leave time (one wave per leave time), and a later
+    stage (e.g. delete-account after 30d) counts from it, each on a durable timer. At each fire time the plan is
+    re-checked exactly as `revoke apply plan.json` would: every guardrail re-derived live, every target of that
+    wave re-read; a stale target stops the run (or is skipped with on_stale: skip). The run's id is the
+    workflow's, so scheduling the same plan twice is harmless. Evidence is one sealed run folder per stage,
+    sealed when the stage's last wave is done.
     """
     from revoke import approvals, guardrails
     from revoke.plan import load_plan
@@ -114,49 +116,49 @@ def schedule(obj: Any, plan_file: Path, at: str | None, cutoff: str, tz: str | N
     rb, warning = guardrails.trusted_runbook(the_plan, runbook_changed_ok)  # refuse now what would be refused then
     approvals.require(the_plan)
     if at:
-        when = parse_when(at)
+        when: dt.datetime | None = parse_when(at)
     elif cutoff or tz:
         when = _default_when(rb.final_day, cutoff or rb.cutoff.strftime("%H:%M"), tz or rb.timezone)
     else:
-        when = _leave_time(the_plan, rb)
+        when = None  # each person at their own leave time
     root = evidence or str(Path(the_plan.runbook_path).parent / rb.evidence_dir)
     store = open_store(root)
     run_id = client.run_id_for(the_plan)
+    spec = client.run_spec(the_plan, rb, store, when, run_id, skip_stale=skip_stale,
+                           before_final_day=before_final_day, runbook_changed_ok=runbook_changed_ok,
+                           heartbeat_seconds=heartbeat, shard_actions=shard_actions)
+    if not before_final_day:
+        _refuse_before_final_day(spec, rb)
     client.store_plan(store, the_plan, plan_file, run_id)
-    spec = client.run_spec(the_plan, store, when, run_id, skip_stale=skip_stale, before_final_day=before_final_day,
-                           runbook_changed_ok=runbook_changed_ok, heartbeat_seconds=heartbeat,
-                           shard_actions=shard_actions)
     s = client.settings(address, namespace, task_queue)
     run_id, again = client.run(client.start(s, spec))
+    from revoke.scheduler.waves import describe
+
     info = {"run_id": run_id, "fire_at": spec.fire_at, "stages": [vars(st) for st in spec.stages],
-            "store": store.url, "already_scheduled": again}
+            "waves": describe(spec.waves), "store": store.url, "already_scheduled": again}
     if obj.output == "json":
         click.echo(json.dumps(info, indent=1))
         return
-    local = when.astimezone()
-    click.echo(f"{'Already scheduled' if again else 'Scheduled'}: {run_id} fires at {spec.fire_at} UTC "
-               f"({local:%Y-%m-%d %H:%M %Z}) on {s.address}, namespace {s.namespace}")
-    for st in spec.stages[1:]:
-        click.echo(f"  then stage {st.index + 1}: {', '.join(st.kinds)} {st.label}")
+    click.echo(f"{'Already scheduled' if again else 'Scheduled'}: {run_id} on {s.address}, namespace "
+               f"{s.namespace}")
+    for w in spec.waves:
+        local = dt.datetime.fromisoformat(w.fire_at).astimezone()
+        who = ", ".join(w.people + (["lists"] if w.lists else [])) or "nothing to do"
+        label = spec.stages[w.stage].label
+        click.echo(f"  {w.fire_at} UTC ({local:%Y-%m-%d %H:%M %Z}) stage {w.stage + 1} ({label}): {who}")
     if warning:
         click.echo(f"warning: {warning}")
     click.echo(f"Evidence goes to {store.url}/{run_id}/; watch it with `revoke runs show {run_id}`.")
 
 
-def _leave_time(the_plan: Any, rb: Any) -> dt.datetime:
-    """When the plan's people leave. One run fires once: people leaving at different times are scheduled apart, so
-    nobody loses access before their time and nobody keeps it past theirs."""
-    from revoke.timeliness import leaves_at
-
-    names = {a.person for a in the_plan.actions if a.person}
-    times = {p.name: leaves_at(rb, p) for p in rb.people if p.name in names}
-    if not times:  # only lists to close: the final day at the runbook's cutoff
-        return dt.datetime.combine(rb.final_day, rb.cutoff, tzinfo=ZoneInfo(rb.timezone))
-    if len(set(times.values())) > 1:
-        listed = ", ".join(f"{n} at {t.isoformat()}" for n, t in sorted(times.items(), key=lambda x: x[1]))
-        raise click.UsageError(f"the plan's people leave at different times ({listed}): give --at, or schedule "
-                               "each leave time from its own runbook")
-    return next(iter(times.values()))
+def _refuse_before_final_day(spec: Any, rb: Any) -> None:
+    """A wave that would fire before the final day would be refused then; refuse it now, while it can be fixed."""
+    zone = ZoneInfo(rb.timezone)
+    early = [w for w in spec.waves if dt.datetime.fromisoformat(w.fire_at).astimezone(zone).date() < rb.final_day]
+    if early:
+        who = "; ".join(f"{', '.join(w.people) or 'lists'} at {w.fire_at}" for w in early)
+        raise click.UsageError(f"these fire before the final day ({rb.final_day}): {who}; schedule them on "
+                               "purpose with --before-final-day, or correct their leaves_at")
 
 
 def _default_when(final_day: dt.date, cutoff: str, tz: str | None) -> dt.datetime:
@@ -213,7 +215,8 @@ def runs_list(obj: Any, address: str | None, namespace: str | None, task_queue: 
 @_connection
 @click.pass_obj
 def runs_show(obj: Any, run_id: str, address: str | None, namespace: str | None, task_queue: str | None) -> None:
-    """One run: status, progress while it runs, each stage's evidence and counts when done."""
+    """One run: status, its waves (who leaves when, each wave's state), progress while it runs, each stage's
+    evidence and counts once sealed."""
     client = _temporal()
     info = client.run(client.show_run(client.settings(address, namespace, task_queue), run_id))
     click.echo(json.dumps(info, indent=1, default=str))
@@ -225,7 +228,8 @@ def runs_show(obj: Any, run_id: str, address: str | None, namespace: str | None,
 @click.argument("run_id")
 @_connection
 def runs_cancel(run_id: str, address: str | None, namespace: str | None, task_queue: str | None) -> None:
-    """Cancel a run. Before it fires nothing happens; a run already applying stops its shards."""
+    """Cancel a run. Before it fires nothing happens. A run already applying stops each shard after the batch in
+    flight, then seals every stage it began: what was done, and each change not done, recorded as cancelled."""
     client = _temporal()
     client.run(client.cancel_run(client.settings(address, namespace, task_queue), run_id))
     click.echo(f"cancel requested for {run_id}")

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from revoke.errors import RevokeError
 from revoke.plan import Plan
 from revoke.redaction import REDACTOR
+from revoke.runbook import Runbook
 from revoke.scheduler.spec import TASK_QUEUE, WORKFLOW, RunSpec, StageDone, StageSpec, seconds, utc_iso
 from revoke.scheduler.store import SCHEDULED, EvidenceStore
 
@@ -100,12 +101,19 @@ def store_plan(store: EvidenceStore, plan: Plan, plan_file: Path, run_id: str) -
                 store.put(f"{base}/plan.json.approvals/{f.name}", f.read_bytes())
 
 
-def run_spec(plan: Plan, store: EvidenceStore, fire_at: dt.datetime, run_id: str, **options: Any) -> RunSpec:
+def run_spec(plan: Plan, rb: Runbook, store: EvidenceStore, at: dt.datetime | None, run_id: str,
+             **options: Any) -> RunSpec:
+    """The run as the workflow carries it: its stages, and its waves (one per stage and leave time; with `at`,
+    one per stage for everyone)."""
+    from revoke.scheduler.waves import waves_for
+
     stages = [StageSpec(0, 0.0, [], "final day")]
     stages += [StageSpec(i + 1, seconds(s.after), list(s.kinds), s.name or f"after {s.after}")
-               for i, s in enumerate(plan.runbook.stages)]
-    return RunSpec(run_id=run_id, store=store.url, plan_digest=plan.digest(), fire_at=utc_iso(fire_at),
-                   stages=stages, engagement=plan.engagement, **options)
+               for i, s in enumerate(rb.stages)]
+    waves = waves_for(plan, rb, at)
+    return RunSpec(run_id=run_id, store=store.url, plan_digest=plan.digest(), fire_at=waves[0].fire_at,
+                   stages=stages, waves=waves, at=utc_iso(at) if at else "", engagement=plan.engagement,
+                   **options)
 
 
 async def start(s: TemporalSettings, spec: RunSpec) -> tuple[str, bool]:
@@ -189,8 +197,10 @@ async def show_run(s: TemporalSettings, run_id: str) -> dict[str, Any]:
                             "store": memo.get("store")}
     if desc.status == WorkflowExecutionStatus.RUNNING:
         info["progress"] = await handle.query("status")
+        info["waves"] = info["progress"].get("waves", [])
     elif desc.status == WorkflowExecutionStatus.COMPLETED:
         info["stages"] = [vars(d) if isinstance(d, StageDone) else d for d in await handle.result()]
+        info["waves"] = [w for st in info["stages"] for w in st.get("waves", [])]
     else:
         try:
             await handle.result()
@@ -199,6 +209,12 @@ async def show_run(s: TemporalSettings, run_id: str) -> dict[str, Any]:
             while getattr(cause, "cause", None) is not None:
                 cause = cause.cause  # type: ignore[attr-defined]
             info["error"] = str(cause)
+        # a run cancelled or stopped still sealed the stages it began: a worker answers the query from history
+        try:
+            state = await asyncio.wait_for(handle.query("status"), timeout=10)
+            info.update(stages=state.get("stages", []), waves=state.get("waves", []))
+        except Exception as err:  # noqa: BLE001 - no worker to answer: the error above is what is known
+            info["stages_unknown"] = f"no worker answered ({type(err).__name__}): start `revoke worker` to see them"
     return info
 
 

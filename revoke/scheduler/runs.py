@@ -52,16 +52,6 @@ def options_for(spec: RunSpec, rb: Runbook) -> ApplyOptions:
                         runbook_changed_ok=spec.runbook_changed_ok)
 
 
-def stage_actions(plan: Plan, rb: Runbook, stage: int) -> list[Action]:
-    """Stage 0 carries out every kind no later stage claims; stage n the kinds of the runbook's stages[n-1]. From
-    the trusted runbook, not from what the workflow was given."""
-    if stage == 0:
-        later = {k for s in rb.stages for k in s.kinds}
-        return [a for a in plan.actions if a.kind not in later]
-    kinds = set(rb.stages[stage - 1].kinds)
-    return [a for a in plan.actions if a.kind in kinds]
-
-
 class RunCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -148,5 +138,9 @@ def read_part(store: EvidenceStore, key: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in store.get(key).decode("utf-8").splitlines() if line.strip()]
 
 
+def part_prefix(run_id: str, stage_run_id: str) -> str:
+    return f"{SCHEDULED}/{run_id}/parts/{stage_run_id}/"
+
+
 def part_key(run_id: str, stage_run_id: str, name: str) -> str:
-    return f"{SCHEDULED}/{run_id}/parts/{stage_run_id}/{name}.jsonl"
+    return f"{part_prefix(run_id, stage_run_id)}{name}.jsonl"

@@ -38,12 +38,25 @@ class StageSpec:
 
 
 @dataclass
+class WaveSpec:
+    """The people of one stage who leave at one time: their actions fire together, on their own timer."""
+    index: int                    # in firing order, over all stages
+    stage: int
+    fire_at: str                  # ISO 8601, UTC
+    people: list[str] = field(default_factory=list)
+    lists: bool = False           # also the stage's actions of no one person (lists to close)
+    last_of_stage: bool = True    # the stage's run folder is sealed once this wave is done
+
+
+@dataclass
 class RunSpec:
     run_id: str                   # also the workflow id
     store: str                    # evidence store: a folder or s3://bucket/prefix
     plan_digest: str              # the plan the store must hold for this run
-    fire_at: str                  # ISO 8601, UTC
+    fire_at: str                  # ISO 8601, UTC: the first wave's
     stages: list[StageSpec]
+    waves: list[WaveSpec] = field(default_factory=list)
+    at: str = ""                  # --at: every person's time (ISO, UTC); empty: each person's own leave time
     engagement: str = ""
     skip_stale: bool = False
     before_final_day: bool = False
@@ -59,6 +72,7 @@ class RunSpec:
 class StageInput:
     spec: RunSpec
     stage: int
+    wave: int = 0
 
 
 @dataclass
@@ -84,12 +98,26 @@ class ShardInput:
     stage_run_id: str
     index: int
     shard: Shard
+    wave: int = 0
 
 
 @dataclass
 class ShardDone:
     parts: list[str]
     outcomes: dict[str, int] = field(default_factory=dict)
+    cancelled: list[str] = field(default_factory=list)   # actions the shard stopped before (the run was cancelled)
+
+
+@dataclass
+class Segment:
+    """One wave's records in the workflow's order: its check, its shards' parts, and what did not get done."""
+    wave: int
+    header_part: str
+    parts: list[str] = field(default_factory=list)
+    # shards that never finished (every attempt failed, or cancelled between attempts): {"index", "ids", "error"};
+    # what their checkpoints saved is journalled, the rest is recorded as not known to be done
+    lost: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)   # actions never attempted: the run was cancelled first
 
 
 @dataclass
@@ -97,10 +125,9 @@ class JournalInput:
     spec: RunSpec
     stage: int
     stage_run_id: str
-    header_part: str
-    parts: list[str]
-    # shards that never finished (every attempt failed): their actions are recorded as not known to be done
-    lost: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[Segment]
+    not_run: list[int] = field(default_factory=list)     # waves of this stage that never fired (run stopped first)
+    stopped: str = ""             # why the run stopped before its end: "cancelled", or the refusal
 
 
 @dataclass
@@ -111,6 +138,7 @@ class StageDone:
     counts: dict[str, int]
     exit_code: int
     checklist: str = ""
+    waves: list[dict[str, Any]] = field(default_factory=list)   # each wave's time, people and counts
 
 
 def stage_run_id(run_id: str, stage: int) -> str:

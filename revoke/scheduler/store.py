@@ -65,10 +65,12 @@ class LocalStore:
         return self.path(key).is_file()
 
     def keys(self, prefix: str) -> list[str]:
-        base = self.path(prefix)
+        """Every key that starts with `prefix`, as S3 lists them (a folder, or a folder and a file name's start)."""
+        base = self.path(prefix) if prefix.endswith("/") or not prefix else self.path(prefix).parent
         if not base.is_dir():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        found = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        return sorted(k for k in found if k.startswith(prefix) and not k.endswith(".tmp"))
 
     def location(self, key: str) -> str:
         return str(self.path(key))
