@@ -72,7 +72,7 @@ class GraphHandler(BaseHTTPRequestHandler):
                      "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
                     if ok else {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{t}' not "
                                 "found."})
-            fake._log(method, path, False, 200 if ok else 400, request_id)
+            fake.tenants.get(t, fake)._log(method, path, False, 200 if ok else 400, request_id)
             return self._send(Answer(200 if ok else 400, body), request_id, client_request_id)
         if tenant and method == "POST":
             form = dict(parse_qsl(raw.decode()))
