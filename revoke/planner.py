@@ -18,15 +18,15 @@ from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import ValidationError
 
-from revoke import __version__, guardrails
+from revoke import attest, guardrails, journal
 from revoke.actions import ACCESS, LISTS, Outcome, Verification
 from revoke.connector import Connector, Entity, Identity, ListTarget, RunContext, Step, Subject, load
 from revoke.errors import ConnectorNotFound, Problem, RunbookError
-from revoke.evidence import EvidenceLog, iso, now
+from revoke.evidence import EvidenceLog, now
 from revoke.plan import Action, NoticeRecord, Plan, SystemPlan, action_id, fingerprint
 from revoke.progress import Progress
 from revoke.redaction import failure_message
-from revoke.run import RunResult, action_record, run_before_seal, write_summary
+from revoke.run import RunResult, action_record
 from revoke.runbook import LoadedRunbook, Runbook
 from revoke.runtime import Clock, Runtime
 from revoke.secrets import RevokeSettings, Secrets, secret_refs
@@ -392,23 +392,14 @@ def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
                 before_seal: Callable[[Path], Iterable[Path]] | None = None,
                 signing_key: Path | None = None) -> RunResult:
     """The dry run's own evidence: one record per planned action, sealed (and signed, timestamped) like any run."""
-    from revoke import attest
-
     attestor = attest.attestor(plan.runbook.timestamp_authority, signing_key)
     run_dir = evidence_root / plan.plan_id
     evidence = EvidenceLog(run_dir, plan.plan_id, plan.engagement, fsync=fsync)
     result = RunResult(run_id=plan.plan_id, run_dir=run_dir, mode="plan")
     try:
         plan.save(run_dir / "plan.json")
-        result.add(evidence.append({
-            "type": "run", "mode": "plan", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
-                "plan_facts": plan.facts(),
-            "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-            "started_at": iso(plan.created_at),
-            "systems": {s.name: {"connector": s.connector, "operator": s.operator, "warnings": s.warnings,
-                                 "error": s.error} for s in plan.systems}}))
-        for n in plan.notices:
-            result.add(evidence.append({"type": "notice", "mode": "plan", **n.model_dump()}))
+        opening = [journal.run_record(plan, "plan", plan.created_at, journal.planned_systems(plan))]
+        result.extend(evidence.append_many(opening + journal.notice_records(plan.notices, "plan")))
         operators = {s.name: s.operator.get("display") for s in plan.systems}
         # a dry run journals nothing to resume from: one fsync per thousand records, not one each (2,000 leavers:
         # 8,000 fsyncs, most of the plan's time), and never all the records in memory at once
@@ -421,11 +412,7 @@ def record_plan(plan: Plan, evidence_root: Path, *, fsync: bool = True,
                 planned.append(action_record(kind, operators.get(a.system), a, "plan", outcome, Verification.NONE,
                                              error=a.reason if a.status == "skip" else ""))
             result.extend(evidence.append_many(planned))
-        result.add(evidence.append({"type": "end", "mode": "plan", "finished_at": iso(now()),
-                                               "counts": result.counts()}))
-        write_summary(run_dir, plan, result)
-        run_before_seal(before_seal, run_dir, evidence, "plan")
-        evidence.seal(attestor)
+        journal.close_run(plan, result, evidence, before_seal, attestor)
     finally:
         evidence.close()
     return result

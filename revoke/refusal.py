@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revoke import __version__
+from revoke import journal
 from revoke.errors import RevokeError
 from revoke.evidence import EvidenceLog, iso, now
 from revoke.plan import Plan
@@ -21,9 +21,7 @@ def record_refusal(plan: Plan, run_dir: Path, mode: str, err: RevokeError) -> Pa
     evidence = EvidenceLog(run_dir, run_dir.name, plan.engagement)
     try:
         plan.save(run_dir / "plan.json")
-        evidence.append({"type": "run", "mode": mode, "plan_id": plan.plan_id, "plan_digest": plan.digest(),
-                         "plan_facts": plan.facts(), "runbook_sha256": plan.runbook_sha256,
-                         "tool": f"revoke {__version__}", "started_at": iso(now()), "systems": {}})
+        evidence.append(journal.run_record(plan, mode, now(), {}))
         evidence.append({"type": "refused", "mode": mode, "error": type(err).__name__, "reason": str(err),
                          "changes": 0, "finished_at": iso(now())})
         evidence.seal()

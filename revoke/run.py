@@ -1,7 +1,9 @@
-"""A run's records: the shape of an action record, the result of a run, and its short summary."""
+"""A run's options and records: what apply and restore are asked to do, the shape of an action record, the result
+of a run, and its short summary."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -13,6 +15,24 @@ from revoke.connector import Receipt
 from revoke.evidence import EvidenceLog
 from revoke.markdown import escape_cell
 from revoke.plan import Action, Plan
+from revoke.runtime import Clock
+
+
+@dataclass
+class ApplyOptions:
+    evidence_root: Path
+    before_final_day: bool = False
+    skip_stale: bool = False
+    today: dt.date | None = None
+    fsync: bool = True
+    max_attempts: int = 5          # per action, throttling and transient errors included
+    max_wait_seconds: float = 300  # per system, total time spent waiting out throttling
+    before_seal: Callable[[Path], Iterable[Path]] | None = None  # e.g. the closure report writer
+    # shown each batch of records as it is written, e.g. the report writer rendering rows while servers answer
+    observe: Callable[[list[dict[str, Any]]], None] | None = None
+    clock: Clock | None = None     # how the run reads time and waits; tests pass a FakeClock's
+    runbook_changed_ok: bool = False  # apply a saved plan although its runbook file changed since
+    signing_key: Path | None = None   # signs the sealed run (default REVOKE_SIGNING_KEY); revoke/attest.py
 
 
 def action_record(kind: type[ActionKind], operator: str | None, a: Action, mode: str, outcome: Outcome,

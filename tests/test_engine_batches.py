@@ -5,7 +5,7 @@ side act in different accounts, each throttled on its own, instead of all in the
 from __future__ import annotations
 
 from revoke.connectors.aws.iam import AwsIamConnector
-from revoke.engine import _batches
+from revoke.execute import batches as _batches
 from revoke.plan import Action
 
 

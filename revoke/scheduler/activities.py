@@ -29,8 +29,7 @@ from revoke import __version__, approvals, attest
 from revoke.actions import Outcome, Verification
 from revoke.connector import Receipt, load
 from revoke.engine import (
-    _System,
-    _systems_header,
+    SystemRun,
     attempt_batch,
     budget_spent,
     check_guardrails,
@@ -38,7 +37,9 @@ from revoke.engine import (
     finish_run,
     intents,
     open_systems,
+    safe_read,
     settle,
+    systems_header,
 )
 from revoke.errors import RevokeError
 from revoke.evidence import MANIFEST, EvidenceLog, iso, now
@@ -135,7 +136,7 @@ def _check(inp: StageInput) -> Checked:
     records: list[dict[str, Any]] = [{
         "type": "run", "mode": "apply", "plan_id": plan.plan_id, "plan_digest": plan.digest(),
         "plan_facts": plan.facts(), "runbook_sha256": plan.runbook_sha256, "tool": f"revoke {__version__}",
-        "started_at": iso(context.started_at), "systems": _systems_header(systems), **approvals.header(approved),
+        "started_at": iso(context.started_at), "systems": systems_header(systems), **approvals.header(approved),
         "scheduled": stage_words}]
     if inp.stage == 0:
         records += [{"type": "notice", "mode": "apply", **n.model_dump()} for n in plan.notices]
@@ -161,7 +162,7 @@ def _check(inp: StageInput) -> Checked:
     return Checked(run_id, key, _interleaved(shards), concurrency, len(todo))
 
 
-def _shards(sys_: _System, changes: list[Action], size: int, last: bool = False) -> list[Shard]:
+def _shards(sys_: SystemRun, changes: list[Action], size: int, last: bool = False) -> list[Shard]:
     """A system's changes cut into shards of whole engine batches, one rate scope (an AWS account) each."""
     per = max(1, sys_.cls.batch_size)
     size = max(per, size - size % per)
@@ -235,11 +236,9 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
     return ShardDone(parts=progress["parts"])
 
 
-def _reread(sys_: _System, pending: list[Action], records: list[dict[str, Any]]) -> list[Action]:
+def _reread(sys_: SystemRun, pending: list[Action], records: list[dict[str, Any]]) -> list[Action]:
     """Read back before writing: what an earlier attempt already did is recorded as done, the rest is answered."""
-    from revoke.engine import _safe_read
-
-    states, _ = _safe_read(sys_, pending)
+    states, _ = safe_read(sys_, pending)
     changes: list[Action] = []
     records += stamped(list(settle(sys_, pending, states, set(), {a.id for a in pending}, {}, changes)))
     return changes

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from revoke import guardrails
-from revoke.engine import ApplyOptions, _System, open_systems
+from revoke.engine import ApplyOptions, SystemRun, open_systems
 from revoke.errors import RevokeError
 from revoke.evidence import iso, now
 from revoke.plan import Action, Plan, load_plan
@@ -66,7 +66,7 @@ class RunCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, LoadedRun] = {}
-        self._systems: dict[tuple[str, str], tuple[_System, list[float]]] = {}
+        self._systems: dict[tuple[str, str], tuple[SystemRun, list[float]]] = {}
         self._opening: dict[tuple[str, str], threading.Lock] = {}
 
     def run(self, spec: RunSpec) -> LoadedRun:
@@ -85,7 +85,7 @@ class RunCache:
             self._runs[spec.run_id] = loaded
         return loaded
 
-    def system(self, spec: RunSpec, stage_run_id: str, name: str) -> _System:
+    def system(self, spec: RunSpec, stage_run_id: str, name: str) -> SystemRun:
         """The system connected for this run (connect() answers the operator identity for the records)."""
         key = (stage_run_id, name)
         self._close_idle()
