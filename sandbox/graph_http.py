@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from revoke.sandbox.graph_directory import Answer, error_answer as _error
+from revoke.sandbox.graph_answers import Answer
+from revoke.sandbox.graph_answers import error_answer as _error
 
 if TYPE_CHECKING:
     from revoke.sandbox.graph import GraphFake
@@ -48,7 +49,7 @@ class GraphHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         try:
             self._serve(method)
-        except Exception as exc:  # a fake bug answers 500 instead of dropping the connection
+        except Exception as exc:  # noqa: BLE001 - a fake bug answers 500 instead of dropping the connection
             rid = str(uuid.uuid4())
             self._send(_error(500, "InternalServerError", f"graph fake: {type(exc).__name__}: {exc}", rid, rid),
                        rid, rid)
@@ -65,25 +66,29 @@ class GraphHandler(BaseHTTPRequestHandler):
         if tenant and tenant.group(2).startswith("v2.0") and method == "GET":
             t = tenant.group(1)
             base = f"{fake.origin}/{t}"
-            ok = t == fake.tenant_id
+            ok = t in fake.tenants
             body = ({"token_endpoint": f"{base}/oauth2/v2.0/token", "authorization_endpoint":
                      f"{base}/oauth2/v2.0/authorize", "issuer": f"{fake.origin}/{t}/v2.0",
                      "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
                     if ok else {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{t}' not "
                                 "found."})
-            fake._log(method, path, False, 200 if ok else 400, request_id)
+            fake.tenants.get(t, fake)._log(method, path, False, 200 if ok else 400, request_id)
             return self._send(Answer(200 if ok else 400, body), request_id, client_request_id)
         if tenant and method == "POST":
             form = dict(parse_qsl(raw.decode()))
-            status, body = fake.token(tenant.group(1), form)
-            fake._log(method, path, False, status, request_id)
+            issuer = fake.tenants.get(tenant.group(1), fake)  # one authority for every tenant, as Entra ID
+            status, body = issuer.token(tenant.group(1), form)
+            issuer._log(method, path, False, status, request_id)
             return self._send(Answer(status, body), request_id, client_request_id)
         if not path.startswith("/v1.0/"):
             fake._log(method, path, False, 404, request_id)
             return self._send(_error(404, "BadRequest", "Invalid version.", request_id, client_request_id),
                               request_id, client_request_id)
         gpath = path[len("/v1.0"):]
-        problem = fake.bearer_ok(self.headers.get("Authorization"))
+        auth = self.headers.get("Authorization")
+        fake = fake.tenant_for(auth)  # the tenant the token was issued in: one Graph endpoint for all, as Graph
+        app = fake.token_apps.get((auth or "")[7:].strip(), "")
+        problem = fake.bearer_ok(auth)
         if problem:
             answer = _error(401, "InvalidAuthenticationToken", problem, request_id, client_request_id)
         else:
@@ -95,11 +100,11 @@ class GraphHandler(BaseHTTPRequestHandler):
                                 client_request_id)
             else:
                 if gpath == "/$batch" and method == "POST":
-                    answer = fake.batch(body, request_id, client_request_id)
+                    answer = fake.batch(body, request_id, client_request_id, app)
                 else:
                     answer = fake.call(method, gpath, dict(parse_qsl(parts.query)), body, request_id,
-                                       client_request_id)
-        fake._log(method, gpath, False, answer.status, request_id, parts.query)
+                                       client_request_id, app)
+        fake._log(method, gpath, False, answer.status, request_id, parts.query, app)
         self._send(answer, request_id, client_request_id)
 
     def _send(self, answer: Answer, request_id: str, client_request_id: str) -> None:

@@ -43,6 +43,13 @@ from revoke.secrets import Secrets
 
 MAX_BATCH = 20
 RETRY_STATUSES = (429, 503, 504)
+# Pace from the rate Graph accepted, however low. Its identity limits are per app and tenant, so what fills this
+# app's window in this tenant is this app: this process, or the same run's other workers (a scheduled run's shards
+# of one tenant on several machines), each then pacing at the share it was accepted. An app's write quota in a
+# tenant is 3,000 per 150 s (20 a second; learn.microsoft.com/graph/throttling-limits, identity and access), well
+# under revoke.pacing's default of 100 a second: unpaced, every thread sends into the closed window after each
+# Retry-After, which Graph charges too.
+PACE_FROM = 5.0
 
 
 class GraphSettings(MicrosoftAppSettings):
@@ -284,9 +291,10 @@ class GraphClient:
 def shared_pacer(settings: GraphSettings, runtime: Runtime) -> Pacer:
     """Graph limits an app per tenant, so the systems of a run that use the same app in the same tenant (an
     `entra` and an `m365-groups` system, applied side by side) pace together: one pacer per run, made by the
-    runtime, waiting on the run's clock; the lowest configured `requests_per_second` among them holds."""
+    runtime, waiting on the run's clock; the lowest configured `requests_per_second` among them holds. The same
+    app in another tenant (a provider's multi-tenant app) has a budget of its own, and so a pacer of its own."""
     key = ("graph-pacer", settings.graph_root, settings.tenant_id, settings.client_id)
-    pacer = runtime.shared(key, lambda: Pacer(clock=runtime.monotonic, sleep=runtime.sleep))
+    pacer = runtime.shared(key, lambda: Pacer(clock=runtime.monotonic, sleep=runtime.sleep, min_rate=PACE_FROM))
     pacer.limit(settings.requests_per_second)
     return pacer
 
