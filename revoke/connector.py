@@ -141,6 +141,10 @@ class Connector(ABC):
     # the action parameter naming what the provider limits rates by, when it is more than one thing (aws-iam:
     # "account"); the engine then keeps each batch within one and spreads its workers across them
     rate_scope: ClassVar[str | None] = None
+    # the whole system shares one budget the connector paces to (Graph: per app and tenant): a scheduled run
+    # gives its shards one at a time, each carrying on from the last one's `pacing()`, rather than to several
+    # workers at once, each learning a share of the budget by being throttled
+    one_budget: ClassVar[bool] = False
 
     def __init__(self, system: str, settings: Any, secrets: "Secrets", context: RunContext):
         self.system = system
@@ -175,6 +179,15 @@ class Connector(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         pass
+
+    def pacing(self) -> dict[str, Any] | None:
+        """The rate this connector learnt its service accepts, when it paces to a budget the service does not
+        announce (Graph): a scheduled run hands it to the next shard of this system, on whichever worker takes
+        it, so that one does not learn it again by sending into a closed window. None: nothing to hand on."""
+        return None
+
+    def resume_pacing(self, state: dict[str, Any] | None) -> None:  # noqa: B027 - optional
+        """Carry on from `pacing()` of this system's last shard."""
 
     @abstractmethod
     def discover(self, subjects: Sequence[Subject], lists: Sequence[ListTarget]) -> Discovery: ...

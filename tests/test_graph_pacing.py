@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from revoke.pacing import PLATEAU_SECONDS, Pacer
@@ -71,20 +73,38 @@ def test_answers_in_flight_when_the_rate_was_lowered_do_not_lower_it_again() -> 
     assert p.rate == lowered
 
 
-def test_the_rate_creeps_back_to_a_plateau_below_the_throttled_rate_then_on() -> None:
+def test_a_measured_rate_creeps_back_to_a_plateau_below_it_then_on() -> None:
+    p, clock = pacer()
+    p.resume({"rate": 900.0, "learnt": 1000.0, "measured": True})  # as a measurement leaves it, backed off
+    send_for(p, clock, 12.0)
+    assert p.rate == pytest.approx(970)  # crept up, levelled off under the rate that was measured
+    send_for(p, clock, PLATEAU_SECONDS - 10)
+    assert p.rate == pytest.approx(970)  # and stays there a while
+    send_for(p, clock, 15.0)
+    assert p.rate > 970  # then looks for a limit that was raised
+
+
+def test_a_throttled_answer_soon_after_another_backs_off_and_measures_again() -> None:
     p, clock = pacer()
     send_for(p, clock, 1.0)
     p.throttled(p.wait(20), retry_after=1)
     send_for(p, clock, 1.5)  # the hold, then half a second
-    p.throttled(p.wait(20), retry_after=1)  # soon after the first: backs off below what was accepted
+    p.throttled(p.wait(20), retry_after=0.3)  # a second window, over a second after the first: a measurement
     learnt = p.learnt
-    assert learnt is not None and p.rate == pytest.approx(0.9 * learnt)
-    send_for(p, clock, 12.0)
-    assert p.rate == pytest.approx(0.97 * learnt)  # crept up, levelled off under the rate that was throttled
-    send_for(p, clock, PLATEAU_SECONDS - 10)
-    assert p.rate == pytest.approx(0.97 * learnt)  # and stays there a while
-    send_for(p, clock, 15.0)
-    assert p.rate > 0.97 * learnt  # then looks for a limit that was raised
+    assert learnt is not None and p.measured and p.rate == pytest.approx(0.97 * learnt)
+    p.throttled(p.wait(20), retry_after=0.3)  # a window soon after: backs off below what was accepted
+    assert p.rate == pytest.approx(0.9 * p.learnt) and not p.measured
+
+
+def test_before_a_measurement_the_rate_climbs_until_the_service_throttles() -> None:
+    # one closed window after a second that held a single $batch: a guess, likely low; it is not kept to
+    p, clock = pacer()
+    send_for(p, clock, 1.0)
+    p.throttled(p.wait(20), retry_after=1)
+    guess = p.rate
+    assert guess is not None and not p.measured
+    send_for(p, clock, 6.5)
+    assert p.rate == pytest.approx(guess * 1.1 ** 5)  # 10% more each quiet second after the hold
 
 
 def test_a_configured_ceiling_paces_from_the_first_request_and_is_never_exceeded() -> None:
@@ -163,6 +183,10 @@ class Bucket:
         self.tokens = max(self.tokens, -self.capacity)
         return False
 
+    def retry_after(self) -> int:
+        """Whole seconds until a request fits again (HTTP's Retry-After is in seconds), at least one."""
+        return max(1, math.ceil((1 - self.tokens) / self.rate))
+
 
 def run_against(p: Pacer, clock: Clock, bucket: Bucket, seconds: float, n: int = 20) -> tuple[int, list[float]]:
     """Send batches of n as fast as the pacer lets, for `seconds`: (requests accepted, times of throttled answers)."""
@@ -173,7 +197,7 @@ def run_against(p: Pacer, clock: Clock, bucket: Bucket, seconds: float, n: int =
             p.accepted(n)
             accepted += n
         else:
-            p.throttled(at, retry_after=1)
+            p.throttled(at, retry_after=bucket.retry_after(), n=n)
             throttled.append(clock.now)
         clock.now += 0.001
     return accepted, throttled
@@ -186,7 +210,7 @@ def until_credit(p: Pacer, clock: Clock, bucket: Bucket) -> None:
         if bucket.take(20):
             p.accepted(20)
         else:
-            p.throttled(at, retry_after=1)
+            p.throttled(at, retry_after=1, n=20)
             if p.credit:
                 return
         clock.now += 0.001
@@ -195,7 +219,7 @@ def until_credit(p: Pacer, clock: Clock, bucket: Bucket) -> None:
 def test_the_second_throttled_answer_measures_the_refill_rate_and_the_client_settles_under_it() -> None:
     p, clock = pacer()
     bucket = Bucket(clock, rate=1000, capacity=1000)
-    _, throttled = run_against(p, clock, bucket, 40.0)
+    _, throttled = run_against(p, clock, bucket, 20.0)
     # the first answer's rate still counts the bucket's first contents; the second measures what it refills
     assert len(throttled) >= 2
     assert p.learnt == pytest.approx(1000, rel=0.02) and p.rate == pytest.approx(970, rel=0.02)
@@ -208,22 +232,25 @@ def test_after_a_measured_hold_the_refilled_requests_go_unspaced_then_spacing_re
     p, clock = pacer()
     bucket = Bucket(clock, rate=1000, capacity=1000)
     until_credit(p, clock, bucket)
-    assert p.credit == int(0.9 * p.learnt)  # BURST x a hold of one second at the measured rate
+    # BURST x a hold of one second at the measured rate, less the debt the throttled batch of 20 left
+    assert p.credit == int(0.9 * p.learnt) - 20
     held_until = p.holding_until
-    sends = [p.wait(20) for _ in range(46)]  # 900 requests of credit and one batch more
+    unspaced = p.credit // 20
+    sends = [p.wait(20) for _ in range(unspaced + 2)]  # the credit, the hold's own send, and one batch more
     assert sends[0] == pytest.approx(held_until)
-    assert sends[44] == pytest.approx(held_until)  # the credit, unspaced once the hold ends
-    assert sends[45] - sends[44] == pytest.approx(20 / p.rate)  # then spaced again
+    assert sends[unspaced] == pytest.approx(held_until)  # the credit, unspaced once the hold ends
+    assert sends[unspaced + 1] - sends[unspaced] == pytest.approx(20 / p.rate)  # then spaced again
     assert p.bursts
 
 
-def test_answers_in_flight_when_the_credit_was_given_do_not_take_it_back() -> None:
+def test_answers_in_flight_when_the_credit_was_given_take_back_only_their_own_charge() -> None:
     p, clock = pacer()
     bucket = Bucket(clock, rate=1000, capacity=1000)
     until_credit(p, clock, bucket)
     credit = p.credit
-    p.throttled(clock.now - 0.002, retry_after=1)  # another thread's batch, sent before that throttled answer
-    assert p.credit == credit and p.bursts
+    # another thread's batch, sent before that throttled answer: the service charged its 20 requests too
+    p.throttled(clock.now - 0.002, retry_after=1, n=20)
+    assert p.credit == credit - 20 and p.bursts
 
 
 def test_a_burst_that_is_throttled_ends_bursting() -> None:
@@ -272,8 +299,94 @@ def test_a_small_tenants_budget_is_learnt_and_kept_to() -> None:
     run_against(p, clock, bucket, 20.0)  # learning
     accepted, throttled = run_against(p, clock, bucket, 60.0)
     assert p.rate is not None and p.rate <= 30 * 1.05
-    assert accepted / 60.0 >= 0.75 * 30
+    assert accepted / 60.0 >= 0.9 * 30
     assert len(throttled) <= 2
+
+
+@pytest.mark.parametrize("rate, capacity, senders", [(25, 25, 1), (63, 63, 1), (25, 25, 4), (63, 63, 4),
+                                                     (40, 400, 4), (1000, 1000, 4)])
+def test_a_budget_is_learnt_from_the_start_within_seconds(rate: int, capacity: int, senders: int) -> None:
+    # benchmark 11's tenants: 25 to 63 requests a second, each tenant's work 15 to 30 s of its budget. Every
+    # request the service answers, throttled ones too, is charged to its bucket, so what it charged between two
+    # closed windows over the time between is its refill rate, however few $batches that time held; the answers
+    # of batches in flight when the window closed count too (their Retry-After holds), or the first measurement
+    # after an unpaced start would understate the rate and the client would keep to the understatement
+    clock = Clock()
+    p = graph_pacer(clock, tenant=f"t-{rate}-{capacity}-{senders}")
+    work = rate * 30
+    seconds = senders_until_done(p, clock, Bucket(clock, rate, capacity), work, senders)
+    # the floor: the work past what the full bucket held at the start, at the service's rate
+    assert seconds <= (1.1 if senders == 1 else 1.2) * (work - capacity) / rate
+    assert p.learnt == pytest.approx(rate, rel=0.05)
+
+
+def senders_until_done(p: Pacer, clock: Clock, bucket: Bucket, work: int, senders: int,
+                       latency: float = 0.02) -> float:
+    """`senders` threads sending $batches of 20 until `work` requests are accepted (a throttled request is sent
+    again once its hold ends), as events on the fake clock: a sender the pacer makes wait is woken at its time,
+    and the other senders' answers in between reach the pacer first. Answers the seconds it took."""
+    import heapq
+
+    class Woken(Exception):
+        def __init__(self, at: float) -> None:
+            self.at = at
+
+    def sleep(seconds: float) -> None:
+        raise Woken(clock.now + seconds)
+
+    p._sleep = sleep
+    start, left = clock.now, work
+    events: list[tuple[float, int, int, float]] = [(clock.now, i, 0, 0.0) for i in range(senders)]  # n 0: send
+    while events:
+        at, who, n, sent_at = heapq.heappop(events)
+        clock.now = max(clock.now, at)
+        if n == 0:
+            if left <= 0:
+                continue
+            try:
+                sent_at = p.wait(20)
+            except Woken as w:
+                heapq.heappush(events, (w.at, who, 0, 0.0))
+                continue
+            n = min(20, left)
+            left -= n
+            heapq.heappush(events, (clock.now + latency, who, n, sent_at))
+            continue
+        clock.now -= latency / 2  # the service counts it half-way
+        ok = sum(1 for _ in range(n) if bucket.take(1))
+        clock.now += latency / 2
+        p.accepted(ok)
+        if ok < n:
+            left += n - ok
+            p.throttled(sent_at, retry_after=bucket.retry_after(), n=n - ok)
+        heapq.heappush(events, (clock.now, who, 0, 0.0))
+    return clock.now - start
+
+
+def test_a_pacer_carries_on_from_what_another_learnt() -> None:
+    # the next shard of a scheduled run, on another worker: it paces from its first request at what the last
+    # shard's pacer learnt, instead of spending a closed window to learn it again
+    clock = Clock()
+    first, bucket = graph_pacer(clock, "t-carried"), Bucket(clock, rate=40, capacity=40)
+    senders_until_done(first, clock, bucket, 40 * 20, senders=1)
+    state = first.state()
+    assert state is not None and state["measured"] and state["learnt"] == pytest.approx(40, rel=0.05)
+    clock.now += 5.0  # between shards the bucket fills again
+    fresh = Pacer(clock=clock, sleep=clock.sleep, min_rate=5.0)
+    fresh.resume(state)
+    accepted, throttled = run_against(fresh, clock, Bucket(clock, rate=40, capacity=40), 30.0)
+    assert throttled == [] and accepted / 30.0 >= 0.9 * 40
+    assert Pacer().state() is None
+
+
+def test_answers_in_flight_hold_until_their_own_retry_after() -> None:
+    p, clock = pacer()
+    sent = [p.wait(20) for _ in range(3)]  # unpaced: three batches in flight at once
+    send_for(p, clock, 1.0)
+    p.throttled(sent[0], retry_after=1)
+    rate = p.rate
+    p.throttled(sent[1], retry_after=4)  # answered later, with the service's deeper debt in it
+    assert p.rate == rate and p.holding_until == pytest.approx(clock.now + 4)
 
 
 def test_one_app_in_two_tenants_paces_each_tenant_on_its_own_budget() -> None:

@@ -48,10 +48,18 @@ class DirectoryObjectsConnector(Connector):
     """The base of a Graph connector whose kinds are GraphKinds: its client and names (`identify`), and apply /
     apply_many / restore, the writes sent as `$batch`es."""
 
+    one_budget = True  # Graph limits an app per tenant: every request of the system spends one budget
+
     def __init__(self, system: str, settings: GraphSettings, secrets: Any, context: Any):
         super().__init__(system, settings, secrets, context)
         self.graph = GraphClient(system, settings, secrets, self.context.runtime)
         self.names = DirectoryNames(self.graph, own=(settings.client_id,))
+
+    def pacing(self) -> dict[str, Any] | None:
+        return self.graph.pacer.state()
+
+    def resume_pacing(self, state: dict[str, Any] | None) -> None:
+        self.graph.pacer.resume(state)
 
     def connect(self) -> Identity:
         identity = self.graph.connect()

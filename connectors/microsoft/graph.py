@@ -169,7 +169,7 @@ class GraphClient:
         self.pacer.accepted(sum(1 for r in replies if not r.throttled and r.status != 424))
         if throttled:
             self.pacer.throttled(sent_at, max((r.retry_after for r in throttled if r.retry_after is not None),
-                                              default=None))
+                                              default=None), len(throttled))
 
     def _http(self, method: str, path_or_url: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
         url = path_or_url if path_or_url.startswith("https://") else f"{self.settings.graph_root}{path_or_url}"
