@@ -104,7 +104,9 @@ def _check(inp: StageInput) -> Checked:
     key = part_key(spec.run_id, run_id, f"w{wave.index:03d}-check")
     loaded.store.put(key, part_text(stamped(records)))
     concurrency = {name: rb.systems[name].concurrency for name in systems}
-    return Checked(run_id, key, _interleaved(shards), concurrency, len(todo))
+    one_budget = [name for name, s in systems.items() if s.cls.one_budget]
+    pacing = {name: state for name in one_budget if (state := systems[name].connector.pacing())}
+    return Checked(run_id, key, _interleaved(shards), concurrency, len(todo), one_budget, pacing)
 
 
 EARLY_TOLERANCE = dt.timedelta(seconds=60)
@@ -183,7 +185,8 @@ def shard(inp: ShardInput) -> ShardDone:
     info = activity.info()
     saved = info.heartbeat_details[0] if info.heartbeat_details else {}
     progress = {"parts": list(saved.get("parts", [])), "next": int(saved.get("next", 0)),
-                "pending": saved.get("pending"), "attempts": dict(saved.get("attempts", {}))}
+                "pending": saved.get("pending"), "attempts": dict(saved.get("attempts", {})),
+                "pacing": saved.get("pacing") or inp.pacing}
     beat = Beat(saved or None)
     try:
         return beating(lambda: _shard(inp, progress, beat, resumed=info.attempt > 1), beat)
@@ -198,6 +201,8 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
     except RevokeError as err:  # cannot connect now: Temporal retries the shard within its bound
         CACHE.drop(inp.stage_run_id, inp.shard.system)
         raise ApplicationError(f"{inp.shard.system}: {err}", type="ConnectionFailed") from None
+    if sys_.cls.one_budget:
+        sys_.connector.resume_pacing(progress["pacing"])
     actions = [loaded.by_id[i] for i in inp.shard.ids]
     per = max(1, sys_.cls.batch_size)
     batches = [actions[i:i + per] for i in range(0, len(actions), per)]
@@ -216,7 +221,7 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
             if k == len(batches) - 1 or k + 1 >= reread_until:
                 cancelled += [a.id for b in batches[k + 1:] for a in b]
                 _save(inp, progress, beat, records, len(batches), f"b{k:05d}-cancelled", None, attempts)
-                return ShardDone(parts=progress["parts"], cancelled=cancelled)
+                return ShardDone(parts=progress["parts"], cancelled=cancelled, pacing=progress["pacing"])
             continue  # batches an earlier attempt may have written are read back first, never left unknown
         if pending:
             for a in pending:
@@ -233,7 +238,14 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
         if len(records) >= 2 * CHECKPOINT_ACTIONS or k == len(batches) - 1:
             _save(inp, progress, beat, records, k + 1, f"b{k:05d}", None, attempts)
             records = []
-    return ShardDone(parts=progress["parts"], cancelled=cancelled)
+    return ShardDone(parts=progress["parts"], cancelled=cancelled, pacing=progress["pacing"])
+
+
+def pacing(inp: ShardInput) -> dict[str, Any] | None:
+    """What the shard's system learnt of its budget so far, carried by the heartbeat (a retry, on any worker,
+    carries on from it) and by the shard's answer (the next shard does)."""
+    sys_ = CACHE.held(inp.stage_run_id, inp.shard.system)
+    return sys_.connector.pacing() if sys_ is not None and sys_.cls.one_budget else None
 
 
 def _reread(sys_: SystemRun, pending: list[Action], records: list[dict[str, Any]]) -> list[Action]:
@@ -255,6 +267,7 @@ def _save(inp: ShardInput, progress: dict[str, Any], beat: Beat, records: list[d
         progress["parts"].append(key)
     progress["next"] = next_batch
     progress["pending"] = [a.id for a in pending] if pending else None
+    progress["pacing"] = pacing(inp) or progress.get("pacing")
     progress["attempts"] = {a.id: attempts.get(a.id, 0) for a in pending or []}
     beat.latest = json.loads(json.dumps(progress))
     activity.heartbeat(*beat.details())

@@ -96,6 +96,12 @@ class RunCache:
                 self._systems[key] = (sys_, [time.monotonic()])
             return sys_
 
+    def held(self, stage_run_id: str, name: str) -> SystemRun | None:
+        """The system as this worker holds it for the run, if it does."""
+        with self._lock:
+            held = self._systems.get((stage_run_id, name))
+        return held[0] if held is not None else None
+
     def drop(self, stage_run_id: str, name: str) -> None:
         """A system whose connection failed is made again by the next attempt."""
         with self._lock:

@@ -89,6 +89,10 @@ class Checked:
     shards: list[Shard]
     concurrency: dict[str, int]   # per system, as the runbook says (the engine's `concurrency`)
     actions: int = 0
+    # systems whose every request spends one budget the connector paces to (Graph): their shards run one at a
+    # time, each carrying on from the pacing the one before learnt (the check phase's, for the first)
+    one_budget: list[str] = field(default_factory=list)
+    pacing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +103,7 @@ class ShardInput:
     index: int
     shard: Shard
     wave: int = 0
+    pacing: dict[str, Any] | None = None   # what the system's last shard learnt of its budget (one_budget)
 
 
 @dataclass
@@ -106,6 +111,7 @@ class ShardDone:
     parts: list[str]
     outcomes: dict[str, int] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)   # actions the shard stopped before (the run was cancelled)
+    pacing: dict[str, Any] | None = None   # what it learnt of the system's budget, for the next shard
 
 
 @dataclass

@@ -144,17 +144,23 @@ class RevokeRun:
 
     async def _shards(self, spec: RunSpec, wave: WaveSpec, checked: Checked, results: list[ShardDone | None],
                       started: set[int], lost: list[dict[str, Any]]) -> None:
+        pacing: dict[str, Any] = dict(checked.pacing)  # per one-budget system, what its last shard learnt
+
         async def one(i: int, gate: asyncio.Semaphore) -> None:
             async with gate:
                 started.add(i)
+                system = checked.shards[i].system
                 try:
-                    results[i] = await workflow.execute_activity(
-                        SHARD, ShardInput(spec, wave.stage, checked.stage_run_id, i, checked.shards[i], wave.index),
+                    results[i] = done = await workflow.execute_activity(
+                        SHARD, ShardInput(spec, wave.stage, checked.stage_run_id, i, checked.shards[i], wave.index,
+                                          pacing.get(system)),
                         result_type=ShardDone, start_to_close_timeout=dt.timedelta(hours=6),
                         heartbeat_timeout=_beat(spec), retry_policy=_policy(spec),
                         # a cancelled run waits for each running shard to finish its batch and say what it did
                         cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
                     self._state["shards"]["done"] += 1
+                    if done.pacing:
+                        pacing[system] = done.pacing
                 except ActivityError as err:
                     cause = err.cause
                     if isinstance(cause, ApplicationError) and cause.type in FINAL_ERRORS:
@@ -162,9 +168,11 @@ class RevokeRun:
                     lost.append({"index": i, "ids": checked.shards[i].ids, "error": str(cause or err)})
                     self._state["shards"]["lost"] += 1
 
-        # each system runs `concurrency` shards at a time, as `revoke apply` runs that many batches; systems
-        # run side by side
-        gates = {name: asyncio.Semaphore(max(1, n)) for name, n in checked.concurrency.items()}
+        # each system runs `concurrency` shards at a time, as `revoke apply` runs that many batches, or one at a
+        # time when all of its requests spend one budget (more at once, on several workers, would each learn a
+        # share of it by being throttled, and add nothing the budget allows); systems run side by side
+        gates = {name: asyncio.Semaphore(1 if name in checked.one_budget else max(1, n))
+                 for name, n in checked.concurrency.items()}
 
         async def system(name: str) -> None:
             for last in (False, True):  # kinds that end the account once the system's other changes are done
