@@ -190,11 +190,12 @@ def apply_batch(sys_: SystemRun, batch: list[Action], evidence: EvidenceLog) -> 
         finished_records, still, waits, states = attempt_batch(sys_, pending, attempts, receipts)
         done += finished_records
         if still:
-            wait = sys_.take_wait(max(waits) if waits else 1.0)
-            if wait <= 0:
+            wanted = max(waits) if waits else 1.0
+            wait = sys_.take_wait(wanted)
+            if wait <= 0 < wanted:
                 done += budget_spent(sys_, still, attempts, states)
                 still = []
-            else:
+            elif wait > 0:
                 log.info("%s: throttled, waiting %.1fs to retry %d action(s)", sys_.plan.name, wait, len(still))
                 sys_.wait(wait)
         pending = still
@@ -217,11 +218,13 @@ def budget_spent(sys_: SystemRun, still: list[Action], attempts: dict[str, int],
 def attempt_batch(sys_: SystemRun, pending: list[Action], attempts: dict[str, int], receipts: dict[str, Receipt]
                   ) -> tuple[list[dict[str, Any]], list[Action], list[float], dict[str, State]]:
     """One attempt at a batch: apply, read back, poll. Answers the records of the actions settled, the actions to
-    retry (throttled or transient, and not read back as done), how long each asked to wait, and the states read."""
+    retry (throttled or transient, and not read back as done), how long each must still wait (what it asked for,
+    less the time since its answer), and the states read."""
     done: list[dict[str, Any]] = []
     for a in pending:
         attempts[a.id] += 1
     answers = _call_apply(sys_, pending)
+    answered = sys_.runtime.monotonic()
     retry: list[Action] = []
     waits: list[float] = []
     finished: list[Action] = []
@@ -254,7 +257,9 @@ def attempt_batch(sys_: SystemRun, pending: list[Action], attempts: dict[str, in
     for a in finished:
         done.append(_verified_record(sys_, a, receipts.get(a.id, Receipt()), states.get(a.id), attempts[a.id],
                                      read_error))
-    return done, still, waits, states
+    # a Retry-After counts from the answer: the read-back (which a pacer may have held) spent part of it already
+    elapsed = sys_.runtime.monotonic() - answered
+    return done, still, [max(0.0, w - elapsed) for w in waits], states
 
 
 def _poll(sys_: SystemRun, actions: list[Action], receipts: dict[str, Receipt], states: dict[str, State]) -> None:

@@ -30,8 +30,10 @@ usage while a client is being throttled": sending into a closed window makes it 
   worth of requests, less the debt the throttled ones left, unspaced, then is spaced again. A throttled answer to
   a request of such a burst means the bucket is smaller than that: bursts end for the pacer's lifetime. A
   configured ceiling is never burst past;
-- `state()` and `resume()` hand what was learnt to the pacer that carries on with the same budget elsewhere (a
-  scheduled run's next shard, on another worker), so it is not learnt again by sending into a closed window.
+- `state()` and `resume()` hand what was learnt, and how long the next request must still wait, to the pacer
+  that carries on with the same budget elsewhere (a scheduled run's next shard, on another worker), so it is not
+  learnt again by sending into a closed window. A throttled answer less than a second after a resume is weighed
+  against what was sent since the resume, not against a whole second of it.
 
 Time is read and waited through `clock` and `sleep`, so tests drive a pacer on a fake clock.
 """
@@ -76,6 +78,7 @@ class Pacer:
         self._grown_at = 0.0               # when the rate last crept up (or was lowered)
         self._plateau_since: float | None = None
         self._accepted: deque[tuple[float, int]] = deque()
+        self._counting_since = float("-inf")  # when this pacer began counting what was accepted (a resume)
         self._last_throttle: float | None = None  # when the last closed window began
         # requests the service charged since then: every one answered, and the throttled ones of the answer that
         # began it ("Microsoft Graph continues to log resource usage while a client is being throttled")
@@ -133,7 +136,9 @@ class Pacer:
             self.credit = 0
             self._burst_span = None
             self._forget(now)
-            seen = sum(k for _, k in self._accepted) / WINDOW
+            # a pacer resumed less than a window ago saw only its own first requests: over that span, or the
+            # rate it carried on from (below) would fall to one $batch a second
+            seen = sum(k for _, k in self._accepted) / max(min(WINDOW, now - self._counting_since), 1e-3)
             hold = retry_after if retry_after is not None else 1.0
             self._hold_until = max(self._hold_until, now + hold)
             self._adjusted_at = now
@@ -176,7 +181,11 @@ class Pacer:
         with self._lock:
             if self.learnt is None or self.rate is None:
                 return None
-            return {"rate": self.rate, "learnt": self.learnt, "measured": self.measured, "bursts": self.bursts}
+            # how long the next request must still wait (a hold, or the spacing after the last one): the bucket
+            # this pacer spent is not full again for the pacer that carries on right after
+            after = max(0.0, self._hold_until - self._clock(), self._next - self._clock())
+            return {"rate": self.rate, "learnt": self.learnt, "measured": self.measured, "bursts": self.bursts,
+                    "after": round(after, 3)}
 
     def resume(self, state: dict[str, Any] | None) -> None:
         """Carry on from what the pacer of the same budget that ran last learnt (`state()`): paced at its rate
@@ -191,6 +200,9 @@ class Pacer:
             self.measured = bool(state.get("measured", False))
             self.bursts = bool(state.get("bursts", True))
             self._last_throttle, self._charged = None, 0
+            self._accepted.clear()
+            self._counting_since = now
+            self._next = max(self._next, now + float(state.get("after", 0.0)))
             self._grown_at = now
             self._plateau_since = now if self.measured else None
 

@@ -379,6 +379,31 @@ def test_a_pacer_carries_on_from_what_another_learnt() -> None:
     assert Pacer().state() is None
 
 
+def test_a_pacer_throttled_just_after_it_carried_on_backs_off_from_the_carried_rate() -> None:
+    # the shard before spent the bucket to its last token: the next shard's first $batch is throttled. What it
+    # saw accepted in that instant is one $batch, not a second's worth: the rate it carried on stays (backed off)
+    clock = Clock()
+    p = Pacer(clock=clock, sleep=clock.sleep, min_rate=5.0)
+    p.resume({"rate": 40.0, "learnt": 41.0, "measured": True})
+    sent = p.wait(20)
+    clock.now += 0.05
+    p.accepted(13)
+    p.throttled(sent, retry_after=1, n=7)
+    assert p.rate == pytest.approx(0.9 * 40.0)
+
+
+def test_the_next_request_waits_what_the_pacer_it_carries_on_from_still_had_to() -> None:
+    clock = Clock()
+    first = Pacer(clock=clock, sleep=clock.sleep, min_rate=5.0)
+    first.resume({"rate": 40.0, "learnt": 41.0, "measured": True})
+    first.throttled(first.wait(20), retry_after=2)  # the service's window closed as the shard ended
+    state = first.state()
+    assert state is not None and state["after"] == pytest.approx(2.0, abs=0.01)
+    fresh = Pacer(clock=clock, sleep=clock.sleep, min_rate=5.0)
+    fresh.resume(state)
+    assert fresh.wait(20) == pytest.approx(clock.now) and clock.slept[-1] == pytest.approx(2.0, abs=0.01)
+
+
 def test_answers_in_flight_hold_until_their_own_retry_after() -> None:
     p, clock = pacer()
     sent = [p.wait(20) for _ in range(3)]  # unpaced: three batches in flight at once

@@ -64,6 +64,7 @@ from revoke.scheduler.spec import (
 from revoke.scheduler.waves import trusted_wave, wave_actions
 
 CHECKPOINT_ACTIONS = 50
+MIN_RETRY_DELAY = 0.1  # seconds
 
 
 @activity.defn(name=CHECK)
@@ -188,8 +189,11 @@ def shard(inp: ShardInput) -> ShardDone:
                 "pending": saved.get("pending"), "attempts": dict(saved.get("attempts", {})),
                 "pacing": saved.get("pacing") or inp.pacing}
     beat = Beat(saved or None)
+    # the attempt before stopped itself, throttled, right after saving where it was: nothing past that was written
+    # (the marker names that attempt, so an older heartbeat, if the last was lost, is never taken for it)
+    resumed = info.attempt > 1 and saved.get("throttled_in") != info.attempt - 1
     try:
-        return beating(lambda: _shard(inp, progress, beat, resumed=info.attempt > 1), beat)
+        return beating(lambda: _shard(inp, progress, beat, resumed=resumed), beat)
     except RevokeError as err:
         raise final(err) from None
 
@@ -230,10 +234,13 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
             done, still, waits, states = attempt_batch(sys_, pending, attempts, {})
             records += stamped(done)
             if still and activity.info().attempt < spec.max_attempts:
+                progress["throttled_in"] = activity.info().attempt
                 _save(inp, progress, beat, records, k, f"b{k:05d}-a{activity.info().attempt}", still, attempts)
-                delay = min(max(waits or [1.0]), spec.max_retry_delay)
+                # what is left of the wait the service asked for (the read-back spent some); never 0, which
+                # Temporal would take for "no delay given" and replace with its policy's backoff
+                delay = min(max(max(waits, default=1.0), MIN_RETRY_DELAY), spec.max_retry_delay)
                 raise ApplicationError(f"{inp.shard.system}: {len(still)} action(s) throttled; retrying in "
-                                       f"{delay:.0f}s", type="Throttled", next_retry_delay=dt.timedelta(seconds=delay))
+                                       f"{delay:.1f}s", type="Throttled", next_retry_delay=dt.timedelta(seconds=delay))
             records += stamped(budget_spent(sys_, still, attempts, states))
         if len(records) >= 2 * CHECKPOINT_ACTIONS or k == len(batches) - 1:
             _save(inp, progress, beat, records, k + 1, f"b{k:05d}", None, attempts)
