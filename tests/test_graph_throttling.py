@@ -83,3 +83,24 @@ def test_read_back_of_a_short_member_list_takes_one_read_per_user(graph: GraphFa
     assert states == {stay.id: {"member": True}, gone.id: {"member": False}}
     reads = graph.requests(in_batch=True)
     assert sorted(r.path for r in reads) == sorted([f"/users/{ann}", f"/groups/{eng}", f"/groups/{other}"])
+
+
+def test_a_throttled_write_is_retried_once_its_retry_after_has_passed_not_twice_that(
+        graph: GraphFake, graph_app: tuple[str, str], tmp_path: Path, run_cli: Any, fake_clock: FakeClock) -> None:
+    # Retry-After counts from the answer; the read-back that follows is held until then by the pacer, so the
+    # retry goes right after it: waiting the whole Retry-After again would double every throttle's cost
+    uid = graph.add_user("leaver@contoso.test")
+    system = graph_system(graph, graph_app[0])
+    runbook = write_runbook(tmp_path / "t.yaml", {"engagement": "t-2026", "final_day": yesterday(),
+                                                   "systems": {"m365": system},
+                                                   "people": [{"name": "Leaver", "ids": {"m365": "leaver@contoso.test"}}]})
+    run_cli("--quiet", "plan", str(runbook), "--out", str(tmp_path / "plan.json"))
+    graph.clock = fake_clock.monotonic
+    graph.throttle(rf"^/users/{uid}$", method="PATCH", retry_after=7)
+    started = fake_clock.monotonic()
+    result = run_cli("--quiet", "--output", "json", "apply", str(tmp_path / "plan.json"), "--yes")
+    assert result.exit_code == 0, result.output
+    assert graph.user(uid)["accountEnabled"] is False
+    patches = [r.status for r in graph.requests(in_batch=True) if r.method == "PATCH"]
+    assert patches == [429, 204]
+    assert 7 <= fake_clock.monotonic() - started < 8, fake_clock.slept

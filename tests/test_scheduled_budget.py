@@ -96,3 +96,35 @@ def test_one_tenants_shards_spend_its_budget_one_at_a_time_carrying_the_rate_on(
     started = min(r.at for r in log)
     late = [t for t in throttled if t - started > 5.0]
     assert len(throttled) <= 4 * 20 and len(late) <= 2 * 20, (len(throttled), [round(t - started, 1) for t in late])
+
+
+def test_a_shard_throttled_mid_way_carries_on_without_reading_what_it_never_wrote(graph, graph_app, tmp_path,  # noqa: F811
+                                                                                   workers, run_cli):  # noqa: F811
+    # the attempt that was throttled saved where it was and stopped: the next attempt knows nothing past that was
+    # written, so it writes on (re-reading what an attempt may have written is for one that died mid-batch)
+    client_id, secret = graph_app
+    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
+    graph.clear_log()
+    graph.throttle(rf"^/users/{leavers[LEAVERS // 2]}$", method="PATCH", retry_after=1)
+    w = workers({"REVOKE_GRAPH_SECRET": secret})
+    w.start(1)
+    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--shard-actions", "1000")
+    assert done.returncode == 0, done.stderr
+    info = w.wait(json.loads(done.stdout)["run_id"], timeout=180)
+    assert info["status"] == "completed" and info["stages"][0]["exit_code"] == 0, info
+    assert not any(graph.user(u)["accountEnabled"] for u in leavers)
+    assert graph.members(group) == [stayer] and graph.user(stayer)["accountEnabled"]
+
+    log = graph.requests(in_batch=True)
+    patches = [(r.path, r.status) for r in log if r.method == "PATCH"]
+    assert (f"/users/{leavers[LEAVERS // 2]}", 429) in patches  # the shard was throttled, and retried
+    # how often each leaver was read before its account was written: the check phase's reads only, the same
+    # for every leaver (a retry that re-read batches it never wrote would read those leavers once more)
+    reads_before_write: dict[str, int] = {}
+    for u in leavers:
+        first_write = next(i for i, r in enumerate(log) if r.method == "PATCH" and r.path == f"/users/{u}")
+        reads_before_write[u] = sum(1 for r in log[:first_write] if r.method == "GET" and r.path == f"/users/{u}")
+    assert len(set(reads_before_write.values())) == 1, {
+        n: [i for i, u in enumerate(leavers) if reads_before_write[u] == n] for n in set(reads_before_write.values())}
