@@ -52,6 +52,8 @@ def problem_of(record: dict[str, Any], planned_status: str | None = None) -> str
         return None
     if outcome == Outcome.FAILED.value:
         return "failed"
+    if outcome == Outcome.NOT_ATTEMPTED.value:
+        return "not attempted"
     if outcome == Outcome.NOT_SUPPORTED.value:
         return "not supported"
     if outcome == Outcome.PLANNED.value:

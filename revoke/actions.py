@@ -30,6 +30,9 @@ class Outcome(str, Enum):
     ATTENTION = "attention"        # needs a person: not found, manual step, decision needed
     ROUTED = "routed"              # carried out through another system of the runbook (a synced user, in AD)
     FAILED = "failed"
+    # the run stopped before this change (`revoke runs cancel`, or a wave that never fired): nothing was written,
+    # the access is still in place
+    NOT_ATTEMPTED = "not_attempted"
 
 
 class Verification(str, Enum):

@@ -66,7 +66,8 @@ def _items(rules: list[dict[str, Any]], recs: list[dict[str, Any]]) -> list[dict
     for r in recs:
         if "summary" in r and r["outcome"] in (Outcome.FAILED.value, Outcome.ATTENTION.value,
                                                Outcome.NOT_SUPPORTED.value, Outcome.SKIPPED.value,
-                                               Outcome.SKIPPED_STALE.value, Outcome.PLANNED.value):
+                                               Outcome.SKIPPED_STALE.value, Outcome.PLANNED.value,
+                                               Outcome.NOT_ATTEMPTED.value):
             why = r.get("error") or r.get("note") or r["outcome"]
             items.append({"what": f"still in place: {r['summary']} ({r['outcome']}: {why})", "until": None,
                           "bound": "until a person acts", "basis": "the action was not carried out"})

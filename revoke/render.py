@@ -16,7 +16,7 @@ from revoke.run import RunResult
 
 MARKS = {"change": ("-", "red"), "noop": ("=", "dim"), "skip": ("!", "yellow"), "final": ("!", "yellow")}
 OUTCOME_STYLE = {"done": "green", "already_done": "dim", "failed": "bold red", "skipped": "yellow",
-                 "skipped_stale": "bold yellow",
+                 "skipped_stale": "bold yellow", "not_attempted": "bold yellow",
                  "attention": "yellow", "immutable": "dim", "not_supported": "yellow", "planned": "red"}
 
 
@@ -132,6 +132,9 @@ def render_run(result: RunResult, console: Console) -> None:
     for r in result.skipped_stale:
         console.print(Text(f"  stale  {r['system']}: {r['summary']}" + (f" ({r['person']})" if r.get("person") else "")
                            + ": not done, the target changed since the plan; re-plan to finish it", style="yellow"))
+    for r in result.not_attempted:
+        console.print(Text(f"  not attempted  {r['system']}: {r['summary']}"
+                           + (f" ({r['person']})" if r.get("person") else "") + f": {r['error']}", style="yellow"))
     for r in result.needs_attention:
         what = r.get("summary") or r.get("message")
         console.print(Text(f"  attention  {r['system']}: {what}" + (f": {r['note']}" if r.get("note") else ""),

@@ -128,8 +128,14 @@ class RunResult:
                 if isinstance(r, dict) and r["outcome"] == Outcome.SKIPPED_STALE.value]
 
     @property
+    def not_attempted(self) -> list[dict[str, Any]]:
+        """Changes the run stopped before (cancelled): the access is still there."""
+        return [r for r in self._latest.values()
+                if isinstance(r, dict) and r["outcome"] == Outcome.NOT_ATTEMPTED.value]
+
+    @property
     def exit_code(self) -> int:
-        return 3 if self.failed or self.needs_attention or self.skipped_stale else 0
+        return 3 if self.failed or self.needs_attention or self.skipped_stale or self.not_attempted else 0
 
 
 def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
@@ -147,7 +153,7 @@ def write_summary(run_dir: Path, plan: Plan, result: RunResult) -> Path:
         per = per_system[sp.name]
         lines.append(f"| {sp.name} | " + " | ".join(str(per[o.value]) for o in shown) + " |")
     lines.append("")
-    problems = result.failed + result.skipped_stale + result.needs_attention
+    problems = result.failed + result.not_attempted + result.skipped_stale + result.needs_attention
     if problems:
         lines += ["## Needs a person", ""]
         for r in problems:

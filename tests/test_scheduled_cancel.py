@@ -58,10 +58,14 @@ def test_a_run_cancelled_mid_apply_seals_what_was_done_and_what_was_not(slapd, t
     finals = {r["action_id"]: r for r in records if r["type"] == "action"}
     assert Counter(r["action_id"] for r in records if r["type"] == "action") == Counter(set(planned))  # once each
     done_ids = {i for i, r in finals.items() if r["outcome"] == "done"}
-    cancelled = {i for i, r in finals.items() if r["outcome"] == "failed" and "cancelled" in r["error"]}
+    cancelled = {i for i, r in finals.items() if r["outcome"] == "not_attempted" and "cancelled" in r["error"]}
     assert done_ids == set(written) and set(written.values()) == {1}  # every write recorded, none repeated
     assert cancelled == set(planned) - done_ids and cancelled and done_ids  # the rest: not attempted, said so
     assert all("nothing was written" in finals[i]["error"] for i in cancelled)
+    # the residual exposure names each of them as still in place, and why
+    still = [item["what"] for r in records if r["type"] == "exposure" for item in r["items"]
+             if item["what"].startswith("still in place")]
+    assert len(still) == len(cancelled) and all("(not_attempted: the run was cancelled" in s for s in still), still
     assert stage["exit_code"] == 3 and w.revoke("runs", "show", run_id).returncode == 3
 
     # the server agrees with each record: a cancelled lock left the account able to sign in, a cancelled removal

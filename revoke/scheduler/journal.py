@@ -105,8 +105,8 @@ def _segment(loaded: LoadedRun, inp: JournalInput, seg: Segment, write: Any) -> 
             keep([r for r in read_part(loaded.store, key) if r.get("action_id") not in recorded])
         why = (f"its shard did not finish ({shard['error']}): whether it was written is not known; apply the plan "
                "again to verify and finish it")
-        keep(_failed(loaded, [i for i in shard["ids"] if i not in recorded], why))
-    keep(_failed(loaded, [i for i in seg.cancelled if i not in recorded], CANCELLED))
+        keep(_unfinished(loaded, [i for i in shard["ids"] if i not in recorded], why, Outcome.FAILED))
+    keep(_unfinished(loaded, [i for i in seg.cancelled if i not in recorded], CANCELLED, Outcome.NOT_ATTEMPTED))
     state = "cancelled" if seg.cancelled or inp.stopped == "cancelled" else "done"
     return {"wave": wave.index + 1, "fires_at": wave.fire_at, "people": wave.people, "lists": wave.lists,
             "state": state, "counts": dict(counts)}
@@ -118,18 +118,20 @@ def _not_run(loaded: LoadedRun, inp: JournalInput, index: int, write: Any) -> di
     why = CANCELLED if inp.stopped == "cancelled" else (
         f"not attempted: the run {inp.stopped}; nothing of this wave was written")
     changes = [a.id for a in wave_actions(loaded.plan, loaded.rb, wave) if a.status == "change"]
-    written = write(_failed(loaded, changes, why))
+    written = write(_unfinished(loaded, changes, why, Outcome.NOT_ATTEMPTED))
     return {"wave": wave.index + 1, "fires_at": wave.fire_at, "people": wave.people, "lists": wave.lists,
             "state": "cancelled" if inp.stopped == "cancelled" else "not run",
             "counts": dict(Counter(r["outcome"] for r in written if r.get("type") == "action"))}
 
 
-def _failed(loaded: LoadedRun, ids: list[str], why: str) -> list[dict[str, Any]]:
+def _unfinished(loaded: LoadedRun, ids: list[str], why: str, outcome: Outcome) -> list[dict[str, Any]]:
+    """Records of changes without an answer: `failed` when one may have been written (its shard was lost),
+    `not_attempted` when none was (the run stopped before them)."""
     out = []
     for aid in ids:
         a: Action = loaded.by_id[aid]
         kind = load(a.connector).kind(a.kind)
-        out.append(action_record(kind, None, a, "apply", Outcome.FAILED, Verification.NONE, receipt=Receipt(),
+        out.append(action_record(kind, None, a, "apply", outcome, Verification.NONE, receipt=Receipt(),
                                  error=why))
     return stamped(out)
 
