@@ -209,9 +209,10 @@ def intents(sys_: SystemRun, batch: list[Action]) -> list[dict[str, Any]]:
 
 
 def budget_spent(sys_: SystemRun, still: list[Action], attempts: dict[str, int],
-                 states: dict[str, State]) -> list[dict[str, Any]]:
-    return [sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id), error="throttled: the "
-                        "system's retry budget is spent; apply again later to finish", attempts=attempts[a.id])
+                 states: dict[str, State], why: str | None = None) -> list[dict[str, Any]]:
+    """Records of throttled actions that are not retried (read back as not done): the budget is spent, or `why`."""
+    return [sys_.record(a, Outcome.FAILED, Verification.FAILED, after=states.get(a.id), error=why or "throttled: "
+                        "the system's retry budget is spent; apply again later to finish", attempts=attempts[a.id])
             for a in still]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from revoke.evidence import read_records, verify_run
 from tests.conftest import ldap_system, write_runbook, yesterday
+from tests.graph_env import graph, graph_app  # noqa: F401 - fixtures
 from tests.temporal_env import temporal_server, workers  # noqa: F401 - fixtures
 
 HERE = Path(__file__).parent
@@ -81,3 +82,52 @@ def test_a_run_cancelled_mid_apply_seals_what_was_done_and_what_was_not(slapd, t
                 assert (u.dn in members) == (aid in cancelled), (u.dn, finals[aid])
     assert stays.dn in members
     assert info["waves"][0]["state"] == "cancelled"
+
+
+def test_a_run_cancelled_while_a_shard_waits_out_a_throttle_retries_nothing(graph, graph_app, tmp_path,  # noqa: F811
+                                                                            workers, run_cli):  # noqa: F811
+    # the shard is held by Graph's Retry-After when the cancel comes: the throttled change is not retried (it
+    # stays as Graph has it, recorded as failed), the changes after it are not started (not_attempted)
+    from tests.test_scheduled_budget import LEAVERS, _tenant
+
+    client_id, secret = graph_app
+    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
+    held = leavers[LEAVERS // 2]
+    graph.clear_log()
+    graph.throttle(rf"^/users/{held}$", method="PATCH", retry_after=6)
+    w = workers({"REVOKE_GRAPH_SECRET": secret})
+    w.start(1)
+    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--heartbeat", "2",
+                    "--shard-actions", "1000")
+    run_id = json.loads(done.stdout)["run_id"]
+    deadline = time.monotonic() + 60
+    while not any(r.status == 429 for r in graph.requests(in_batch=True)):
+        assert time.monotonic() < deadline, w.logs()
+        time.sleep(0.05)
+    assert w.revoke("runs", "cancel", run_id).returncode == 0
+    info = w.wait(run_id)
+    assert info["status"] == "canceled", info
+    run_dir = Path(info["stages"][0]["location"])
+    assert verify_run(run_dir).ok, verify_run(run_dir).problems
+
+    finals = {r["action_id"]: r for r in read_records(run_dir) if r["type"] == "action"}
+    planned = {a["id"]: a for a in json.loads(plan_file.read_text())["plan"]["actions"] if a["status"] == "change"}
+    assert set(finals) == set(planned)
+    failed = [r for r in finals.values() if r["outcome"] == "failed"]
+    # the held account's writes ($batch: the session revocation depends on the disable, and was skipped with it)
+    assert {(r["kind"], r["resource"]) for r in failed} == {("disable-account", held), ("revoke-sessions", held)}
+    assert all("cancelled" in r["error"] and "read back as not done" in r["error"] for r in failed)
+    patches = [r.status for r in graph.requests(in_batch=True) if r.method == "PATCH" and r.path == f"/users/{held}"]
+    assert patches == [429] and graph.user(held)["accountEnabled"] is True  # never retried: Graph agrees
+    outcomes = Counter(r["outcome"] for r in finals.values())
+    assert outcomes["not_attempted"] and outcomes["done"], outcomes
+    # the server agrees with every other record: done is done, not attempted is untouched
+    members = set(graph.members(group))
+    for r in finals.values():
+        if r["kind"] == "disable-account":
+            assert graph.user(r["resource"])["accountEnabled"] == (r["outcome"] != "done"), r
+        elif r["kind"] == "remove-group-member":
+            assert (r["principal"] in members) == (r["outcome"] != "done"), r
+    assert graph.user(stayer)["accountEnabled"] and stayer in graph.members(group)

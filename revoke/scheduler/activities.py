@@ -65,6 +65,8 @@ from revoke.scheduler.waves import trusted_wave, wave_actions
 
 CHECKPOINT_ACTIONS = 50
 MIN_RETRY_DELAY = 0.1  # seconds
+THROTTLED_CANCELLED = ("throttled, and the run was cancelled (`revoke runs cancel`) before the retry: read back as "
+                       "not done; apply the plan again to carry it out")
 
 
 @activity.defn(name=CHECK)
@@ -233,7 +235,8 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
             records += stamped(intents(sys_, pending))
             done, still, waits, states = attempt_batch(sys_, pending, attempts, {})
             records += stamped(done)
-            if still and activity.info().attempt < spec.max_attempts:
+            stopping = activity.is_cancelled()  # `revoke runs cancel` while throttled: no retry starts
+            if still and not stopping and activity.info().attempt < spec.max_attempts:
                 progress["throttled_in"] = activity.info().attempt
                 _save(inp, progress, beat, records, k, f"b{k:05d}-a{activity.info().attempt}", still, attempts)
                 # what is left of the wait the service asked for (the read-back spent some); never 0, which
@@ -241,7 +244,7 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
                 delay = min(max(max(waits, default=1.0), MIN_RETRY_DELAY), spec.max_retry_delay)
                 raise ApplicationError(f"{inp.shard.system}: {len(still)} action(s) throttled; retrying in "
                                        f"{delay:.1f}s", type="Throttled", next_retry_delay=dt.timedelta(seconds=delay))
-            records += stamped(budget_spent(sys_, still, attempts, states))
+            records += stamped(budget_spent(sys_, still, attempts, states, THROTTLED_CANCELLED if stopping else None))
         if len(records) >= 2 * CHECKPOINT_ACTIONS or k == len(batches) - 1:
             _save(inp, progress, beat, records, k + 1, f"b{k:05d}", None, attempts)
             records = []
