@@ -52,7 +52,7 @@ def _shard_activities(address: str, run_id: str) -> list[dict[str, Any]]:
             elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                 attrs = e.activity_task_started_event_attributes
                 if attrs.scheduled_event_id in shards:
-                    shards[attrs.scheduled_event_id]["started"] = e.event_time.ToDatetime()
+                    shards[attrs.scheduled_event_id].update(started=e.event_time.ToDatetime(), attempt=attrs.attempt)
             elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 attrs = e.activity_task_completed_event_attributes
                 if attrs.scheduled_event_id in shards:
@@ -128,3 +128,27 @@ def test_a_shard_throttled_mid_way_carries_on_without_reading_what_it_never_wrot
         reads_before_write[u] = sum(1 for r in log[:first_write] if r.method == "GET" and r.path == f"/users/{u}")
     assert len(set(reads_before_write.values())) == 1, {
         n: [i for i, u in enumerate(leavers) if reads_before_write[u] == n] for n in set(reads_before_write.values())}
+
+
+def test_a_shard_throttled_in_more_batches_than_max_attempts_still_finishes_each(graph, graph_app, tmp_path,  # noqa: F811
+                                                                                  workers, run_cli):  # noqa: F811
+    # max_attempts bounds each action, as in `revoke apply`: a shard whose batches are each throttled once is
+    # retried once per batch, never failed for having been throttled five times in all
+    client_id, secret = graph_app
+    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
+    graph.clear_log()
+    for k in range(7):  # one leaver in each engine batch of 60 actions (20 leavers): 7 throttled batches
+        graph.throttle(rf"^/users/{leavers[5 + 18 * k]}$", method="PATCH", retry_after=1)
+    w = workers({"REVOKE_GRAPH_SECRET": secret})
+    w.start(1)
+    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--shard-actions", "1000")
+    run_id = json.loads(done.stdout)["run_id"]
+    info = w.wait(run_id, timeout=180)
+    assert info["status"] == "completed" and info["stages"][0]["exit_code"] == 0, info
+    assert not any(graph.user(u)["accountEnabled"] for u in leavers)
+    assert graph.members(group) == [stayer] and graph.user(stayer)["accountEnabled"]
+    throttled = [r for r in graph.requests(in_batch=True) if r.status == 429 and r.method == "PATCH"]
+    [shard] = _shard_activities(w.server.address, run_id)
+    assert len(throttled) == 7 and shard["attempt"] > 5, (len(throttled), shard)  # more than max_attempts in all

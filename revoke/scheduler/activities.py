@@ -165,8 +165,9 @@ def _shards(sys_: SystemRun, changes: list[Action], size: int, last: bool = Fals
     scopes: dict[Any, list[Action]] = {}
     for a in changes:
         scopes.setdefault(a.params.get(sys_.cls.rate_scope) if sys_.cls.rate_scope else None, []).append(a)
-    return [Shard(sys_.plan.name, [a.id for a in group[i:i + size]], last)
-            for group in scopes.values() for i in range(0, len(group), size)]
+    return [Shard(sys_.plan.name, ids, last, batches=-(-len(ids) // per))
+            for group in scopes.values() for i in range(0, len(group), size)
+            for ids in [[a.id for a in group[i:i + size]]]]
 
 
 def _interleaved(shards: list[Shard]) -> list[Shard]:
@@ -236,7 +237,8 @@ def _shard(inp: ShardInput, progress: dict[str, Any], beat: Beat, *, resumed: bo
             done, still, waits, states = attempt_batch(sys_, pending, attempts, {})
             records += stamped(done)
             stopping = activity.is_cancelled()  # `revoke runs cancel` while throttled: no retry starts
-            if still and not stopping and activity.info().attempt < spec.max_attempts:
+            # `still` holds only actions within the engine's max_attempts (attempt_batch): the bound is per action
+            if still and not stopping:
                 progress["throttled_in"] = activity.info().attempt
                 _save(inp, progress, beat, records, k, f"b{k:05d}-a{activity.info().attempt}", still, attempts)
                 # what is left of the wait the service asked for (the read-back spent some); never 0, which

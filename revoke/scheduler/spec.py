@@ -80,6 +80,9 @@ class Shard:
     system: str
     ids: list[str]
     last: bool = False            # kinds that end the account: started once the system's other shards are done
+    # its engine batches: each may be throttled and retried within the engine's max_attempts of its own actions,
+    # so a shard is retried up to that many times its batches (not max_attempts in all, however many batches)
+    batches: int = 1
 
 
 @dataclass

@@ -33,8 +33,9 @@ with workflow.unsafe.imports_passed_through():
 
 
 def _policy(spec: RunSpec, attempts: int | None = None) -> RetryPolicy:
-    # the engine's bound: max_attempts per action (a shard's attempt is one attempt of each of its actions),
-    # backing off 1 s, 2 s, 4 s... up to 30 s unless the provider says how long (next_retry_delay)
+    # the engine's bound: max_attempts per action (a shard's attempt is one attempt of each action of the batch
+    # it retries: a shard gets that many per batch), backing off 1 s, 2 s, 4 s... up to 30 s unless the provider
+    # says how long (next_retry_delay)
     return RetryPolicy(initial_interval=dt.timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=dt.timedelta(seconds=30), maximum_attempts=attempts or spec.max_attempts,
                        non_retryable_error_types=FINAL_ERRORS)
@@ -155,7 +156,8 @@ class RevokeRun:
                         SHARD, ShardInput(spec, wave.stage, checked.stage_run_id, i, checked.shards[i], wave.index,
                                           pacing.get(system)),
                         result_type=ShardDone, start_to_close_timeout=dt.timedelta(hours=6),
-                        heartbeat_timeout=_beat(spec), retry_policy=_policy(spec),
+                        heartbeat_timeout=_beat(spec),
+                        retry_policy=_policy(spec, attempts=spec.max_attempts * max(1, checked.shards[i].batches)),
                         # a cancelled run waits for each running shard to finish its batch and say what it did
                         cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
                     self._state["shards"]["done"] += 1
