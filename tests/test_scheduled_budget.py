@@ -17,7 +17,10 @@ LEAVERS = 130
 RATE = 60  # Graph requests a second the tenant's app may make
 
 
-def _tenant(graph, tmp_path: Path, client_id: str) -> tuple[Path, list[str], str, str]:  # noqa: ANN001
+def _planned_tenant(graph, graph_app, tmp_path: Path, run_cli) -> tuple[Path, list[str], str, str, str]:  # noqa: ANN001
+    """A tenant of LEAVERS leavers in one group with a colleague who stays, planned; the fake's log cleared.
+    Answers the plan file, the leavers, the group, the colleague and the app's secret."""
+    client_id, secret = graph_app
     group = graph.add_group("Engagement")
     stayer = graph.add_user("stays@tenant.test")
     graph.add_member(group, stayer)
@@ -30,7 +33,32 @@ def _tenant(graph, tmp_path: Path, client_id: str) -> tuple[Path, list[str], str
         "engagement": "budget-2026", "final_day": yesterday(),
         "systems": {"m365": {**graph_system(graph, client_id), "blast_radius": LEAVERS + 10}},
         "people": [{"name": f"Leaver {i}", "ids": {"m365": f"leaver{i:03d}@tenant.test"}} for i in range(LEAVERS)]})
-    return runbook, leavers, group, stayer
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
+    graph.clear_log()
+    return plan_file, leavers, group, stayer, secret
+
+
+def _run_to_the_end(graph, workers, tenant: tuple[Path, list[str], str, str, str], count: int,  # noqa: ANN001
+                    *options: str) -> tuple[Any, str]:
+    """`count` workers run the tenant's plan, scheduled now, to the end; the tenant, read from Graph, ended right:
+    every leaver disabled and out of the group, the colleague untouched. Answers the workers and the run id."""
+    plan_file, leavers, group, stayer, secret = tenant
+    w = workers({"REVOKE_GRAPH_SECRET": secret})
+    w.start(count)
+    run_id = schedule_now(w, plan_file, *options)
+    info = w.wait(run_id, timeout=180)
+    assert info["status"] == "completed" and info["stages"][0]["exit_code"] == 0, info
+    assert not any(graph.user(u)["accountEnabled"] for u in leavers)
+    assert graph.members(group) == [stayer] and graph.user(stayer)["accountEnabled"]
+    return w, run_id
+
+
+def schedule_now(w, plan_file: Path, *options: str) -> str:  # noqa: ANN001
+    """`revoke schedule PLAN --at now` with the workers' settings; answers the run id."""
+    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", *options)
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["run_id"])
 
 
 def _shard_activities(address: str, run_id: str) -> list[dict[str, Any]]:
@@ -64,23 +92,9 @@ def _shard_activities(address: str, run_id: str) -> list[dict[str, Any]]:
 
 def test_one_tenants_shards_spend_its_budget_one_at_a_time_carrying_the_rate_on(graph, graph_app, tmp_path,  # noqa: F811
                                                                                  workers, run_cli):  # noqa: F811
-    client_id, secret = graph_app
-    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
-    plan_file = tmp_path / "plan.json"
-    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
-    graph.clear_log()
+    tenant = _planned_tenant(graph, graph_app, tmp_path, run_cli)
     graph.rate_limit(RATE)
-    w = workers({"REVOKE_GRAPH_SECRET": secret})
-    w.start(3)
-    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--shard-actions", "60")
-    assert done.returncode == 0, done.stderr
-    run_id = json.loads(done.stdout)["run_id"]
-    info = w.wait(run_id, timeout=180)
-    assert info["status"] == "completed" and info["stages"][0]["exit_code"] == 0, info
-
-    # the tenant, read from Graph: every leaver disabled and out of the group, the colleague untouched
-    assert not any(graph.user(u)["accountEnabled"] for u in leavers)
-    assert graph.members(group) == [stayer] and graph.user(stayer)["accountEnabled"]
+    w, run_id = _run_to_the_end(graph, workers, tenant, 3, "--shard-actions", "60")
 
     # the server's history: several shards, never two at once, each after the first carrying a learnt rate
     shards = _shard_activities(w.server.address, run_id)
@@ -102,20 +116,10 @@ def test_a_shard_throttled_mid_way_carries_on_without_reading_what_it_never_wrot
                                                                                    workers, run_cli):  # noqa: F811
     # the attempt that was throttled saved where it was and stopped: the next attempt knows nothing past that was
     # written, so it writes on (re-reading what an attempt may have written is for one that died mid-batch)
-    client_id, secret = graph_app
-    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
-    plan_file = tmp_path / "plan.json"
-    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
-    graph.clear_log()
+    tenant = _planned_tenant(graph, graph_app, tmp_path, run_cli)
+    leavers = tenant[1]
     graph.throttle(rf"^/users/{leavers[LEAVERS // 2]}$", method="PATCH", retry_after=1)
-    w = workers({"REVOKE_GRAPH_SECRET": secret})
-    w.start(1)
-    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--shard-actions", "1000")
-    assert done.returncode == 0, done.stderr
-    info = w.wait(json.loads(done.stdout)["run_id"], timeout=180)
-    assert info["status"] == "completed" and info["stages"][0]["exit_code"] == 0, info
-    assert not any(graph.user(u)["accountEnabled"] for u in leavers)
-    assert graph.members(group) == [stayer] and graph.user(stayer)["accountEnabled"]
+    _run_to_the_end(graph, workers, tenant, 1, "--shard-actions", "1000")
 
     log = graph.requests(in_batch=True)
     patches = [(r.path, r.status) for r in log if r.method == "PATCH"]
@@ -134,21 +138,10 @@ def test_a_shard_throttled_in_more_batches_than_max_attempts_still_finishes_each
                                                                                   workers, run_cli):  # noqa: F811
     # max_attempts bounds each action, as in `revoke apply`: a shard whose batches are each throttled once is
     # retried once per batch, never failed for having been throttled five times in all
-    client_id, secret = graph_app
-    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
-    plan_file = tmp_path / "plan.json"
-    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
-    graph.clear_log()
+    tenant = _planned_tenant(graph, graph_app, tmp_path, run_cli)
     for k in range(7):  # one leaver in each engine batch of 60 actions (20 leavers): 7 throttled batches
-        graph.throttle(rf"^/users/{leavers[5 + 18 * k]}$", method="PATCH", retry_after=1)
-    w = workers({"REVOKE_GRAPH_SECRET": secret})
-    w.start(1)
-    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--shard-actions", "1000")
-    run_id = json.loads(done.stdout)["run_id"]
-    info = w.wait(run_id, timeout=180)
-    assert info["status"] == "completed" and info["stages"][0]["exit_code"] == 0, info
-    assert not any(graph.user(u)["accountEnabled"] for u in leavers)
-    assert graph.members(group) == [stayer] and graph.user(stayer)["accountEnabled"]
+        graph.throttle(rf"^/users/{tenant[1][5 + 18 * k]}$", method="PATCH", retry_after=1)
+    w, run_id = _run_to_the_end(graph, workers, tenant, 1, "--shard-actions", "1000")
     throttled = [r for r in graph.requests(in_batch=True) if r.status == 429 and r.method == "PATCH"]
     [shard] = _shard_activities(w.server.address, run_id)
     assert len(throttled) == 7 and shard["attempt"] > 5, (len(throttled), shard)  # more than max_attempts in all

@@ -88,20 +88,14 @@ def test_a_run_cancelled_while_a_shard_waits_out_a_throttle_retries_nothing(grap
                                                                             workers, run_cli):  # noqa: F811
     # the shard is held by Graph's Retry-After when the cancel comes: the throttled change is not retried (it
     # stays as Graph has it, recorded as failed), the changes after it are not started (not_attempted)
-    from tests.test_scheduled_budget import LEAVERS, _tenant
+    from tests.test_scheduled_budget import LEAVERS, _planned_tenant, schedule_now
 
-    client_id, secret = graph_app
-    runbook, leavers, group, stayer = _tenant(graph, tmp_path, client_id)
-    plan_file = tmp_path / "plan.json"
-    assert run_cli("plan", str(runbook), "--out", str(plan_file)).exit_code == 2
+    plan_file, leavers, group, stayer, secret = _planned_tenant(graph, graph_app, tmp_path, run_cli)
     held = leavers[LEAVERS // 2]
-    graph.clear_log()
     graph.throttle(rf"^/users/{held}$", method="PATCH", retry_after=6)
     w = workers({"REVOKE_GRAPH_SECRET": secret})
     w.start(1)
-    done = w.revoke("--output", "json", "schedule", str(plan_file), "--at", "now", "--heartbeat", "2",
-                    "--shard-actions", "1000")
-    run_id = json.loads(done.stdout)["run_id"]
+    run_id = schedule_now(w, plan_file, "--heartbeat", "2", "--shard-actions", "1000")
     deadline = time.monotonic() + 60
     while not any(r.status == 429 for r in graph.requests(in_batch=True)):
         assert time.monotonic() < deadline, w.logs()
