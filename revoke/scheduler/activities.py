@@ -165,9 +165,12 @@ def _shards(sys_: SystemRun, changes: list[Action], size: int, last: bool = Fals
     scopes: dict[Any, list[Action]] = {}
     for a in changes:
         scopes.setdefault(a.params.get(sys_.cls.rate_scope) if sys_.cls.rate_scope else None, []).append(a)
-    return [Shard(sys_.plan.name, ids, last, batches=-(-len(ids) // per))
-            for group in scopes.values() for i in range(0, len(group), size)
-            for ids in [[a.id for a in group[i:i + size]]]]
+    shards = []
+    for group in scopes.values():
+        for i in range(0, len(group), size):
+            ids = [a.id for a in group[i:i + size]]
+            shards.append(Shard(sys_.plan.name, ids, last, batches=-(-len(ids) // per)))
+    return shards
 
 
 def _interleaved(shards: list[Shard]) -> list[Shard]:
