@@ -20,6 +20,8 @@ from typing import Iterable
 
 import ldap3
 
+STARTTLS_TRIES = 5
+
 MODULE_DIRS = ("/usr/lib/ldap", "/usr/lib/x86_64-linux-gnu/ldap", "/usr/lib/aarch64-linux-gnu/ldap",
                "/usr/lib/openldap", "/usr/libexec/openldap")
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -198,13 +200,29 @@ ppolicy_default "cn=default,ou=policies,{s}"
         return conn
 
     def admin_connection(self) -> ldap3.Connection:
-        conn = ldap3.Connection(ldap3.Server(self.url), user=self.admin.dn, password=self.admin.password,
-                                raise_exceptions=True)
-        conn.open()
-        if self.tls:
-            conn.start_tls()
+        conn = self._connection(self.admin.dn, self.admin.password, raise_exceptions=True)
         conn.bind()
         return conn
+
+    def _connection(self, user: str, password: str, *, raise_exceptions: bool) -> ldap3.Connection:
+        """An open connection, upgraded with StartTLS when this server has TLS. A busy slapd now and then refuses
+        a fresh connection's StartTLS as if operations were outstanding on it (seen in CI; perl-ldap#61 saw it
+        too): then a new connection, and never a bind in the clear."""
+        for attempt in range(1, STARTTLS_TRIES + 1):
+            conn = ldap3.Connection(ldap3.Server(self.url), user=user, password=password,
+                                    raise_exceptions=raise_exceptions)
+            conn.open()
+            if not self.tls:
+                return conn
+            try:
+                if conn.start_tls():
+                    return conn
+                why = str(conn.result)
+            except ldap3.core.exceptions.LDAPOperationsErrorResult as err:
+                why = str(err)
+            conn.unbind()
+            time.sleep(0.05 * attempt)
+        raise RuntimeError(f"slapd at {self.url} refused StartTLS {STARTTLS_TRIES} times: {why}")
 
     def _seed_base(self) -> None:
         dc = self.suffix.split(",")[0].split("=")[1]
@@ -254,11 +272,8 @@ ppolicy_default "cn=default,ou=policies,{s}"
         return dn
 
     def can_bind(self, dn: str, password: str) -> bool:
-        conn = ldap3.Connection(ldap3.Server(self.url), user=dn, password=password, raise_exceptions=False)
+        conn = self._connection(dn, password, raise_exceptions=False)
         try:
-            conn.open()
-            if self.tls:
-                conn.start_tls()
             return bool(conn.bind())
         finally:
             conn.unbind()
