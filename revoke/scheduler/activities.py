@@ -194,10 +194,18 @@ def shard(inp: ShardInput) -> ShardDone:
     progress = {"parts": list(saved.get("parts", [])), "next": int(saved.get("next", 0)),
                 "pending": saved.get("pending"), "attempts": dict(saved.get("attempts", {})),
                 "pacing": saved.get("pacing") or inp.pacing}
-    beat = Beat(saved or None)
     # the attempt before stopped itself, throttled, right after saving where it was: nothing past that was written
     # (the marker names that attempt, so an older heartbeat, if the last was lost, is never taken for it)
     resumed = info.attempt > 1 and saved.get("throttled_in") != info.attempt - 1
+    # attempts that ended otherwise (a worker that died, a system out of reach) are bounded by max_attempts for
+    # the whole shard, as before; throttled ones are bounded per action, by attempt_batch
+    progress["failures"] = failures = int(saved.get("failures", 0)) + (1 if resumed else 0)
+    if failures >= inp.spec.max_attempts:
+        raise ApplicationError(f"{inp.shard.system}: shard {inp.index + 1} stopped {failures} times (a worker that "
+                               "died, or the system out of reach): not retried again", type="ShardFailed",
+                               non_retryable=True)
+    beat = Beat({**saved, "failures": failures})
+    activity.heartbeat(*beat.details())  # at once: an attempt that dies before its first checkpoint counts too
     try:
         return beating(lambda: _shard(inp, progress, beat, resumed=resumed), beat)
     except RevokeError as err:
